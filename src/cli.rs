@@ -1,0 +1,69 @@
+//! The command line, as clap types. No logic lives here: [`crate::run`] and the
+//! other commands turn these raw values into checked ones.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cenv",
+    version,
+    about = "Run commands in shared conda environments: resolved, checked, confined, audited",
+    long_about = "cenv runs a command inside a conda environment (env) kept in a shared place such as \
+/opt/miniconda/envs. It resolves the env, sets up the environment exactly as `conda activate` \
+would, and exec()s the command: no shell and no wrapper process is left behind, so signals, \
+stdin/stdout and the exit code are the command's own.\n\n\
+Exit status: the command's own; 125 when cenv itself fails, 126 when the command cannot be \
+executed, 127 when it is not found.",
+    after_help = "Configuration: /etc/cenv/cenv.toml (see `man cenv`)."
+)]
+pub struct Cli {
+    /// Read this config file instead of the system one (unprivileged callers only;
+    /// also CENV_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command in an env: cenv run NAME COMMAND [ARGS...]
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  cenv run project-cv python train.py\n  cenv run -p /opt/miniconda/envs/project-cv python -c 'import sys; print(sys.prefix)'\n  cenv run project-cv -- python -m pip list\n\nOptions go before the env name; everything after it is the command, passed through byte for byte."
+)]
+pub struct RunArgs {
+    /// Use the env at this prefix instead of a name.
+    #[arg(short = 'p', long = "prefix", value_name = "PATH")]
+    pub prefix: Option<PathBuf>,
+
+    /// When started as root: the user to run as (name or uid). Accepted only from root.
+    #[arg(long, value_name = "NAME|UID")]
+    pub user: Option<String>,
+
+    /// Run with this umask; it must be at least as strict as the configured one.
+    #[arg(long, value_name = "OCTAL")]
+    pub umask: Option<String>,
+
+    /// Start from a reset environment, as a run dropped from root does (like sudo's env_reset).
+    #[arg(long)]
+    pub clean_env: bool,
+
+    /// The env name (unless -p is given), then the command and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "NAME] [--] COMMAND [ARGS",
+        value_parser = clap::value_parser!(OsString)
+    )]
+    pub words: Vec<OsString>,
+}

@@ -1,0 +1,106 @@
+//! The one error type of cenv and the exit code each failure maps to.
+//!
+//! Exit codes follow env(1) and chroot(1): 125 when cenv itself fails, 126 when
+//! the command was found but could not be executed, 127 when it was not found.
+//! Any other exit status is the command's own, because cenv exec()s it.
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::path::PathBuf;
+
+/// cenv's own failure (configuration, resolution, confinement, ...).
+pub const EXIT_CENV_FAILURE: u8 = 125;
+/// The command exists but could not be executed.
+pub const EXIT_NOT_EXECUTABLE: u8 = 126;
+/// The command was not found.
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+/// Everything that can go wrong in cenv. Each message says what failed, on
+/// which path, name or user, and — where there is one — how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}:{line}:{column}: {message}")]
+    ConfigSyntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    #[error("cannot read config {path}: {source}")]
+    ConfigRead { path: PathBuf, source: io::Error },
+
+    #[error("{path}: {message}")]
+    ConfigValue { path: PathBuf, message: String },
+
+    #[error("invalid env name {name:?}: {reason}")]
+    InvalidEnvName { name: String, reason: &'static str },
+
+    #[error("no env named '{name}' in {searched}{suggestion}")]
+    EnvNotFound {
+        name: String,
+        searched: String,
+        suggestion: String,
+    },
+
+    #[error("'{name}' refers to the base env, but no base_prefix is set in {config} (add base_prefix = \"/opt/miniconda\")")]
+    NoBasePrefix { name: String, config: String },
+
+    #[error("{path} is not a conda env: it has no conda-meta/ directory")]
+    NotAPrefix { path: PathBuf },
+
+    #[error("cannot use prefix {path}: {source}")]
+    PrefixAccess { path: PathBuf, source: io::Error },
+
+    #[error("cannot read {path}: {message}")]
+    EnvMetadata { path: PathBuf, message: String },
+
+    #[error("activation scripts of {prefix} failed: {message}")]
+    ActivationScripts { prefix: PathBuf, message: String },
+
+    #[error("{command}: command not found in PATH of the env ({path})")]
+    CommandNotFound { command: String, path: String },
+
+    #[error("{path}: {reason}")]
+    CommandNotExecutable { path: PathBuf, reason: String },
+
+    #[error("missing command: say what to run, e.g. 'cenv run {env} python'")]
+    MissingCommand { env: String },
+
+    #[error(
+        "cenv is installed setuid or setgid ({detail}); it must not be: run 'chmod u-s,g-s {exe}'"
+    )]
+    SetuidInstall { detail: String, exe: String },
+
+    #[error("{0}")]
+    Identity(String),
+
+    #[error("{0}")]
+    Confinement(String),
+
+    #[error("{what}: {source}")]
+    System { what: String, source: io::Error },
+
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The process exit status this failure maps to.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::CommandNotFound { .. } => EXIT_NOT_FOUND,
+            Error::CommandNotExecutable { .. } => EXIT_NOT_EXECUTABLE,
+            _ => EXIT_CENV_FAILURE,
+        }
+    }
+
+    pub(crate) fn system(what: impl Into<String>, source: io::Error) -> Self {
+        Error::System {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

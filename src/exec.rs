@@ -1,0 +1,139 @@
+//! The last step: find the command in the activated `PATH` and execve(2) it
+//! with the activated environment. argv is passed through byte for byte and
+//! argv[0] is left as the caller wrote it. No child, no shell: after this the
+//! command *is* the process.
+#![forbid(unsafe_code)]
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::unistd::AccessFlags;
+
+use crate::environ::Environ;
+use crate::error::{Error, Result};
+
+/// Finds `command` as execvp(3) would, but in the *activated* PATH: a name with
+/// a `/` is used as it is; otherwise the first PATH entry holding an
+/// executable file of that name wins (an empty entry means the current
+/// directory). A match that is not executable is remembered and the search
+/// goes on, so that the error can say "not executable" (126) rather than
+/// "not found" (127).
+pub fn find_command(command: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf> {
+    let name = command.as_bytes();
+    if name.is_empty() {
+        return Err(Error::CommandNotFound {
+            command: String::new(),
+            path: "empty command name".into(),
+        });
+    }
+    if name.contains(&b'/') {
+        let path = PathBuf::from(command);
+        return match check_executable(&path) {
+            Candidate::Executable => Ok(path),
+            Candidate::Missing => Err(Error::CommandNotFound {
+                command: path.display().to_string(),
+                path: "no such file".into(),
+            }),
+            Candidate::NotExecutable(reason) => Err(Error::CommandNotExecutable { path, reason }),
+        };
+    }
+    let path_var = path_var.unwrap_or_default();
+    let mut not_executable = None;
+    for dir in path_var.as_bytes().split(|&b| b == b':') {
+        let dir = if dir.is_empty() {
+            Path::new(".")
+        } else {
+            Path::new(OsStr::from_bytes(dir))
+        };
+        let candidate = dir.join(command);
+        match check_executable(&candidate) {
+            Candidate::Executable => return Ok(candidate),
+            Candidate::Missing => {}
+            Candidate::NotExecutable(reason) => {
+                not_executable.get_or_insert((candidate, reason));
+            }
+        }
+    }
+    match not_executable {
+        Some((path, reason)) => Err(Error::CommandNotExecutable { path, reason }),
+        None => Err(Error::CommandNotFound {
+            command: command.to_string_lossy().into_owned(),
+            path: path_var.to_string_lossy().into_owned(),
+        }),
+    }
+}
+
+enum Candidate {
+    Executable,
+    Missing,
+    NotExecutable(String),
+}
+
+fn check_executable(path: &Path) -> Candidate {
+    let metadata = match std::fs::metadata(path) {
+        Ok(m) => m,
+        // A directory the caller cannot search hides its entries: that is
+        // "not found" for them, as it is for a shell.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::ENOTDIR | libc::EACCES)
+            ) =>
+        {
+            return Candidate::Missing
+        }
+        Err(e) => return Candidate::NotExecutable(format!("cannot execute: {e}")),
+    };
+    if metadata.is_dir() {
+        return Candidate::NotExecutable("cannot execute: it is a directory".into());
+    }
+    if metadata.permissions().mode() & 0o111 == 0 {
+        return Candidate::NotExecutable(
+            "cannot execute: permission denied (no execute bit)".into(),
+        );
+    }
+    match nix::unistd::access(path, AccessFlags::X_OK) {
+        Ok(()) => Candidate::Executable,
+        Err(e) => Candidate::NotExecutable(format!("cannot execute: {}", e.desc())),
+    }
+}
+
+/// Replaces this process with `program`. Returns only on failure.
+pub fn exec(program: &Path, argv: &[OsString], environ: &Environ) -> Error {
+    let to_cstring = |bytes: &[u8]| CString::new(bytes).ok();
+    let Some(program_c) = to_cstring(program.as_os_str().as_bytes()) else {
+        return Error::CommandNotExecutable {
+            path: program.to_owned(),
+            reason: "the path contains a NUL byte".into(),
+        };
+    };
+    let Some(args) = argv
+        .iter()
+        .map(|a| to_cstring(a.as_bytes()))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Error::Usage("an argument contains a NUL byte".into());
+    };
+    let env = environ.to_exec_records();
+    let errno = match nix::unistd::execve(&program_c, &args, &env) {
+        Ok(never) => match never {},
+        Err(errno) => errno,
+    };
+    match errno {
+        Errno::ENOENT => Error::CommandNotFound {
+            command: program.display().to_string(),
+            path: "the file exists, but its #! interpreter was not found".into(),
+        },
+        Errno::ENOEXEC => Error::CommandNotExecutable {
+            path: program.to_owned(),
+            reason: "cannot execute: not an executable format (a script needs a #! line)".into(),
+        },
+        other => Error::CommandNotExecutable {
+            path: program.to_owned(),
+            reason: format!("cannot execute: {}", other.desc()),
+        },
+    }
+}

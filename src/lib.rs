@@ -1,0 +1,54 @@
+//! cenv: run commands in shared conda environments — resolved, checked,
+//! confined, audited — and exec()ed with no wrapper left behind.
+//!
+//! [`main`] is the whole program: parse the command line, load the
+//! configuration this caller may use, dispatch, and turn any failure into one
+//! message on stderr and an exit status (see [`error`]).
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod conda;
+pub mod config;
+pub mod environ;
+pub mod error;
+pub mod exec;
+pub mod process;
+pub mod run;
+pub mod scripts;
+
+mod sys;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::{Error, EXIT_CENV_FAILURE};
+use crate::process::Process;
+
+/// Runs cenv as a program and returns its exit status.
+pub fn main() -> ExitCode {
+    let process = Process::current();
+    let cli = match Cli::try_parse_from(&process.args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_CENV_FAILURE } else { 0 });
+        }
+    };
+    let error = dispatch(&process, cli);
+    eprintln!("cenv: {error}");
+    ExitCode::from(error.exit_code())
+}
+
+/// Runs one subcommand; returns the error that ended it (a successful `run`
+/// never returns: it becomes the command).
+fn dispatch(process: &Process, cli: Cli) -> Error {
+    let loaded = match config::load(process, cli.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(e) => return e,
+    };
+    match cli.command {
+        Command::Run(args) => run::run(process, args, &loaded),
+    }
+}

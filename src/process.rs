@@ -1,0 +1,56 @@
+//! What cenv knows about the process it runs in, read once at start.
+//!
+//! All access to the caller's environment, arguments and credentials goes
+//! through [`Process`], so the logic below it can be tested with a made-up
+//! caller, and so that it is obvious where a privileged run stops trusting the
+//! caller's environment.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::environ::Environ;
+
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub args: Vec<OsString>,
+    /// The caller's environment, untouched.
+    pub environ: Environ,
+    pub real_uid: u32,
+    pub effective_uid: u32,
+    pub real_gid: u32,
+    pub effective_gid: u32,
+    pub cwd: Option<PathBuf>,
+}
+
+impl Process {
+    /// Reads the real process: argv, environment, credentials, cwd.
+    pub fn current() -> Self {
+        Process {
+            args: std::env::args_os().collect(),
+            environ: Environ::from_pairs(std::env::vars_os()),
+            real_uid: nix::unistd::getuid().as_raw(),
+            effective_uid: nix::unistd::geteuid().as_raw(),
+            real_gid: nix::unistd::getgid().as_raw(),
+            effective_gid: nix::unistd::getegid().as_raw(),
+            cwd: std::env::current_dir().ok(),
+        }
+    }
+
+    /// A privileged run: started by root (or with root's effective uid). Such a
+    /// run never takes configuration from the caller's environment or files.
+    pub fn is_privileged(&self) -> bool {
+        self.real_uid == 0 || self.effective_uid == 0
+    }
+
+    /// The caller's home directory: `$HOME`, else the user database.
+    pub fn home(&self) -> Option<PathBuf> {
+        if let Some(home) = self.environ.get("HOME").filter(|h| !h.is_empty()) {
+            return Some(PathBuf::from(home));
+        }
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(self.real_uid))
+            .ok()
+            .flatten()
+            .map(|u| u.dir)
+    }
+}
