@@ -77,8 +77,7 @@ fn deserialize_umask<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Res
 
 /// Parses an octal umask such as `027` or `0077`.
 pub fn parse_umask(text: &str) -> std::result::Result<u32, String> {
-    let valid =
-        !text.is_empty() && text.len() <= 4 && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    let valid = !text.is_empty() && text.len() <= 4 && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
     match valid.then(|| u32::from_str_radix(text, 8)) {
         Some(Ok(mask)) if mask <= 0o777 => Ok(mask),
         _ => Err(format!(
@@ -130,14 +129,8 @@ impl Config {
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text.as_bytes()[..offset.min(text.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
     (line, column)
 }
 
@@ -186,13 +179,11 @@ fn load_file(path: &Path, missing_means_defaults: bool) -> Result<LoadedConfig> 
                 from_file: true,
             })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_means_defaults => {
-            Ok(LoadedConfig {
-                config: Config::default(),
-                path: path.to_owned(),
-                from_file: false,
-            })
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_means_defaults => Ok(LoadedConfig {
+            config: Config::default(),
+            path: path.to_owned(),
+            from_file: false,
+        }),
         Err(source) => Err(Error::ConfigRead {
             path: path.to_owned(),
             source,
@@ -277,10 +268,7 @@ mod tests {
 
     #[test]
     fn landlock_mode_values() {
-        assert_eq!(
-            parse("landlock = \"off\"\n").unwrap().landlock,
-            LandlockMode::Off
-        );
+        assert_eq!(parse("landlock = \"off\"\n").unwrap().landlock, LandlockMode::Off);
         assert!(parse("landlock = \"maybe\"\n").is_err());
     }
 }

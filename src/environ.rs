@@ -86,9 +86,7 @@ impl Environ {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
-        self.vars
-            .iter()
-            .map(|(n, v)| (n.as_os_str(), v.as_os_str()))
+        self.vars.iter().map(|(n, v)| (n.as_os_str(), v.as_os_str()))
     }
 
     pub fn len(&self) -> usize {

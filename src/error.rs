@@ -67,9 +67,7 @@ pub enum Error {
     #[error("missing command: say what to run, e.g. 'cenv run {env} python'")]
     MissingCommand { env: String },
 
-    #[error(
-        "cenv is installed setuid or setgid ({detail}); it must not be: run 'chmod u-s,g-s {exe}'"
-    )]
+    #[error("cenv is installed setuid or setgid ({detail}); it must not be: run 'chmod u-s,g-s {exe}'")]
     SetuidInstall { detail: String, exe: String },
 
     #[error("{0}")]

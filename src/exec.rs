@@ -91,9 +91,7 @@ fn check_executable(path: &Path) -> Candidate {
         return Candidate::NotExecutable("cannot execute: it is a directory".into());
     }
     if metadata.permissions().mode() & 0o111 == 0 {
-        return Candidate::NotExecutable(
-            "cannot execute: permission denied (no execute bit)".into(),
-        );
+        return Candidate::NotExecutable("cannot execute: permission denied (no execute bit)".into());
     }
     match nix::unistd::access(path, AccessFlags::X_OK) {
         Ok(()) => Candidate::Executable,

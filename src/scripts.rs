@@ -24,11 +24,7 @@ const ENV_DUMP: &str = "/usr/bin/env";
 
 /// The activated environment: computed directly when there are no scripts,
 /// otherwise by sourcing them in `/bin/sh`.
-pub fn activated_environment(
-    plan: &ActivationPlan,
-    caller: &Environ,
-    cwd: Option<&Path>,
-) -> Result<Environ> {
+pub fn activated_environment(plan: &ActivationPlan, caller: &Environ, cwd: Option<&Path>) -> Result<Environ> {
     if !plan.needs_shell() {
         return Ok(plan.apply_changes(caller));
     }
@@ -65,8 +61,8 @@ fn run_in_shell(plan: &ActivationPlan, caller: &Environ) -> Result<Environ> {
         .arg("cenv-activate")
         .env_clear()
         .envs(caller.iter());
-    let child = spawn_with_fd9(&mut command, &writer)
-        .map_err(|e| failure(format!("cannot start {SHELL}: {e}")))?;
+    let child =
+        spawn_with_fd9(&mut command, &writer).map_err(|e| failure(format!("cannot start {SHELL}: {e}")))?;
     drop(writer);
     drop(command);
     let mut output = Vec::new();

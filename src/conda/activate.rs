@@ -153,11 +153,7 @@ pub fn plan_activation(
     let activate_scripts = scripts_in(&prefix.join("etc/conda/activate.d"), false);
     let change_prompt = changeps1(caller);
 
-    if old_shlvl > 0
-        && old_prefix
-            .as_deref()
-            .is_some_and(|old| same_prefix(old, prefix))
-    {
+    if old_shlvl > 0 && old_prefix.as_deref().is_some_and(|old| same_prefix(old, prefix)) {
         return Ok(plan_reactivation(
             prefix,
             caller,
@@ -186,10 +182,7 @@ pub fn plan_activation(
         prompt_modifier(&default_env, change_prompt),
     ));
 
-    let exported: Vec<(String, String)> = env_vars
-        .into_iter()
-        .filter(|(_, v)| v != UNSET_MARKER)
-        .collect();
+    let exported: Vec<(String, String)> = env_vars.into_iter().filter(|(_, v)| v != UNSET_MARKER).collect();
     // conda saves a variable it overwrites as __CONDA_SHLVL_<old>_<NAME> so that
     // deactivation can restore it.
     let mut saved = Vec::new();
@@ -344,10 +337,7 @@ pub fn default_env_name(prefix: &Path, base: Option<&BaseInstall>) -> OsString {
     if base.is_some_and(|b| same_prefix(&b.prefix, prefix)) {
         return "base".into();
     }
-    match (
-        prefix.parent().and_then(Path::file_name),
-        prefix.file_name(),
-    ) {
+    match (prefix.parent().and_then(Path::file_name), prefix.file_name()) {
         (Some(parent), Some(name)) if parent == "envs" => name.to_owned(),
         _ => prefix.as_os_str().to_owned(),
     }
@@ -378,17 +368,10 @@ fn bin_dir(prefix: &Path) -> Vec<u8> {
 
 /// First activation: `PREFIX/bin` first; `<base>/condabin` after it when no
 /// entry ends in `condabin` yet.
-fn add_prefix_to_path(
-    mut path: Vec<Vec<u8>>,
-    prefix: &Path,
-    base: Option<&BaseInstall>,
-) -> Vec<Vec<u8>> {
+fn add_prefix_to_path(mut path: Vec<Vec<u8>>, prefix: &Path, base: Option<&BaseInstall>) -> Vec<Vec<u8>> {
     if let Some(base) = base {
         if !path.iter().any(|p| p.ends_with(b"condabin")) {
-            path.insert(
-                0,
-                normpath(base.prefix.join("condabin").as_os_str().as_bytes()),
-            );
+            path.insert(0, normpath(base.prefix.join("condabin").as_os_str().as_bytes()));
         }
     }
     path.insert(0, bin_dir(prefix));
@@ -397,11 +380,7 @@ fn add_prefix_to_path(
 
 /// Replaces the old prefix's `bin` entry by the new one's, in place; when the
 /// old entry is missing, the new one goes first (`_replace_prefix_in_path`).
-fn replace_prefix_in_path(
-    mut path: Vec<Vec<u8>>,
-    old: Option<&Path>,
-    new: Option<&Path>,
-) -> Vec<Vec<u8>> {
+fn replace_prefix_in_path(mut path: Vec<Vec<u8>>, old: Option<&Path>, new: Option<&Path>) -> Vec<Vec<u8>> {
     let mut index = 0;
     if let Some(old) = old {
         let old_bin = bin_dir(old);
@@ -470,10 +449,7 @@ pub fn scripts_in(dir: &Path, reverse: bool) -> Vec<PathBuf> {
 /// `conda-meta/state`'s `env_vars` overriding them. Names keep their case here
 /// (conda upper-cases them when exporting); `PATH` and invalid names are
 /// skipped with a warning.
-pub fn environment_env_vars(
-    prefix: &Path,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<(String, String)>> {
+pub fn environment_env_vars(prefix: &Path, warnings: &mut Vec<String>) -> Result<Vec<(String, String)>> {
     let mut vars: Vec<(String, String)> = Vec::new();
     let env_vars_dir = prefix.join("etc/conda/env_vars.d");
     if let Ok(entries) = std::fs::read_dir(&env_vars_dir) {
@@ -489,10 +465,7 @@ pub fn environment_env_vars(
         let object = read_json_object(&state)?;
         match object.get("env_vars") {
             Some(Value::Object(env_vars)) => merge_vars(&mut vars, &state, env_vars, warnings),
-            Some(_) => warnings.push(format!(
-                "{}: env_vars is not an object; ignored",
-                state.display()
-            )),
+            Some(_) => warnings.push(format!("{}: env_vars is not an object; ignored", state.display())),
             None => {}
         }
     }
@@ -512,11 +485,7 @@ fn read_json_object(path: &Path) -> Result<serde_json::Map<String, Value>> {
         }),
         Err(e) => Err(Error::EnvMetadata {
             path: path.to_owned(),
-            message: format!(
-                "invalid JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            ),
+            message: format!("invalid JSON at line {} column {}: {e}", e.line(), e.column()),
         }),
     }
 }
@@ -529,10 +498,7 @@ fn merge_vars(
 ) {
     for (name, value) in object {
         let Value::String(value) = value else {
-            warnings.push(format!(
-                "{}: {name} is not a string; ignored",
-                source.display()
-            ));
+            warnings.push(format!("{}: {name} is not a string; ignored", source.display()));
             continue;
         };
         if !is_valid_var_name(name) {
@@ -560,9 +526,7 @@ fn is_valid_var_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     !bytes.is_empty()
         && (bytes[0].is_ascii_alphabetic() || bytes[0] == b'_')
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
 }
 
 #[cfg(test)]
@@ -605,10 +569,7 @@ mod tests {
     fn replace_keeps_position() {
         let path = vec![b"/a".to_vec(), b"/old/bin".to_vec(), b"/b".to_vec()];
         let out = replace_prefix_in_path(path, Some(Path::new("/old")), Some(Path::new("/new")));
-        assert_eq!(
-            out,
-            vec![b"/a".to_vec(), b"/new/bin".to_vec(), b"/b".to_vec()]
-        );
+        assert_eq!(out, vec![b"/a".to_vec(), b"/new/bin".to_vec(), b"/b".to_vec()]);
     }
 
     #[test]
@@ -643,11 +604,7 @@ mod tests {
         ]);
         assert_eq!(
             changes,
-            vec![
-                Change::Unset("U".into()),
-                export("A", "3"),
-                export("B", "2")
-            ]
+            vec![Change::Unset("U".into()), export("A", "3"), export("B", "2")]
         );
     }
 }

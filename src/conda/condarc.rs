@@ -81,10 +81,7 @@ mod tests {
 
     #[test]
     fn unindented_dash_list() {
-        assert_eq!(
-            envs_dirs("envs_dirs:\n- /a\n- /b\nchannels: []\n"),
-            ["/a", "/b"]
-        );
+        assert_eq!(envs_dirs("envs_dirs:\n- /a\n- /b\nchannels: []\n"), ["/a", "/b"]);
     }
 
     #[test]

@@ -128,13 +128,10 @@ pub fn resolve(
             prefix: canonical_prefix(path)?,
         }),
         EnvSpec::Name(name) if name == "base" || name == "root" => {
-            let base = config
-                .base_prefix
-                .as_ref()
-                .ok_or_else(|| Error::NoBasePrefix {
-                    name: name.clone(),
-                    config: config_path.display().to_string(),
-                })?;
+            let base = config.base_prefix.as_ref().ok_or_else(|| Error::NoBasePrefix {
+                name: name.clone(),
+                config: config_path.display().to_string(),
+            })?;
             Ok(ResolvedEnv {
                 requested: name.clone(),
                 prefix: canonical_prefix(base)?,
@@ -192,9 +189,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(above + 1);
+            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(above + 1);
             diagonal = above;
         }
     }
@@ -222,10 +217,7 @@ mod tests {
     #[test]
     fn home_expansion() {
         let home = Path::new("/home/a");
-        assert_eq!(
-            expand_home("~/envs", Some(home)),
-            PathBuf::from("/home/a/envs")
-        );
+        assert_eq!(expand_home("~/envs", Some(home)), PathBuf::from("/home/a/envs"));
         assert_eq!(expand_home("~", Some(home)), PathBuf::from("/home/a"));
         assert_eq!(expand_home("~bob/x", Some(home)), PathBuf::from("~bob/x"));
         assert_eq!(expand_home("/abs", Some(home)), PathBuf::from("/abs"));

@@ -1,0 +1,272 @@
+//! Shared helpers for the integration tests: a temporary directory tree that
+//! test users can read, conda-layout envs built in it, the real `cenv` binary,
+//! and real users to run it as when the tests run as root (as CI does).
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::{chown, symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
+
+pub const ALICE: &str = "cenvt-alice";
+pub const BOB: &str = "cenvt-bob";
+pub const ADMIN: &str = "cenvt-admin";
+pub const RESEARCH: &str = "cenvt-research";
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Tests that need root say why they skip; under CI=true a skip is a failure.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::common::is_root() {
+            if std::env::var_os("CI").is_some_and(|v| v == "true") {
+                panic!("this test needs root, and CI=true: a skip is a failure");
+            }
+            eprintln!("skipped: this test needs root (real users, privilege drop)");
+            return;
+        }
+    };
+}
+
+/// A user of the test suite, created for real when running as root.
+#[derive(Debug, Clone, Copy)]
+pub struct TestUser {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+pub fn user(name: &str) -> TestUser {
+    ensure_test_users();
+    let u = nix::unistd::User::from_name(name)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no user {name}"));
+    TestUser {
+        uid: u.uid.as_raw(),
+        gid: u.gid.as_raw(),
+    }
+}
+
+pub fn group_gid(name: &str) -> u32 {
+    ensure_test_users();
+    nix::unistd::Group::from_name(name).unwrap().unwrap().gid.as_raw()
+}
+
+/// Creates the test users and groups once (idempotent across test binaries).
+pub fn ensure_test_users() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if !is_root() {
+            return;
+        }
+        let group_exists = |g: &str| nix::unistd::Group::from_name(g).ok().flatten().is_some();
+        let user_exists = |u: &str| nix::unistd::User::from_name(u).ok().flatten().is_some();
+        if !group_exists(RESEARCH) {
+            sh(&["groupadd", "--system", RESEARCH]);
+        }
+        for (name, groups) in [(ADMIN, ""), (ALICE, RESEARCH), (BOB, "")] {
+            if !user_exists(name) {
+                let mut args = vec!["useradd", "--create-home", "--shell", "/bin/bash"];
+                if !groups.is_empty() {
+                    args.extend(["--groups", groups]);
+                }
+                args.push(name);
+                sh(&args);
+            }
+        }
+    });
+}
+
+pub fn sh(args: &[&str]) {
+    let status = Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(status.success(), "{args:?} failed: {status}");
+}
+
+/// The cenv binary, copied to a place every test user can execute.
+pub fn cenv_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let source = PathBuf::from(env!("CARGO_BIN_EXE_cenv"));
+        let dir = std::env::temp_dir().join(format!("cenv-test-bin-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let target = dir.join("cenv");
+        fs::copy(&source, &target).unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
+        target
+    })
+}
+
+/// A temporary directory tree readable by the test users, removed on drop.
+pub struct Sandbox {
+    pub root: PathBuf,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let root = std::env::temp_dir().join(format!("cenv-test-{}-{n}-{nanos}", std::process::id()));
+        fs::create_dir_all(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        // canonical, so expected prefixes compare equal to what cenv prints
+        let root = fs::canonicalize(&root).unwrap();
+        let sandbox = Sandbox { root };
+        sandbox.mkdir("home");
+        sandbox
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn mkdir(&self, rel: &str) -> PathBuf {
+        let p = self.path(rel);
+        fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+        let p = self.path(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub fn write_executable(&self, rel: &str, content: &str) -> PathBuf {
+        let p = self.write(rel, content);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    /// A conda-layout env: `conda-meta/` (with a python record), `bin/python`
+    /// (the system Python, with a pyvenv.cfg so that `sys.prefix` is the env).
+    pub fn make_env(&self, rel: &str) -> PathBuf {
+        let prefix = self.mkdir(rel);
+        self.write(&format!("{rel}/conda-meta/python-3.11.2-h0_0.json"), "{}\n");
+        self.mkdir(&format!("{rel}/bin"));
+        symlink("/usr/bin/python3.11", prefix.join("bin/python")).unwrap();
+        self.write(
+            &format!("{rel}/pyvenv.cfg"),
+            "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11\n",
+        );
+        prefix
+    }
+
+    /// Writes a config file and returns its path.
+    pub fn config(&self, text: &str) -> PathBuf {
+        self.write("cenv.toml", text)
+    }
+
+    /// The home directory handed to the runner.
+    pub fn home(&self) -> PathBuf {
+        self.path("home")
+    }
+
+    /// Gives the home directory to the user the commands run as.
+    pub fn chown_home_to_runner(&self) {
+        if let Some(u) = runner() {
+            chown_tree(&self.home(), u.uid, u.gid);
+        }
+    }
+
+    /// `cenv --config <sandbox>/cenv.toml` run as an ordinary user: the test
+    /// user alice when the tests run as root, the current user otherwise. The
+    /// environment is minimal and fixed.
+    pub fn cenv(&self) -> Command {
+        let mut cmd = Command::new(cenv_binary());
+        cmd.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", self.home())
+            .env("LANG", "C.UTF-8")
+            .current_dir(&self.root);
+        if self.path("cenv.toml").exists() {
+            cmd.arg("--config").arg(self.path("cenv.toml"));
+        }
+        if let Some(u) = runner() {
+            cmd.uid(u.uid).gid(u.gid);
+        }
+        cmd
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Who ordinary-user runs are made as: alice when root, else nobody to switch to.
+pub fn runner() -> Option<TestUser> {
+    is_root().then(|| user(ALICE))
+}
+
+pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    chown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() && !path.is_symlink() {
+        for entry in fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+/// Parses `env -0` output into (name, value) pairs.
+pub fn parse_env0(bytes: &[u8]) -> Vec<(String, String)> {
+    bytes
+        .split(|&b| b == 0)
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let s = String::from_utf8_lossy(r);
+            let (n, v) = s.split_once('=').unwrap();
+            (n.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+pub fn get<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    env.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// Runs `cmd`, asserts success, returns the environment printed by `env -0`.
+pub fn run_env(mut cmd: Command) -> Vec<(String, String)> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "failed: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_env0(&out.stdout)
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// Serializes tests that touch machine-wide state (system config, users, syslog).
+pub fn machine_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
