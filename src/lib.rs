@@ -9,12 +9,15 @@
 pub mod cli;
 pub mod conda;
 pub mod config;
+pub mod confine;
 pub mod environ;
 pub mod error;
 pub mod exec;
+pub mod identity;
 pub mod process;
 pub mod run;
 pub mod scripts;
+pub mod tty;
 
 mod sys;
 

@@ -1,17 +1,29 @@
 //! `cenv run`: the pipeline, one step per line, in the order that makes it safe.
 //!
-//! resolve → activate → exec. Each step takes the value the previous one built
-//! and hands a new one on; nothing reaches back.
+//! resolve → identify and drop → umask → capabilities → no_new_privs and
+//! Landlock → activate → exec. Each step takes the value the previous one built
+//! and hands a new one on; nothing reaches back. The activate.d scripts run
+//! after confinement, as the caller, under the umask and the Landlock rule.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use caps::CapSet;
+
 use crate::cli::RunArgs;
 use crate::conda::{plan_activation, resolve, BaseInstall, EnvSpec, SearchPath};
 use crate::config::LoadedConfig;
+use crate::confine::{
+    apply_umask, effective_umask, read_only_set, restrict_writes, set_no_new_privs, LandlockOutcome,
+};
+use crate::environ::Environ;
 use crate::error::{Error, Result};
 use crate::exec::{exec, find_command};
+use crate::identity::{
+    account_of, clear_capability_sets, clear_unprivileged_capabilities, drop_to, identify,
+    refuse_setuid_install, reset_environment, verify_capabilities_empty, Identity,
+};
 use crate::process::Process;
 use crate::scripts::activated_environment;
 
@@ -66,18 +78,92 @@ enum Never {}
 
 fn run_pipeline(process: &Process, args: RunArgs, loaded: &LoadedConfig) -> Result<Never> {
     let config = &loaded.config;
+    refuse_setuid_install(process)?;
     let request = RunRequest::from_args(args.prefix, args.words)?;
+    let config_path = loaded.path.display().to_string();
+    let identity = identify(process, args.user.as_deref(), config.allow_root, &config_path)?;
     let search = SearchPath::for_caller(config, process);
     let env = resolve(&request.env, config, &search, &loaded.path)?;
+    let umask = effective_umask(config.umask, args.umask.as_deref())?;
+    let caller_environ = starting_environment(process, &identity, args.clean_env)?;
+
+    drop_privileges(&identity)?;
+    apply_umask(umask);
+    set_no_new_privs()?;
+    let read_only = read_only_set(&env.prefix, &config.readonly_paths());
     let base = config.base_prefix.as_deref().map(BaseInstall::probe);
-    let plan = plan_activation(&env.prefix, &process.environ, base.as_ref())?;
+    let plan = plan_activation(&env.prefix, &caller_environ, base.as_ref())?;
+    let landlock = restrict_writes(config.landlock, &read_only)?;
+    if matches!(
+        landlock,
+        LandlockOutcome::Partial { .. } | LandlockOutcome::Unavailable
+    ) {
+        eprintln!("cenv: warning: Landlock is {landlock} on this kernel: the env is not fully read-only for this run");
+    }
+
     for warning in &plan.warnings {
         eprintln!("cenv: warning: {warning}");
     }
-    let environ = activated_environment(&plan, &process.environ, process.cwd.as_deref())?;
+    let environ = activated_environment(&plan, &caller_environ, process.cwd.as_deref())?;
     let program = find_command(&request.argv[0], environ.get("PATH"))?;
     Err(exec(&program, &request.argv, &environ))
 }
+
+/// The environment activation starts from: the caller's own for an
+/// unprivileged run; sudo-style reset for a run dropped from root or when
+/// `--clean-env` asks for it.
+fn starting_environment(process: &Process, identity: &Identity, clean_env: bool) -> Result<Environ> {
+    if !(clean_env || identity.dropped_from_root()) {
+        return Ok(process.environ.clone());
+    }
+    let account = account_of(identity).ok_or_else(|| {
+        Error::Identity(format!(
+            "--clean-env needs the user database entry of {}, and there is none",
+            identity.user_name()
+        ))
+    })?;
+    Ok(reset_environment(&process.environ, &account))
+}
+
+/// Leaves only what the caller has: a full drop from root, or clearing the
+/// capabilities an unprivileged process could hold; then verifies it.
+fn drop_privileges(identity: &Identity) -> Result<()> {
+    match identity {
+        Identity::FromRoot { target, .. } => {
+            drop_to(target)?;
+            verify_capabilities_empty(&ALL_CAPABILITY_SETS)?;
+            // After the drop the command must not reach root's terminal.
+            if !crate::tty::kernel_blocks_tiocsti() {
+                crate::sys::detach_controlling_terminal()
+                    .map_err(|e| Error::system("giving up root's controlling terminal", e))?;
+            }
+            Ok(())
+        }
+        Identity::Root => {
+            clear_capability_sets(&ALL_CAPABILITY_SETS)?;
+            verify_capabilities_empty(&ALL_CAPABILITY_SETS)
+        }
+        Identity::Unprivileged { .. } => {
+            clear_unprivileged_capabilities()?;
+            verify_capabilities_empty(&[
+                CapSet::Effective,
+                CapSet::Permitted,
+                CapSet::Inheritable,
+                CapSet::Ambient,
+            ])
+        }
+    }
+}
+
+/// Bounding first: clearing it needs CAP_SETPCAP, which clearing the
+/// effective set would take away.
+const ALL_CAPABILITY_SETS: [CapSet; 5] = [
+    CapSet::Bounding,
+    CapSet::Ambient,
+    CapSet::Inheritable,
+    CapSet::Effective,
+    CapSet::Permitted,
+];
 
 #[cfg(test)]
 mod tests {

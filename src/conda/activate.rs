@@ -227,7 +227,7 @@ fn plan_reactivation(
     let default_env = caller
         .get("CONDA_DEFAULT_ENV")
         .map(OsStr::to_owned)
-        .unwrap_or_else(|| default_env_name(prefix, base).into());
+        .unwrap_or_else(|| default_env_name(prefix, base));
     let path = replace_prefix_in_path(starting_path(caller), Some(prefix), Some(prefix));
     let mut changes = Vec::new();
     for (name, value) in &env_vars {

@@ -120,7 +120,17 @@ impl Sandbox {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .subsec_nanos();
-        let root = std::env::temp_dir().join(format!("cenv-test-{}-{n}-{nanos}", std::process::id()));
+        // As root the trees live under /srv, not /tmp: the Landlock rule denies
+        // creating entries directly in the ancestors of an env, and tests check
+        // that /tmp stays writable.
+        let base = if is_root() {
+            PathBuf::from("/srv/cenv-tests")
+        } else {
+            std::env::temp_dir()
+        };
+        fs::create_dir_all(&base).unwrap();
+        fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).unwrap();
+        let root = base.join(format!("cenv-test-{}-{n}-{nanos}", std::process::id()));
         fs::create_dir_all(&root).unwrap();
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
         // canonical, so expected prefixes compare equal to what cenv prints
@@ -269,4 +279,104 @@ pub fn os(s: &str) -> &OsStr {
 pub fn machine_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A command run as `user` with their groups from the user database, through
+/// util-linux's setpriv (std's Command::uid would drop the supplementary groups).
+pub fn as_user(name: &str, program: impl AsRef<OsStr>) -> Command {
+    ensure_test_users();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid", name, "--regid", name, "--init-groups", "--"])
+        .arg(program);
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8");
+    if let Some(u) = nix::unistd::User::from_name(name).unwrap() {
+        cmd.env("HOME", &u.dir).current_dir(&u.dir);
+    }
+    cmd
+}
+
+/// The system config path compiled into this test build, if the suite was
+/// built with `CENV_SYSTEM_CONFIG` (tests/run-all.sh does).
+pub fn test_system_config() -> Option<&'static Path> {
+    option_env!("CENV_SYSTEM_CONFIG").map(Path::new)
+}
+
+/// Writes the system config of the test build (root only; callers hold
+/// machine_lock). The directory and file are root-owned and not writable by
+/// group or others, as a real system config must be.
+pub fn write_system_config(text: &str) -> Option<PathBuf> {
+    let Some(path) = test_system_config() else {
+        if std::env::var_os("CI").is_some_and(|v| v == "true") {
+            panic!("CI=true but the suite was built without CENV_SYSTEM_CONFIG (use tests/run-all.sh)");
+        }
+        eprintln!("skipped: built without CENV_SYSTEM_CONFIG=PATH (tests/run-all.sh sets it)");
+        return None;
+    };
+    assert_ne!(
+        path,
+        Path::new("/etc/cenv/cenv.toml"),
+        "tests never write the real system config"
+    );
+    let dir = path.parent().unwrap();
+    fs::create_dir_all(dir).unwrap();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
+    Some(path.to_owned())
+}
+
+/// A shared-server layout: `envs/` owned by the admin, group research, mode
+/// 2750 (setgid), each env inside it 2750/0640 with executables 0750, and the
+/// package cache `pkgs/` beside it, hard-linked into the envs.
+pub fn shared_layout(sb: &Sandbox, envs: &[&str]) {
+    let admin = user(ADMIN);
+    let research = group_gid(RESEARCH);
+    sb.mkdir("pkgs/numpy-1.0-0/lib");
+    sb.write("pkgs/numpy-1.0-0/lib/numpy.py", "VALUE = 1\n");
+    for name in envs {
+        let rel = format!("envs/{name}");
+        sb.make_env(&rel);
+        sb.mkdir(&format!("{rel}/lib"));
+        fs::hard_link(
+            sb.path("pkgs/numpy-1.0-0/lib/numpy.py"),
+            sb.path(&format!("{rel}/lib/numpy.py")),
+        )
+        .unwrap();
+        sb.write(&format!("{rel}/lib/data.txt"), "data\n");
+    }
+    for top in ["envs", "pkgs"] {
+        chown_tree(&sb.path(top), admin.uid, research);
+        set_shared_modes(&sb.path(top));
+    }
+}
+
+fn set_shared_modes(path: &Path) {
+    let meta = fs::symlink_metadata(path).unwrap();
+    if meta.file_type().is_symlink() {
+        return;
+    }
+    if meta.is_dir() {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o2750)).unwrap();
+        for entry in fs::read_dir(path).unwrap() {
+            set_shared_modes(&entry.unwrap().path());
+        }
+    } else {
+        let mode = if meta.permissions().mode() & 0o100 != 0 {
+            0o750
+        } else {
+            0o640
+        };
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
+/// Parses /proc/self/status-style "Key:\tvalue" lines.
+pub fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
+    status.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix(':'))
+            .map(str::trim)
+    })
 }

@@ -1,0 +1,328 @@
+//! Confinement of everything the run starts: umask, no_new_privs, and a
+//! Landlock rule that makes the env (and the package cache it is hard-linked
+//! from) read-only while leaving every other write as it was.
+//!
+//! Landlock can only grant, never deny a subtree of a granted directory. So the
+//! rule handles only the write-class filesystem rights (pinned below — never
+//! "all rights of the newest ABI", which would also block connecting to unix
+//! sockets such as /dev/log) and grants them on every entry of every ancestor
+//! of each read-only tree, except the entries that lead toward a read-only
+//! tree. The ancestors themselves get no grant: creating or removing entries
+//! directly in them is denied for the run.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use landlock::{
+    AccessFs, BitFlags, CompatLevel, Compatible, LandlockStatus, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus,
+};
+
+use crate::config::{parse_umask, LandlockMode};
+use crate::error::{Error, Result};
+
+/// The write-class rights the rule handles, pinned. Reading, executing,
+/// ioctl, networking and unix-socket rights are never handled, so they stay
+/// exactly as file permissions allow.
+pub fn handled_write_rights() -> BitFlags<AccessFs> {
+    AccessFs::WriteFile
+        | AccessFs::RemoveDir
+        | AccessFs::RemoveFile
+        | AccessFs::MakeChar
+        | AccessFs::MakeDir
+        | AccessFs::MakeReg
+        | AccessFs::MakeSock
+        | AccessFs::MakeFifo
+        | AccessFs::MakeBlock
+        | AccessFs::MakeSym
+        | AccessFs::Refer
+        | AccessFs::Truncate
+}
+
+/// The subset of [`handled_write_rights`] that applies to a file (not a directory).
+fn file_write_rights() -> BitFlags<AccessFs> {
+    AccessFs::WriteFile | AccessFs::Truncate
+}
+
+/// What the Landlock step achieved, for messages and the audit line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LandlockOutcome {
+    Enforced {
+        abi: i32,
+    },
+    Partial {
+        abi: i32,
+    },
+    /// `landlock = "off"`.
+    Off,
+    /// best-effort on a kernel without Landlock.
+    Unavailable,
+}
+
+impl fmt::Display for LandlockOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LandlockOutcome::Enforced { abi } => write!(f, "enforced (ABI {abi})"),
+            LandlockOutcome::Partial { abi } => write!(f, "partial (ABI {abi})"),
+            LandlockOutcome::Off => f.write_str("off"),
+            LandlockOutcome::Unavailable => f.write_str("unavailable"),
+        }
+    }
+}
+
+/// The umask of the run: the configured one, or a stricter one the caller
+/// asks for. A looser request is refused.
+pub fn effective_umask(configured: u32, requested: Option<&str>) -> Result<u32> {
+    let Some(text) = requested else {
+        return Ok(configured);
+    };
+    let mask = parse_umask(text).map_err(Error::Usage)?;
+    if mask & configured != configured {
+        return Err(Error::Usage(format!(
+            "--umask {text} is looser than the configured umask {configured:03o}: it may only add bits \
+             (try --umask {:03o})",
+            mask | configured
+        )));
+    }
+    Ok(mask)
+}
+
+pub fn apply_umask(mask: u32) {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+}
+
+/// Sets PR_SET_NO_NEW_PRIVS: from here on, setuid bits and file capabilities
+/// grant nothing to this process or anything it executes.
+pub fn set_no_new_privs() -> Result<()> {
+    nix::sys::prctl::set_no_new_privs()
+        .map_err(|e| Error::Confinement(format!("cannot set no_new_privs: {e}")))?;
+    match nix::sys::prctl::get_no_new_privs() {
+        Ok(true) => Ok(()),
+        _ => Err(Error::Confinement("no_new_privs did not stick".into())),
+    }
+}
+
+/// The trees to make read-only: each canonicalized, plus the other places the
+/// same trees are mounted (bind mounts), which Landlock judges by path.
+pub fn read_only_set(prefix: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut set: Vec<PathBuf> = vec![prefix.to_owned()];
+    for path in extra {
+        if let Ok(real) = std::fs::canonicalize(path) {
+            set.push(real);
+        }
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounts = parse_mountinfo(&mountinfo);
+    let aliases: Vec<PathBuf> = set.iter().flat_map(|p| mount_aliases(p, &mounts)).collect();
+    set.extend(aliases);
+    set.sort();
+    set.dedup();
+    set
+}
+
+/// The paths that get a grant of the handled rights (see the module comment).
+pub fn read_only_landlock_rules(read_only: &[PathBuf]) -> Vec<PathBuf> {
+    let inside_read_only = |p: &Path| read_only.iter().any(|r| p.starts_with(r));
+    let mut toward: BTreeSet<PathBuf> = BTreeSet::new();
+    for r in read_only {
+        toward.extend(r.ancestors().map(Path::to_path_buf));
+    }
+    let mut grants = Vec::new();
+    for dir in toward.iter().filter(|d| !inside_read_only(d)) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_symlink = entry.file_type().is_ok_and(|t| t.is_symlink());
+            // A symlink is judged by the real path it leads to, which gets (or
+            // does not get) its own grant; following it here could grant a
+            // read-only tree through a link.
+            if is_symlink || toward.contains(&path) || inside_read_only(&path) {
+                continue;
+            }
+            grants.push(path);
+        }
+    }
+    grants
+}
+
+/// Applies the rule. Must be the last step before activation scripts and
+/// exec, in a single-threaded process (before Landlock ABI 8, restrict_self
+/// only restricts the calling thread).
+pub fn restrict_writes(mode: LandlockMode, read_only: &[PathBuf]) -> Result<LandlockOutcome> {
+    if mode == LandlockMode::Off {
+        return Ok(LandlockOutcome::Off);
+    }
+    let fail = |what: String| {
+        Error::Confinement(format!(
+            "Landlock cannot make the env read-only: {what} (set landlock = \"best-effort\" in the config \
+             to run without full enforcement)"
+        ))
+    };
+    let level = match mode {
+        LandlockMode::Enforce => CompatLevel::HardRequirement,
+        _ => CompatLevel::BestEffort,
+    };
+    let handled = handled_write_rights();
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(level)
+        .handle_access(handled)
+        .map_err(|e| fail(e.to_string()))?
+        .create()
+        .map_err(|e| fail(e.to_string()))?;
+    for path in read_only_landlock_rules(read_only) {
+        // Entries can vanish between listing and opening; a missing entry
+        // needs no grant.
+        let Ok(fd) = PathFd::new(&path) else { continue };
+        let rights = if path.is_dir() {
+            handled
+        } else {
+            file_write_rights()
+        };
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, rights))
+            .map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    }
+    let status = ruleset.restrict_self().map_err(|e| fail(e.to_string()))?;
+    let abi = match status.landlock {
+        LandlockStatus::Available {
+            effective_abi,
+            kernel_abi,
+        } => kernel_abi.unwrap_or(effective_abi as i32),
+        _ => 0,
+    };
+    match (status.ruleset, mode) {
+        (RulesetStatus::FullyEnforced, _) => Ok(LandlockOutcome::Enforced { abi }),
+        (RulesetStatus::PartiallyEnforced, LandlockMode::Enforce) => {
+            Err(fail(format!("only partly enforced on this kernel (ABI {abi})")))
+        }
+        (RulesetStatus::PartiallyEnforced, _) => Ok(LandlockOutcome::Partial { abi }),
+        (RulesetStatus::NotEnforced, LandlockMode::Enforce) => {
+            Err(fail("not supported by this kernel".into()))
+        }
+        (RulesetStatus::NotEnforced, _) => Ok(LandlockOutcome::Unavailable),
+    }
+}
+
+/// One line of /proc/self/mountinfo, as far as aliasing needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mount {
+    device: String,
+    root: PathBuf,
+    mount_point: PathBuf,
+}
+
+fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            (fields.len() > 4).then(|| Mount {
+                device: fields[2].to_owned(),
+                root: PathBuf::from(unescape_mountinfo(fields[3])),
+                mount_point: PathBuf::from(unescape_mountinfo(fields[4])),
+            })
+        })
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+        {
+            let value = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+            out.push(value);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Other paths at which `path` (or a part of it) is mounted.
+fn mount_aliases(path: &Path, mounts: &[Mount]) -> Vec<PathBuf> {
+    let Some(own) = mounts
+        .iter()
+        .filter(|m| path.starts_with(&m.mount_point))
+        .max_by_key(|m| m.mount_point.components().count())
+    else {
+        return Vec::new();
+    };
+    let Ok(rest) = path.strip_prefix(&own.mount_point) else {
+        return Vec::new();
+    };
+    let in_fs = own.root.join(rest);
+    let mut aliases = Vec::new();
+    for other in mounts.iter().filter(|m| m.device == own.device && *m != own) {
+        if let Ok(below) = in_fs.strip_prefix(&other.root) {
+            aliases.push(other.mount_point.join(below));
+        } else if other.root.starts_with(&in_fs) {
+            aliases.push(other.mount_point.clone());
+        }
+    }
+    aliases.retain(|a| a != path);
+    aliases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn umask_may_only_get_stricter() {
+        assert_eq!(effective_umask(0o027, None).unwrap(), 0o027);
+        assert_eq!(effective_umask(0o027, Some("077")).unwrap(), 0o077);
+        let err = effective_umask(0o027, Some("022")).unwrap_err().to_string();
+        assert!(err.contains("looser") && err.contains("--umask 027"), "{err}");
+        assert!(effective_umask(0o027, Some("abc")).is_err());
+    }
+
+    #[test]
+    fn mountinfo_aliases() {
+        let text = "22 1 254:0 / / rw - ext4 /dev/vda rw\n\
+                    30 22 254:0 /opt/conda/envs /mnt/envs rw - ext4 /dev/vda rw\n\
+                    31 22 254:0 /opt/conda/envs/cv/lib /srv/lib\\040x rw - ext4 /dev/vda rw\n\
+                    32 22 0:5 / /proc rw - proc proc rw\n";
+        let mounts = parse_mountinfo(text);
+        assert_eq!(mounts[2].mount_point, PathBuf::from("/srv/lib x"));
+        let mut aliases = mount_aliases(Path::new("/opt/conda/envs/cv"), &mounts);
+        aliases.sort();
+        assert_eq!(
+            aliases,
+            vec![PathBuf::from("/mnt/envs/cv"), PathBuf::from("/srv/lib x")]
+        );
+        assert!(mount_aliases(Path::new("/proc/1"), &mounts).is_empty());
+    }
+
+    #[test]
+    fn grants_skip_the_way_to_read_only_trees() {
+        let root = std::env::temp_dir().join(format!("cenv-grants-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["envs/cv/bin", "envs/other", "pkgs/a", "work"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        std::os::unix::fs::symlink(root.join("envs/cv"), root.join("link-to-cv")).unwrap();
+        let read_only = vec![root.join("envs/cv"), root.join("pkgs")];
+        let grants = read_only_landlock_rules(&read_only);
+        assert!(grants.contains(&root.join("envs/other")));
+        assert!(grants.contains(&root.join("work")));
+        for denied in ["envs", "envs/cv", "envs/cv/bin", "pkgs", "pkgs/a", "link-to-cv"] {
+            assert!(
+                !grants.contains(&root.join(denied)),
+                "{denied} must not be granted"
+            );
+        }
+        assert!(!grants.iter().any(|g| g.starts_with(root.join("envs/cv"))));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,467 @@
+//! Who the caller is, and dropping to them when cenv was started by root.
+//!
+//! cenv is setuid-free: it refuses to run with effective ids different from
+//! its real ids. An unprivileged caller is who they are. When the real uid is
+//! 0, the caller is named by `--user`, else by sudo's `SUDO_UID` (also set by
+//! sudo-rs and run0), else by pkexec's `PKEXEC_UID`; the user database, not the
+//! environment, gives their groups. Root with nobody to drop to is refused
+//! unless the config says `allow_root = true`.
+#![forbid(unsafe_code)]
+
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use caps::CapSet;
+use nix::unistd::{Gid, Uid, User};
+
+use crate::environ::Environ;
+use crate::error::{Error, Result};
+use crate::process::Process;
+
+/// The PATH a run dropped from root gets (sudo's `secure_path` on Debian).
+pub const SECURE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A user from the user database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub uid: u32,
+    pub gid: u32,
+    pub name: String,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+}
+
+impl Account {
+    fn from_user(user: User) -> Account {
+        Account {
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            name: user.name,
+            home: user.dir,
+            shell: user.shell,
+        }
+    }
+
+    pub fn by_uid(uid: u32) -> Option<Account> {
+        User::from_uid(Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(Account::from_user)
+    }
+
+    pub fn by_name(name: &str) -> Option<Account> {
+        User::from_name(name).ok().flatten().map(Account::from_user)
+    }
+
+    /// Supplementary groups from the user database, primary group included.
+    pub fn groups(&self) -> Vec<u32> {
+        let Ok(name) = CString::new(self.name.as_bytes()) else {
+            return vec![self.gid];
+        };
+        nix::unistd::getgrouplist(&name, Gid::from_raw(self.gid))
+            .map(|gids| gids.into_iter().map(Gid::as_raw).collect())
+            .unwrap_or_else(|_| vec![self.gid])
+    }
+}
+
+/// How the run relates to root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// Started by an ordinary user: nothing to drop but capabilities.
+    Unprivileged { account: Option<Account>, uid: u32 },
+    /// Started by root on behalf of `target`, who was named by `source`.
+    FromRoot {
+        target: Account,
+        source: &'static str,
+        invoked_by: String,
+    },
+    /// Root running as root (`allow_root = true`), with every capability cleared.
+    Root,
+}
+
+impl Identity {
+    /// The user the command will run as, by name (for messages and the audit).
+    pub fn user_name(&self) -> String {
+        match self {
+            Identity::Unprivileged { account: Some(a), .. } | Identity::FromRoot { target: a, .. } => {
+                a.name.clone()
+            }
+            Identity::Unprivileged { account: None, uid } => format!("#{uid}"),
+            Identity::Root => "root".into(),
+        }
+    }
+
+    pub fn dropped_from_root(&self) -> bool {
+        matches!(self, Identity::FromRoot { .. })
+    }
+}
+
+/// Refuses a setuid or setgid installation of cenv.
+pub fn refuse_setuid_install(process: &Process) -> Result<()> {
+    if process.real_uid == process.effective_uid && process.real_gid == process.effective_gid {
+        return Ok(());
+    }
+    let exe = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/usr/bin/cenv".into());
+    Err(Error::SetuidInstall {
+        detail: format!(
+            "real uid {} effective uid {}, real gid {} effective gid {}",
+            process.real_uid, process.effective_uid, process.real_gid, process.effective_gid
+        ),
+        exe,
+    })
+}
+
+/// Works out who the caller is.
+pub fn identify(
+    process: &Process,
+    user_flag: Option<&str>,
+    allow_root: bool,
+    config_path: &str,
+) -> Result<Identity> {
+    if process.real_uid != 0 {
+        if user_flag.is_some() {
+            return Err(Error::Identity(
+                "--user is accepted only when cenv is started by root (for example through sudo)".into(),
+            ));
+        }
+        return Ok(Identity::Unprivileged {
+            account: Account::by_uid(process.real_uid),
+            uid: process.real_uid,
+        });
+    }
+    let env = &process.environ;
+    let (target, source) = if let Some(user) = user_flag {
+        (lookup_user(user, "--user")?, "--user")
+    } else if let Some(uid) = env.get("SUDO_UID") {
+        (lookup_uid(uid, "SUDO_UID")?, "SUDO_UID")
+    } else if let Some(uid) = env.get("PKEXEC_UID") {
+        (lookup_uid(uid, "PKEXEC_UID")?, "PKEXEC_UID")
+    } else if allow_root {
+        return Ok(Identity::Root);
+    } else {
+        return Err(Error::Identity(format!(
+            "refusing to run as root with no caller to drop to: name one with --user NAME, run cenv \
+             through sudo as that user, or set allow_root = true in {config_path} to run as root \
+             (with every capability cleared and Landlock in force)"
+        )));
+    };
+    if target.uid == 0 {
+        return Err(Error::Identity(format!(
+            "refusing to run as root on behalf of {source}: the caller it names is uid 0 \
+             (set allow_root = true in {config_path} and run cenv as root directly)"
+        )));
+    }
+    let invoked_by = match (source, env.get_str("SUDO_USER")) {
+        ("SUDO_UID", Some(user)) => user.to_owned(),
+        _ => "root".to_owned(),
+    };
+    Ok(Identity::FromRoot {
+        target,
+        source,
+        invoked_by,
+    })
+}
+
+fn lookup_user(spec: &str, source: &str) -> Result<Account> {
+    let found = match spec.parse::<u32>() {
+        Ok(uid) => Account::by_uid(uid),
+        Err(_) => Account::by_name(spec),
+    };
+    found.ok_or_else(|| {
+        Error::Identity(format!(
+            "{source} names {spec:?}, which is not in the user database"
+        ))
+    })
+}
+
+fn lookup_uid(raw: &OsStr, source: &str) -> Result<Account> {
+    let text = raw.to_str().unwrap_or("");
+    let uid: u32 = text
+        .parse()
+        .map_err(|_| Error::Identity(format!("{source}={:?} is not a uid", raw.to_string_lossy())))?;
+    lookup_user(&uid.to_string(), source)
+}
+
+/// Drops every privilege root holds and becomes `target`, for good: bounding,
+/// inheritable and ambient capabilities are cleared while still privileged,
+/// then setgroups (from the user database) → setresgid → setresuid, then the
+/// result is verified. Any failure is fatal.
+pub fn drop_to(target: &Account) -> Result<()> {
+    clear_capability_sets(&[CapSet::Ambient, CapSet::Bounding, CapSet::Inheritable])?;
+    let name = CString::new(target.name.as_bytes())
+        .map_err(|_| Error::Identity(format!("user name {:?} contains NUL", target.name)))?;
+    let gid = Gid::from_raw(target.gid);
+    let uid = Uid::from_raw(target.uid);
+    nix::unistd::initgroups(&name, gid)
+        .map_err(|e| Error::Identity(format!("setting the groups of {}: {e}", target.name)))?;
+    nix::unistd::setresgid(gid, gid, gid)
+        .map_err(|e| Error::Identity(format!("setresgid({}): {e}", target.gid)))?;
+    nix::unistd::setresuid(uid, uid, uid)
+        .map_err(|e| Error::Identity(format!("setresuid({}): {e}", target.uid)))?;
+    verify_dropped(target)
+}
+
+fn verify_dropped(target: &Account) -> Result<()> {
+    let fail = |what: String| {
+        Err(Error::Identity(format!(
+            "privilege drop to {} not complete: {what}",
+            target.name
+        )))
+    };
+    let uids = nix::unistd::getresuid().map_err(|e| Error::Identity(format!("getresuid: {e}")))?;
+    let gids = nix::unistd::getresgid().map_err(|e| Error::Identity(format!("getresgid: {e}")))?;
+    let want_uid = Uid::from_raw(target.uid);
+    let want_gid = Gid::from_raw(target.gid);
+    if [uids.real, uids.effective, uids.saved] != [want_uid; 3] {
+        return fail(format!("uids are {uids:?}"));
+    }
+    if [gids.real, gids.effective, gids.saved] != [want_gid; 3] {
+        return fail(format!("gids are {gids:?}"));
+    }
+    if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+        return fail("setuid(0) still succeeds".into());
+    }
+    let mut expected: Vec<u32> = target.groups();
+    let mut actual: Vec<u32> = nix::unistd::getgroups()
+        .map_err(|e| Error::Identity(format!("getgroups: {e}")))?
+        .into_iter()
+        .map(Gid::as_raw)
+        .collect();
+    expected.sort_unstable();
+    expected.dedup();
+    actual.sort_unstable();
+    actual.dedup();
+    if actual != expected {
+        return fail(format!("groups are {actual:?}, expected {expected:?}"));
+    }
+    Ok(())
+}
+
+/// Empties the given capability sets of this thread.
+pub fn clear_capability_sets(sets: &[CapSet]) -> Result<()> {
+    for &set in sets {
+        caps::clear(None, set)
+            .map_err(|e| Error::Identity(format!("clearing the {set:?} capability set: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Clears what an unprivileged process may hold: ambient, inheritable,
+/// effective and permitted (file capabilities on the binary). The bounding set
+/// is cleared too when the process holds CAP_SETPCAP; otherwise it cannot be,
+/// and with no_new_privs it grants nothing.
+pub fn clear_unprivileged_capabilities() -> Result<()> {
+    if caps::has_cap(None, CapSet::Effective, caps::Capability::CAP_SETPCAP).unwrap_or(false) {
+        clear_capability_sets(&[CapSet::Bounding])?;
+    }
+    clear_capability_sets(&[
+        CapSet::Ambient,
+        CapSet::Inheritable,
+        CapSet::Effective,
+        CapSet::Permitted,
+    ])
+}
+
+/// Checks that every listed capability set is empty.
+pub fn verify_capabilities_empty(sets: &[CapSet]) -> Result<()> {
+    for &set in sets {
+        let held =
+            caps::read(None, set).map_err(|e| Error::Identity(format!("reading capabilities: {e}")))?;
+        if !held.is_empty() {
+            return Err(Error::Identity(format!(
+                "the {set:?} capability set is not empty: {held:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Variables sudo's `env_reset` keeps when their values pass its checks.
+const KEEP_CHECKED: &[&str] = &["COLORTERM", "LANG", "LANGUAGE", "LINGUAS", "TERM", "TZ"];
+/// Variables kept as they are (Debian's sudoers `env_keep` style).
+const KEEP_AS_IS: &[&str] = &["COLORS", "DISPLAY", "LS_COLORS", "XAUTHORITY", "COLUMNS", "LINES"];
+
+/// The environment of a run dropped from root (or asked for with
+/// `--clean-env`): a short allow-list from the caller, HOME, USER, LOGNAME and
+/// SHELL from the user database, and a safe PATH. Everything else —
+/// `LD_*`, `PYTHON*`, `BASH_ENV`, `IFS`, … — is dropped.
+pub fn reset_environment(caller: &Environ, account: &Account) -> Environ {
+    let mut env = Environ::new();
+    for (name, value) in caller.iter() {
+        let Some(name_str) = name.to_str() else { continue };
+        let checked = KEEP_CHECKED.contains(&name_str) || name_str.starts_with("LC_");
+        let keep = if checked {
+            value_passes_sudo_check(name_str, value.as_bytes())
+        } else {
+            KEEP_AS_IS.contains(&name_str)
+        };
+        if keep {
+            env.set(name, value);
+        }
+    }
+    env.set("HOME", account.home.as_os_str());
+    env.set("USER", account.name.as_str());
+    env.set("LOGNAME", account.name.as_str());
+    env.set("SHELL", account.shell.as_os_str());
+    env.set("PATH", SECURE_PATH);
+    env
+}
+
+/// sudo's `env_check`: no `/` or `%` in the value (they let a locale or
+/// terminal name point at an attacker's file or format string); `TZ` may be a
+/// zone name or a path under the system zoneinfo directory, without `..`.
+fn value_passes_sudo_check(name: &str, value: &[u8]) -> bool {
+    if value.len() > 4096 || value.contains(&b'%') {
+        return false;
+    }
+    if name == "TZ" {
+        let zone = value.strip_prefix(b":").unwrap_or(value);
+        if zone.starts_with(b"/") {
+            return zone.starts_with(b"/usr/share/zoneinfo/") && !contains_dotdot(zone);
+        }
+        return !contains_dotdot(zone);
+    }
+    !value.contains(&b'/')
+}
+
+fn contains_dotdot(path: &[u8]) -> bool {
+    path.split(|&b| b == b'/').any(|c| c == b"..")
+}
+
+/// The account of an unprivileged caller, for `--clean-env`.
+pub fn account_of(identity: &Identity) -> Option<Account> {
+    match identity {
+        Identity::Unprivileged { account, .. } => account.clone(),
+        Identity::FromRoot { target, .. } => Some(target.clone()),
+        Identity::Root => Account::by_uid(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> Account {
+        Account {
+            uid: 1000,
+            gid: 1000,
+            name: "alice".into(),
+            home: "/home/alice".into(),
+            shell: "/bin/bash".into(),
+        }
+    }
+
+    #[test]
+    fn env_reset_keeps_only_the_allow_list() {
+        let caller = Environ::from_pairs([
+            ("TERM", "xterm-256color"),
+            ("LANG", "en_US.UTF-8"),
+            ("LC_ALL", "C"),
+            ("LC_MESSAGES", "../../tmp/evil"),
+            ("TERM_PROGRAM", "x"),
+            ("LD_PRELOAD", "/tmp/evil.so"),
+            ("PYTHONPATH", "/tmp"),
+            ("BASH_ENV", "/tmp/x"),
+            ("IFS", " "),
+            ("HOME", "/root"),
+            ("PATH", "/tmp/bin:/usr/bin"),
+            ("DISPLAY", ":0"),
+            ("TZ", "Europe/Berlin"),
+            ("SUDO_USER", "alice"),
+        ]);
+        let env = reset_environment(&caller, &account());
+        assert_eq!(env.get_str("TERM"), Some("xterm-256color"));
+        assert_eq!(env.get_str("LANG"), Some("en_US.UTF-8"));
+        assert_eq!(env.get_str("LC_ALL"), Some("C"));
+        assert_eq!(env.get_str("DISPLAY"), Some(":0"));
+        assert_eq!(env.get_str("TZ"), Some("Europe/Berlin"));
+        for gone in [
+            "LC_MESSAGES",
+            "TERM_PROGRAM",
+            "LD_PRELOAD",
+            "PYTHONPATH",
+            "BASH_ENV",
+            "IFS",
+            "SUDO_USER",
+        ] {
+            assert_eq!(env.get(gone), None, "{gone} should be dropped");
+        }
+        assert_eq!(env.get_str("HOME"), Some("/home/alice"));
+        assert_eq!(env.get_str("USER"), Some("alice"));
+        assert_eq!(env.get_str("LOGNAME"), Some("alice"));
+        assert_eq!(env.get_str("SHELL"), Some("/bin/bash"));
+        assert_eq!(env.get_str("PATH"), Some(SECURE_PATH));
+    }
+
+    #[test]
+    fn sudo_value_checks() {
+        assert!(value_passes_sudo_check("TERM", b"xterm"));
+        assert!(!value_passes_sudo_check("TERM", b"../x"));
+        assert!(!value_passes_sudo_check("LANG", b"%n%n"));
+        assert!(value_passes_sudo_check("TZ", b":/usr/share/zoneinfo/UTC"));
+        assert!(!value_passes_sudo_check("TZ", b"/tmp/zone"));
+        assert!(!value_passes_sudo_check(
+            "TZ",
+            b"/usr/share/zoneinfo/../../../tmp/x"
+        ));
+        assert!(!value_passes_sudo_check("TZ", b"../x"));
+    }
+
+    #[test]
+    fn setuid_install_is_refused() {
+        let mut process = Process::current();
+        process.effective_uid = process.real_uid + 1;
+        let err = refuse_setuid_install(&process).unwrap_err().to_string();
+        assert!(err.contains("chmod u-s,g-s"), "{err}");
+    }
+
+    #[test]
+    fn unprivileged_caller_cannot_name_a_user() {
+        let mut process = Process::current();
+        process.real_uid = 1000;
+        process.effective_uid = 1000;
+        let err = identify(&process, Some("bob"), false, "/etc/cenv/cenv.toml").unwrap_err();
+        assert!(err.to_string().contains("--user is accepted only"), "{err}");
+    }
+
+    #[test]
+    fn sudo_uid_is_ignored_for_an_unprivileged_caller() {
+        let mut process = Process::current();
+        process.real_uid = 1000;
+        process.effective_uid = 1000;
+        process.environ = Environ::from_pairs([("SUDO_UID", "0")]);
+        let id = identify(&process, None, false, "x").unwrap();
+        assert!(matches!(id, Identity::Unprivileged { uid: 1000, .. }));
+    }
+
+    #[test]
+    fn root_without_caller_is_refused_unless_allowed() {
+        let mut process = Process::current();
+        process.real_uid = 0;
+        process.effective_uid = 0;
+        process.environ = Environ::new();
+        let err = identify(&process, None, false, "/etc/cenv/cenv.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--user") && err.contains("allow_root = true"),
+            "{err}"
+        );
+        assert_eq!(identify(&process, None, true, "x").unwrap(), Identity::Root);
+    }
+
+    #[test]
+    fn root_as_target_is_refused() {
+        let mut process = Process::current();
+        process.real_uid = 0;
+        process.effective_uid = 0;
+        process.environ = Environ::from_pairs([("SUDO_UID", "0")]);
+        let err = identify(&process, None, true, "x").unwrap_err().to_string();
+        assert!(err.contains("uid 0"), "{err}");
+        let err = identify(&process, Some("0"), true, "x").unwrap_err().to_string();
+        assert!(err.contains("uid 0"), "{err}");
+    }
+}
