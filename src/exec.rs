@@ -1,6 +1,6 @@
 //! The last step: find the command in the activated `PATH` and execve(2) it
 //! with the activated environment. argv is passed through byte for byte and
-//! argv[0] is left as the caller wrote it. No child, no shell: after this the
+//! `argv[0]` is left as the caller wrote it. No child, no shell: after this the
 //! command *is* the process.
 #![forbid(unsafe_code)]
 

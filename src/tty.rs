@@ -4,7 +4,7 @@
 //! Since Linux 6.2, `dev.tty.legacy_tiocsti = 0` makes TIOCSTI need
 //! CAP_SYS_ADMIN, which a command dropped from root never has. Only when the
 //! kernel says so does cenv keep the controlling terminal; otherwise it gives
-//! it up before exec (see [`crate::sys::detach_controlling_terminal`]).
+//! it up before exec (`sys::detach_controlling_terminal`).
 #![forbid(unsafe_code)]
 
 const LEGACY_TIOCSTI: &str = "/proc/sys/dev/tty/legacy_tiocsti";
