@@ -11,17 +11,21 @@
 //! directly in them is denied for the run.
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use landlock::{
-    AccessFs, BitFlags, CompatLevel, Compatible, LandlockStatus, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus,
-};
+use ::landlock::{AccessFs, BitFlags};
+
+use nix::dir::{Dir, Type};
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
 
 use crate::config::{parse_umask, LandlockMode};
 use crate::error::{Error, Result};
+use crate::sys::landlock;
 
 /// The write-class rights the rule handles, pinned. Reading, executing,
 /// ioctl, networking and unix-socket rights are never handled, so they stay
@@ -122,89 +126,160 @@ pub fn read_only_set(prefix: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
     set
 }
 
-/// The paths that get a grant of the handled rights (see the module comment).
-pub fn read_only_landlock_rules(read_only: &[PathBuf]) -> Vec<PathBuf> {
+/// A directory on the way to a read-only tree: every entry in it gets a grant
+/// except the `skip` ones, which lead toward (or are) a read-only tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantDir {
+    pub dir: PathBuf,
+    pub skip: Vec<OsString>,
+}
+
+/// Where the rule's grants go (see the module comment); computed from paths
+/// alone. Directories inside a read-only tree are never listed.
+pub fn read_only_landlock_rules(read_only: &[PathBuf]) -> Vec<GrantDir> {
     let inside_read_only = |p: &Path| read_only.iter().any(|r| p.starts_with(r));
-    let mut toward: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut dirs: Vec<GrantDir> = Vec::new();
     for r in read_only {
-        toward.extend(r.ancestors().map(Path::to_path_buf));
-    }
-    let mut grants = Vec::new();
-    for dir in toward.iter().filter(|d| !inside_read_only(d)) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let is_symlink = entry.file_type().is_ok_and(|t| t.is_symlink());
-            // A symlink is judged by the real path it leads to, which gets (or
-            // does not get) its own grant; following it here could grant a
-            // read-only tree through a link.
-            if is_symlink || toward.contains(&path) || inside_read_only(&path) {
-                continue;
+        let mut child = r.as_path();
+        while let Some(parent) = child.parent() {
+            let name = child.file_name().map(OsStr::to_owned).unwrap_or_default();
+            if !inside_read_only(parent) {
+                match dirs.iter_mut().find(|d| d.dir == parent) {
+                    Some(d) if !d.skip.contains(&name) => d.skip.push(name),
+                    Some(_) => {}
+                    None => dirs.push(GrantDir {
+                        dir: parent.to_owned(),
+                        skip: vec![name],
+                    }),
+                }
             }
-            grants.push(path);
+            child = parent;
         }
     }
-    grants
+    dirs
+}
+
+/// Calls `grant` with each entry of `dir` that gets a grant: an `O_PATH`
+/// descriptor opened relative to the directory (no symlink followed) and
+/// whether it is a directory. Symlinks get no grant: they are judged by the
+/// real path they lead to, which gets (or does not get) its own grant.
+fn for_each_grant(dir: &GrantDir, mut grant: impl FnMut(&OsStr, OwnedFd, bool) -> Result<()>) -> Result<()> {
+    // A directory the caller cannot list gets no grants: stricter, never looser.
+    let Ok(mut listing) = Dir::open(
+        &dir.dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return Ok(());
+    };
+    let dir_fd = listing
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| Error::system("dup", e))?;
+    for entry in listing.iter().flatten() {
+        let name = OsStr::from_bytes(entry.file_name().to_bytes());
+        if name == "." || name == ".." || dir.skip.iter().any(|s| s == name) {
+            continue;
+        }
+        let Ok(fd) = openat(
+            &dir_fd,
+            entry.file_name(),
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) else {
+            // vanished since listing: nothing to grant
+            continue;
+        };
+        let kind = match entry.file_type() {
+            Some(kind) => kind,
+            None => match nix::sys::stat::fstat(&fd) {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Type::Directory,
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => Type::Symlink,
+                _ => Type::File,
+            },
+        };
+        if kind == Type::Symlink {
+            continue;
+        }
+        grant(name, fd, kind == Type::Directory)?;
+    }
+    Ok(())
+}
+
+/// The paths that get a grant, listed (for tests and diagnostics).
+pub fn granted_paths(read_only: &[PathBuf]) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for dir in read_only_landlock_rules(read_only) {
+        let _ = for_each_grant(&dir, |name, _, _| {
+            paths.push(dir.dir.join(name));
+            Ok(())
+        });
+    }
+    paths
+}
+
+/// The handled rights this kernel's Landlock ABI supports: REFER came with
+/// ABI 2, TRUNCATE with ABI 3.
+fn supported_write_rights(abi: i32) -> BitFlags<AccessFs> {
+    let mut rights = handled_write_rights();
+    if abi < 2 {
+        rights.remove(AccessFs::Refer);
+    }
+    if abi < 3 {
+        rights.remove(AccessFs::Truncate);
+    }
+    rights
 }
 
 /// Applies the rule. Must be the last step before activation scripts and
 /// exec, in a single-threaded process (before Landlock ABI 8, restrict_self
-/// only restricts the calling thread).
-pub fn restrict_writes(mode: LandlockMode, read_only: &[PathBuf]) -> Result<LandlockOutcome> {
+/// only restricts the calling thread), after no_new_privs.
+pub fn restrict_writes(
+    mode: LandlockMode,
+    prefix: &Path,
+    readonly_paths: &[PathBuf],
+) -> Result<LandlockOutcome> {
     if mode == LandlockMode::Off {
         return Ok(LandlockOutcome::Off);
     }
+    let read_only = read_only_set(prefix, readonly_paths);
     let fail = |what: String| {
         Error::Confinement(format!(
             "Landlock cannot make the env read-only: {what} (set landlock = \"best-effort\" in the config \
              to run without full enforcement)"
         ))
     };
-    let level = match mode {
-        LandlockMode::Enforce => CompatLevel::HardRequirement,
-        _ => CompatLevel::BestEffort,
-    };
-    let handled = handled_write_rights();
-    let mut ruleset = Ruleset::default()
-        .set_compatibility(level)
-        .handle_access(handled)
-        .map_err(|e| fail(e.to_string()))?
-        .create()
-        .map_err(|e| fail(e.to_string()))?;
-    for path in read_only_landlock_rules(read_only) {
-        // Entries can vanish between listing and opening; a missing entry
-        // needs no grant.
-        let Ok(fd) = PathFd::new(&path) else { continue };
-        let rights = if path.is_dir() {
-            handled
-        } else {
-            file_write_rights()
-        };
-        ruleset = ruleset
-            .add_rule(PathBeneath::new(fd, rights))
-            .map_err(|e| fail(format!("{}: {e}", path.display())))?;
-    }
-    let status = ruleset.restrict_self().map_err(|e| fail(e.to_string()))?;
-    let abi = match status.landlock {
-        LandlockStatus::Available {
-            effective_abi,
-            kernel_abi,
-        } => kernel_abi.unwrap_or(effective_abi as i32),
-        _ => 0,
-    };
-    match (status.ruleset, mode) {
-        (RulesetStatus::FullyEnforced, _) => Ok(LandlockOutcome::Enforced { abi }),
-        (RulesetStatus::PartiallyEnforced, LandlockMode::Enforce) => {
-            Err(fail(format!("only partly enforced on this kernel (ABI {abi})")))
+    let abi = match landlock::abi_version() {
+        Ok(abi) => abi,
+        Err(e) if mode == LandlockMode::Enforce => {
+            return Err(fail(format!("this kernel does not provide Landlock ({e})")));
         }
-        (RulesetStatus::PartiallyEnforced, _) => Ok(LandlockOutcome::Partial { abi }),
-        (RulesetStatus::NotEnforced, LandlockMode::Enforce) => {
-            Err(fail("not supported by this kernel".into()))
-        }
-        (RulesetStatus::NotEnforced, _) => Ok(LandlockOutcome::Unavailable),
+        Err(_) => return Ok(LandlockOutcome::Unavailable),
+    };
+    let handled = supported_write_rights(abi);
+    let complete = handled == handled_write_rights();
+    if !complete && mode == LandlockMode::Enforce {
+        let missing = handled_write_rights() & !handled;
+        return Err(fail(format!(
+            "this kernel's Landlock ABI {abi} cannot restrict {missing:?}"
+        )));
     }
+    let ruleset =
+        landlock::create_ruleset(handled.bits()).map_err(|e| fail(format!("creating the ruleset: {e}")))?;
+    let file_rights = (file_write_rights() & handled).bits();
+    for dir in read_only_landlock_rules(&read_only) {
+        for_each_grant(&dir, |name, fd, is_dir| {
+            let rights = if is_dir { handled.bits() } else { file_rights };
+            landlock::add_path_beneath(ruleset.as_fd(), fd.as_fd(), rights)
+                .map_err(|e| fail(format!("{}: {e}", dir.dir.join(name).display())))
+        })?;
+    }
+    landlock::restrict_self(ruleset.as_fd()).map_err(|e| fail(format!("restrict_self: {e}")))?;
+    Ok(if complete {
+        LandlockOutcome::Enforced { abi }
+    } else {
+        LandlockOutcome::Partial { abi }
+    })
 }
 
 /// One line of /proc/self/mountinfo, as far as aliasing needs it.
@@ -313,7 +388,7 @@ mod tests {
         }
         std::os::unix::fs::symlink(root.join("envs/cv"), root.join("link-to-cv")).unwrap();
         let read_only = vec![root.join("envs/cv"), root.join("pkgs")];
-        let grants = read_only_landlock_rules(&read_only);
+        let grants = granted_paths(&read_only);
         assert!(grants.contains(&root.join("envs/other")));
         assert!(grants.contains(&root.join("work")));
         for denied in ["envs", "envs/cv", "envs/cv/bin", "pkgs", "pkgs/a", "link-to-cv"] {

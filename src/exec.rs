@@ -116,6 +116,9 @@ pub fn exec(program: &Path, argv: &[OsString], environ: &Environ) -> Error {
         return Error::Usage("an argument contains a NUL byte".into());
     };
     let env = environ.to_exec_records();
+    if let Err(e) = crate::sys::restore_default_sigpipe() {
+        return Error::system("restoring the default SIGPIPE disposition", e);
+    }
     let errno = match nix::unistd::execve(&program_c, &args, &env) {
         Ok(never) => match never {},
         Err(errno) => errno,

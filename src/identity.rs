@@ -69,7 +69,7 @@ impl Account {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
     /// Started by an ordinary user: nothing to drop but capabilities.
-    Unprivileged { account: Option<Account>, uid: u32 },
+    Unprivileged { uid: u32 },
     /// Started by root on behalf of `target`, who was named by `source`.
     FromRoot {
         target: Account,
@@ -84,10 +84,10 @@ impl Identity {
     /// The user the command will run as, by name (for messages and the audit).
     pub fn user_name(&self) -> String {
         match self {
-            Identity::Unprivileged { account: Some(a), .. } | Identity::FromRoot { target: a, .. } => {
-                a.name.clone()
+            Identity::FromRoot { target, .. } => target.name.clone(),
+            Identity::Unprivileged { uid } => {
+                Account::by_uid(*uid).map_or_else(|| format!("#{uid}"), |a| a.name)
             }
-            Identity::Unprivileged { account: None, uid } => format!("#{uid}"),
             Identity::Root => "root".into(),
         }
     }
@@ -128,7 +128,6 @@ pub fn identify(
             ));
         }
         return Ok(Identity::Unprivileged {
-            account: Account::by_uid(process.real_uid),
             uid: process.real_uid,
         });
     }
@@ -254,6 +253,9 @@ pub fn clear_capability_sets(sets: &[CapSet]) -> Result<()> {
 /// is cleared too when the process holds CAP_SETPCAP; otherwise it cannot be,
 /// and with no_new_privs it grants nothing.
 pub fn clear_unprivileged_capabilities() -> Result<()> {
+    if holds_no_capabilities()? {
+        return Ok(());
+    }
     if caps::has_cap(None, CapSet::Effective, caps::Capability::CAP_SETPCAP).unwrap_or(false) {
         clear_capability_sets(&[CapSet::Bounding])?;
     }
@@ -263,6 +265,15 @@ pub fn clear_unprivileged_capabilities() -> Result<()> {
         CapSet::Effective,
         CapSet::Permitted,
     ])
+}
+
+/// True when the permitted and inheritable sets are empty. Then nothing can be
+/// held: the effective set is a subset of the permitted one, and the ambient
+/// set a subset of both (a kernel invariant). Two capget calls instead of a
+/// probe of every capability — this is the fast path of every ordinary run.
+pub fn holds_no_capabilities() -> Result<bool> {
+    let read = |set| caps::read(None, set).map_err(|e| Error::Identity(format!("reading capabilities: {e}")));
+    Ok(read(CapSet::Permitted)?.is_empty() && read(CapSet::Inheritable)?.is_empty())
 }
 
 /// Checks that every listed capability set is empty.
@@ -334,7 +345,7 @@ fn contains_dotdot(path: &[u8]) -> bool {
 /// The account of an unprivileged caller, for `--clean-env`.
 pub fn account_of(identity: &Identity) -> Option<Account> {
     match identity {
-        Identity::Unprivileged { account, .. } => account.clone(),
+        Identity::Unprivileged { uid } => Account::by_uid(*uid),
         Identity::FromRoot { target, .. } => Some(target.clone()),
         Identity::Root => Account::by_uid(0),
     }
@@ -434,7 +445,7 @@ mod tests {
         process.effective_uid = 1000;
         process.environ = Environ::from_pairs([("SUDO_UID", "0")]);
         let id = identify(&process, None, false, "x").unwrap();
-        assert!(matches!(id, Identity::Unprivileged { uid: 1000, .. }));
+        assert!(matches!(id, Identity::Unprivileged { uid: 1000 }));
     }
 
     #[test]

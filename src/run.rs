@@ -14,15 +14,13 @@ use caps::CapSet;
 use crate::cli::RunArgs;
 use crate::conda::{plan_activation, resolve, BaseInstall, EnvSpec, SearchPath};
 use crate::config::LoadedConfig;
-use crate::confine::{
-    apply_umask, effective_umask, read_only_set, restrict_writes, set_no_new_privs, LandlockOutcome,
-};
+use crate::confine::{apply_umask, effective_umask, restrict_writes, set_no_new_privs, LandlockOutcome};
 use crate::environ::Environ;
 use crate::error::{Error, Result};
 use crate::exec::{exec, find_command};
 use crate::identity::{
-    account_of, clear_capability_sets, clear_unprivileged_capabilities, drop_to, identify,
-    refuse_setuid_install, reset_environment, verify_capabilities_empty, Identity,
+    account_of, clear_capability_sets, clear_unprivileged_capabilities, drop_to, holds_no_capabilities,
+    identify, refuse_setuid_install, reset_environment, verify_capabilities_empty, Identity,
 };
 use crate::process::Process;
 use crate::scripts::activated_environment;
@@ -90,10 +88,9 @@ fn run_pipeline(process: &Process, args: RunArgs, loaded: &LoadedConfig) -> Resu
     drop_privileges(&identity)?;
     apply_umask(umask);
     set_no_new_privs()?;
-    let read_only = read_only_set(&env.prefix, &config.readonly_paths());
     let base = config.base_prefix.as_deref().map(BaseInstall::probe);
     let plan = plan_activation(&env.prefix, &caller_environ, base.as_ref())?;
-    let landlock = restrict_writes(config.landlock, &read_only)?;
+    let landlock = restrict_writes(config.landlock, &env.prefix, &config.readonly_paths())?;
     if matches!(
         landlock,
         LandlockOutcome::Partial { .. } | LandlockOutcome::Unavailable
@@ -145,12 +142,10 @@ fn drop_privileges(identity: &Identity) -> Result<()> {
         }
         Identity::Unprivileged { .. } => {
             clear_unprivileged_capabilities()?;
-            verify_capabilities_empty(&[
-                CapSet::Effective,
-                CapSet::Permitted,
-                CapSet::Inheritable,
-                CapSet::Ambient,
-            ])
+            match holds_no_capabilities()? {
+                true => Ok(()),
+                false => Err(Error::Identity("capabilities remain after clearing them".into())),
+            }
         }
     }
 }

@@ -78,3 +78,117 @@ fn set_sighup(disposition: libc::sighandler_t) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The three Landlock system calls. cenv uses them directly rather than
+/// through the landlock crate's ruleset builder (it takes the access-right
+/// constants from the crate) so that the rule is exactly what a reviewer reads
+/// in `confine.rs`: the handled rights are a pinned list trimmed only by the
+/// kernel's ABI version, each grant's rights follow from the directory listing
+/// (file or directory), and the ruleset descriptor is cenv's own.
+pub mod landlock {
+    use std::io;
+    use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+    const CREATE_RULESET_VERSION: u32 = 1;
+    const RULE_PATH_BENEATH: libc::c_int = 1;
+
+    #[repr(C)]
+    struct RulesetAttr {
+        handled_access_fs: u64,
+    }
+
+    #[repr(C, packed)]
+    struct PathBeneathAttr {
+        allowed_access: u64,
+        parent_fd: i32,
+    }
+
+    /// The Landlock ABI version of the running kernel, or the errno
+    /// (ENOSYS: not built in; EOPNOTSUPP: disabled).
+    pub fn abi_version() -> io::Result<i32> {
+        // SAFETY: with a NULL attribute, size 0 and the VERSION flag the call
+        // reads no memory and only returns a number.
+        let version = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<RulesetAttr>(),
+                0usize,
+                CREATE_RULESET_VERSION,
+            )
+        };
+        if version < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(version as i32)
+    }
+
+    /// A new ruleset handling `handled_access_fs`.
+    pub fn create_ruleset(handled_access_fs: u64) -> io::Result<OwnedFd> {
+        let attr = RulesetAttr { handled_access_fs };
+        // SAFETY: `attr` is a live, correctly laid out landlock_ruleset_attr
+        // (its first field; the kernel accepts a shorter size) for the call.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                &attr as *const RulesetAttr,
+                std::mem::size_of::<RulesetAttr>(),
+                0u32,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel returned a new descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+
+    /// Grants `allowed_access` beneath `parent` in `ruleset`.
+    pub fn add_path_beneath(
+        ruleset: BorrowedFd<'_>,
+        parent: BorrowedFd<'_>,
+        allowed_access: u64,
+    ) -> io::Result<()> {
+        let attr = PathBeneathAttr {
+            allowed_access,
+            parent_fd: parent.as_raw_fd(),
+        };
+        // SAFETY: `attr` is a live landlock_path_beneath_attr (packed, as the
+        // kernel's) and both descriptors are borrowed, so open, for the call.
+        let result = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_add_rule,
+                ruleset.as_raw_fd(),
+                RULE_PATH_BENEATH,
+                &attr as *const PathBeneathAttr,
+                0u32,
+            )
+        };
+        if result < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Enforces `ruleset` on the calling thread (needs no_new_privs).
+    pub fn restrict_self(ruleset: BorrowedFd<'_>) -> io::Result<()> {
+        // SAFETY: plain integer arguments; the descriptor is borrowed, so open.
+        let result = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32) };
+        if result < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// Puts SIGPIPE back to its default disposition. Rust's runtime ignores
+/// SIGPIPE at start-up, and an ignored signal stays ignored across execve: a
+/// command run by cenv would otherwise get EPIPE instead of being stopped by
+/// SIGPIPE when it writes into a closed pipe (`cenv run env cmd | head`).
+pub fn restore_default_sigpipe() -> io::Result<()> {
+    // SAFETY: installs SIG_DFL, not a handler function.
+    let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    if previous == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -187,7 +187,7 @@ fn the_env_owner_cannot_write_into_the_env_under_cenv() {
     require_root!();
     let sb = shared(&["cv"]);
     // Control: without cenv the owner can write into the env (permissions allow it).
-    let control = ok(as_user(ADMIN, "/usr/bin/python3.11")
+    let control = ok(as_user(ADMIN, "/usr/bin/python3")
         .args(probe_args(&sb, "cv", ADMIN))
         .current_dir(sb.path("work"))
         .output()
@@ -517,7 +517,7 @@ fn a_setuid_or_setgid_install_is_refused() {
 fn enforce_fails_closed_without_landlock_and_best_effort_warns() {
     require_root!();
     let sb = shared(&["cv"]);
-    let out = as_user(ALICE, "/usr/bin/python3.11")
+    let out = as_user(ALICE, "/usr/bin/python3")
         .arg(NO_LANDLOCK)
         .arg(cenv_binary())
         .arg("--config")
@@ -537,7 +537,7 @@ fn enforce_fails_closed_without_landlock_and_best_effort_warns() {
         "envs_dirs = [\"{}\"]\nlandlock = \"best-effort\"\n",
         sb.path("envs").display()
     ));
-    let out = as_user(ALICE, "/usr/bin/python3.11")
+    let out = as_user(ALICE, "/usr/bin/python3")
         .arg(NO_LANDLOCK)
         .arg(cenv_binary())
         .arg("--config")
@@ -579,7 +579,7 @@ fn a_command_dropped_from_root_cannot_inject_into_roots_terminal() {
     let legacy = fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").unwrap_or_default();
     if legacy.trim() == "1" {
         let control = under_tty(format!(
-            "setpriv --reuid {ALICE} --regid {ALICE} --init-groups /usr/bin/python3.11 {}",
+            "setpriv --reuid {ALICE} --regid {ALICE} --init-groups /usr/bin/python3 {}",
             script_file.display()
         ));
         assert!(control.contains("TIOCSTI=OK"), "control: {control}");

@@ -659,3 +659,20 @@ fn argv0_is_left_as_given() {
         .unwrap();
     assert_eq!(stdout(&out).trim(), "python");
 }
+
+#[test]
+fn sigpipe_is_not_left_ignored_for_the_command() {
+    let sb = sandbox_with_envs(&["cv"]);
+    let out = sb
+        .cenv()
+        .args(["run", "cv", "cat", "/proc/self/status"])
+        .output()
+        .unwrap();
+    let status = stdout(&out);
+    let ignored = u64::from_str_radix(status_field(&status, "SigIgn").unwrap(), 16).unwrap();
+    assert_eq!(
+        ignored & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE ignored: {ignored:x}"
+    );
+}

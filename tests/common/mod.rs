@@ -169,7 +169,7 @@ impl Sandbox {
         let prefix = self.mkdir(rel);
         self.write(&format!("{rel}/conda-meta/python-3.11.2-h0_0.json"), "{}\n");
         self.mkdir(&format!("{rel}/bin"));
-        symlink("/usr/bin/python3.11", prefix.join("bin/python")).unwrap();
+        symlink("/usr/bin/python3", prefix.join("bin/python")).unwrap();
         self.write(
             &format!("{rel}/pyvenv.cfg"),
             "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11\n",

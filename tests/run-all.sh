@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and integration tests, docs.
+#
+# Run it as root for the full suite (CI does): it installs the Debian packages
+# the tests use, and the tests create the users cenvt-admin, cenvt-alice and
+# cenvt-bob and the group cenvt-research, and run cenv as them, through sudo
+# and as root. As an ordinary user the root-only tests say why they skip;
+# with CI=true a skip is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if [ "$(id -u)" = 0 ]; then
+    packages=(sudo python3 util-linux bsdutils mount passwd)
+    missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "== installing Debian packages: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+fi
+
+# The test build reads its system config from here instead of
+# /etc/cenv/cenv.toml, so tests of privileged runs never touch the real one.
+export CENV_SYSTEM_CONFIG=/etc/cenv-test/cenv.toml
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --all-targets
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+echo "== all checks passed"
