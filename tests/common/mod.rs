@@ -91,17 +91,31 @@ pub fn sh(args: &[&str]) {
     assert!(status.success(), "{args:?} failed: {status}");
 }
 
-/// The cenv binary, copied to a place every test user can execute.
+/// The cenv binary, copied to a place every test user can execute (the build
+/// directory may be under /root). One copy per build, reused across runs.
 pub fn cenv_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
         let source = PathBuf::from(env!("CARGO_BIN_EXE_cenv"));
-        let dir = std::env::temp_dir().join(format!("cenv-test-bin-{}", std::process::id()));
+        let meta = fs::metadata(&source).unwrap();
+        let dir = PathBuf::from("/var/tmp/cenv-test-bin");
         fs::create_dir_all(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        let target = dir.join("cenv");
-        fs::copy(&source, &target).unwrap();
-        fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
+        if is_root() {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let target = dir.join(format!(
+            "cenv-{}-{}-{}",
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec()
+        ));
+        if !target.exists() {
+            let partial = dir.join(format!(".partial-{}", std::process::id()));
+            fs::copy(&source, &partial).unwrap();
+            fs::set_permissions(&partial, fs::Permissions::from_mode(0o755)).unwrap();
+            fs::rename(&partial, &target).unwrap();
+        }
         target
     })
 }
