@@ -34,6 +34,15 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in an env: cenv run NAME COMMAND [ARGS...]
     Run(RunArgs),
+    /// Check a config file without running anything (like visudo -c); exits 1 on any problem.
+    CheckConfig(CheckConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// The file to check (default: the system config).
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

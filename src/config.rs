@@ -8,6 +8,8 @@
 //! silently ignored is worse than a refusal.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -60,6 +62,102 @@ pub struct Config {
     /// package cache `pkgs/`, when it exists (see [`Config::readonly_paths`]).
     #[serde(default, rename = "readonly_paths")]
     pub readonly_paths_setting: Option<Vec<PathBuf>>,
+    /// Who may use envs that have no `groups` of their own (empty: anyone
+    /// file permissions allow).
+    #[serde(default)]
+    pub default_groups: Vec<Principal>,
+    /// Owners an env's paths may have besides root and the caller. Default:
+    /// the owner of the envs directory holding the env.
+    #[serde(default)]
+    pub trusted_owners: Option<Vec<Principal>>,
+    /// Groups that may have write permission on an env's paths.
+    #[serde(default)]
+    pub trusted_groups: Vec<Principal>,
+    /// Refuse (true) or warn (false) when an env's permissions fail the trust check.
+    #[serde(default = "default_true")]
+    pub strict_permissions: bool,
+    #[serde(default)]
+    pub audit: AuditMode,
+    /// Per-env policy and overrides, keyed by env name, or by path for envs
+    /// outside the envs directories.
+    #[serde(default)]
+    pub envs: BTreeMap<String, EnvSettings>,
+}
+
+/// A user or group, by name or by numeric id.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Principal {
+    Id(u32),
+    Name(String),
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::Id(id) => write!(f, "{id}"),
+            Principal::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// What happens when no syslog daemon is reachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditMode {
+    /// Run, with one warning on stderr.
+    #[default]
+    BestEffort,
+    /// Refuse to run.
+    Required,
+}
+
+/// One `[envs.NAME]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSettings {
+    /// Who may run it: members of any of these groups (absent: `default_groups`).
+    #[serde(default)]
+    pub groups: Option<Vec<Principal>>,
+    /// Users who may run it in addition to the groups.
+    #[serde(default)]
+    pub users: Option<Vec<Principal>>,
+    #[serde(default, deserialize_with = "deserialize_optional_umask")]
+    pub umask: Option<u32>,
+    #[serde(default)]
+    pub landlock: Option<LandlockMode>,
+    #[serde(default)]
+    pub readonly_paths: Option<Vec<PathBuf>>,
+}
+
+/// The settings in force for one env: the global ones with its table's
+/// overrides applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectiveSettings {
+    /// The key the env's table would have (its name, `base`, or its path).
+    pub key: String,
+    pub groups: Vec<Principal>,
+    pub users: Vec<Principal>,
+    pub umask: u32,
+    pub landlock: LandlockMode,
+    pub readonly_paths: Vec<PathBuf>,
+}
+
+impl EffectiveSettings {
+    /// True when the config restricts who may use the env.
+    pub fn restricted(&self) -> bool {
+        !self.groups.is_empty() || !self.users.is_empty()
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn deserialize_optional_umask<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u32>, D::Error> {
+    deserialize_umask(d).map(Some)
 }
 
 fn default_envs_dirs() -> Vec<PathBuf> {
@@ -95,6 +193,12 @@ impl Default for Config {
             allow_root: false,
             landlock: LandlockMode::default(),
             readonly_paths_setting: None,
+            default_groups: Vec::new(),
+            trusted_owners: None,
+            trusted_groups: Vec::new(),
+            strict_permissions: true,
+            audit: AuditMode::default(),
+            envs: BTreeMap::new(),
         }
     }
 }
@@ -114,6 +218,59 @@ impl Config {
                 message: e.message().to_owned(),
             }
         })
+    }
+
+    /// The key under which `[envs.KEY]` describes the env at `prefix`
+    /// (canonical): `base` for the base install, the name for an env directly
+    /// in an envs directory, the path otherwise. Policy follows the resolved
+    /// prefix, never the spelling the caller used.
+    pub fn env_key(&self, prefix: &Path) -> String {
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+        if let Some(base) = &self.base_prefix {
+            if canonical(base) == prefix {
+                return "base".into();
+            }
+        }
+        let in_envs_dir = prefix.parent().is_some_and(|parent| {
+            self.envs_dirs
+                .iter()
+                .chain(self.base_prefix.as_ref().map(|b| b.join("envs")).as_ref())
+                .any(|dir| canonical(dir) == parent)
+        });
+        match (in_envs_dir, prefix.file_name().and_then(|n| n.to_str())) {
+            (true, Some(name)) => name.to_owned(),
+            _ => prefix.display().to_string(),
+        }
+    }
+
+    /// The table for the env at `prefix`, if the config has one.
+    pub fn env_table(&self, prefix: &Path) -> (String, Option<&EnvSettings>) {
+        let key = self.env_key(prefix);
+        if let Some(table) = self.envs.get(&key) {
+            return (key, Some(table));
+        }
+        // a path key may be written in another spelling of the same path
+        let by_path = self
+            .envs
+            .iter()
+            .filter(|(k, _)| k.contains('/'))
+            .find(|(k, _)| std::fs::canonicalize(k).is_ok_and(|p| p == prefix))
+            .map(|(_, t)| t);
+        (key, by_path)
+    }
+
+    /// The settings in force for the env at `prefix`.
+    pub fn settings_for(&self, prefix: &Path) -> EffectiveSettings {
+        let (key, table) = self.env_table(prefix);
+        let table = table.cloned().unwrap_or_default();
+        EffectiveSettings {
+            key,
+            groups: table.groups.unwrap_or_else(|| self.default_groups.clone()),
+            users: table.users.unwrap_or_default(),
+            umask: table.umask.unwrap_or(self.umask),
+            landlock: table.landlock.unwrap_or(self.landlock),
+            readonly_paths: table.readonly_paths.unwrap_or_else(|| self.readonly_paths()),
+        }
     }
 
     /// The trees the Landlock rule makes read-only besides the env itself.
@@ -166,28 +323,197 @@ pub fn load(process: &Process, cli_path: Option<&Path>) -> Result<LoadedConfig> 
     }
 }
 
-fn load_file(path: &Path, missing_means_defaults: bool) -> Result<LoadedConfig> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8(bytes).map_err(|_| Error::ConfigValue {
+fn load_file(path: &Path, system: bool) -> Result<LoadedConfig> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && system => {
+            return Ok(LoadedConfig {
+                config: Config::default(),
                 path: path.to_owned(),
-                message: "the file is not valid UTF-8".into(),
-            })?;
-            Ok(LoadedConfig {
-                config: Config::parse(&text, path)?,
-                path: path.to_owned(),
-                from_file: true,
+                from_file: false,
             })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_means_defaults => Ok(LoadedConfig {
-            config: Config::default(),
-            path: path.to_owned(),
-            from_file: false,
-        }),
-        Err(source) => Err(Error::ConfigRead {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(source) => {
+            return Err(Error::ConfigRead {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    if system {
+        check_config_trust(path, &file)?;
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(|source| Error::ConfigRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::ConfigValue {
+        path: path.to_owned(),
+        message: "the file is not valid UTF-8".into(),
+    })?;
+    Ok(LoadedConfig {
+        config: Config::parse(&text, path)?,
+        path: path.to_owned(),
+        from_file: true,
+    })
+}
+
+/// The system config must be a regular file owned by root and not writable
+/// by group or others, in a directory with the same properties (as sudo
+/// checks sudoers). The file is judged through the descriptor it is read from.
+pub fn check_config_trust(path: &Path, file: &std::fs::File) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let untrusted = |what: &Path, problem: String, fix: String| Error::ConfigUntrusted {
+        path: what.to_owned(),
+        problem,
+        fix,
+    };
+    let meta = file.metadata().map_err(|source| Error::ConfigRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(untrusted(
+            path,
+            "it is not a regular file".into(),
+            format!("replace {} with a regular file", path.display()),
+        ));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir_meta = std::fs::symlink_metadata(dir).map_err(|source| Error::ConfigRead {
+        path: dir.to_owned(),
+        source,
+    })?;
+    for (what, meta, kind) in [(path, &meta, "file"), (dir, &dir_meta, "directory")] {
+        if meta.uid() != 0 {
+            return Err(untrusted(
+                what,
+                format!(
+                    "the {kind} is owned by {}, not root",
+                    crate::trust::user_name(meta.uid())
+                ),
+                format!("chown root {}", what.display()),
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(untrusted(
+                what,
+                format!(
+                    "the {kind} is writable by {} (mode {:04o})",
+                    if meta.mode() & 0o002 != 0 {
+                        "everyone"
+                    } else {
+                        "its group"
+                    },
+                    meta.mode() & 0o7777
+                ),
+                format!("chmod go-w {}", what.display()),
+            ));
+        }
+    }
+    if !dir_meta.is_dir() {
+        return Err(untrusted(
+            dir,
+            "it is not a directory".into(),
+            format!("ls -ld {}", dir.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// `cenv check-config [PATH]`: every problem of a config file, without
+/// running anything (like `visudo -c`). Returns the problems found.
+pub fn check(path: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) => return vec![format!("cannot read {}: {e}", path.display())],
+    };
+    if let Err(e) = check_config_trust(path, &file) {
+        problems.push(e.to_string());
+    }
+    let config = match load_file(path, false) {
+        Ok(loaded) => loaded.config,
+        Err(e) => {
+            problems.push(e.to_string());
+            return problems;
+        }
+    };
+    let group_exists = |g: &Principal| match g {
+        Principal::Id(_) => true,
+        Principal::Name(_) => crate::policy::group_gid(g).is_some(),
+    };
+    let user_exists = |u: &Principal| match u {
+        Principal::Id(_) => true,
+        Principal::Name(_) => crate::policy::user_uid(u).is_some(),
+    };
+    let check_groups = |problems: &mut Vec<String>, what: &str, groups: &[Principal]| {
+        for g in groups.iter().filter(|g| !group_exists(g)) {
+            problems.push(format!("{}: {what}: no group named '{g}'", path.display()));
+        }
+    };
+    check_groups(&mut problems, "default_groups", &config.default_groups);
+    check_groups(&mut problems, "trusted_groups", &config.trusted_groups);
+    for (key, table) in &config.envs {
+        check_groups(
+            &mut problems,
+            &format!("[envs.{key}] groups"),
+            table.groups.as_deref().unwrap_or_default(),
+        );
+    }
+    let check_users = |problems: &mut Vec<String>, what: &str, users: &[Principal]| {
+        for u in users.iter().filter(|u| !user_exists(u)) {
+            problems.push(format!("{}: {what}: no user named '{u}'", path.display()));
+        }
+    };
+    check_users(
+        &mut problems,
+        "trusted_owners",
+        config.trusted_owners.as_deref().unwrap_or_default(),
+    );
+    for (key, table) in &config.envs {
+        check_users(
+            &mut problems,
+            &format!("[envs.{key}] users"),
+            table.users.as_deref().unwrap_or_default(),
+        );
+    }
+    for key in config.envs.keys() {
+        if !config.policy_env_exists(key) {
+            problems.push(format!(
+                "{}: [envs.{key}]: no such env in {}",
+                path.display(),
+                config
+                    .envs_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    problems
+}
+
+impl Config {
+    /// Whether an `[envs.KEY]` table names an env that exists: a name in one
+    /// of the envs directories, `base`, or a prefix path.
+    fn policy_env_exists(&self, key: &str) -> bool {
+        let is_env = |p: &Path| p.join("conda-meta").is_dir();
+        if key.contains('/') {
+            return is_env(Path::new(key));
+        }
+        if key == "base" || key == "root" {
+            return self.base_prefix.as_deref().is_some_and(is_env);
+        }
+        self.envs_dirs
+            .iter()
+            .chain(self.base_prefix.as_ref().map(|b| b.join("envs")).as_ref())
+            .any(|dir| is_env(&dir.join(key)))
     }
 }
 

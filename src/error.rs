@@ -73,6 +73,31 @@ pub enum Error {
     #[error("{0}")]
     Identity(String),
 
+    /// The policy refused the caller; `message` names the groups and users the
+    /// env is open to and its admin.
+    #[error("{message}")]
+    NotAllowed { message: String, reason: String },
+
+    #[error("refusing env '{env}': {findings}")]
+    Untrusted {
+        env: String,
+        findings: String,
+        reason: String,
+    },
+
+    #[error("{0}")]
+    Trust(String),
+
+    #[error("refusing config {path}: {problem}; fix: {fix}")]
+    ConfigUntrusted {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
+
+    #[error("no syslog daemon is reachable at {socket} ({source}), and audit = \"required\" in the config")]
+    AuditUnavailable { socket: String, source: io::Error },
+
     #[error("{0}")]
     Confinement(String),
 
@@ -90,6 +115,14 @@ impl Error {
             Error::CommandNotFound { .. } => EXIT_NOT_FOUND,
             Error::CommandNotExecutable { .. } => EXIT_NOT_EXECUTABLE,
             _ => EXIT_CENV_FAILURE,
+        }
+    }
+
+    /// A few words for the audit line's REASON field.
+    pub fn audit_reason(&self) -> String {
+        match self {
+            Error::NotAllowed { reason, .. } | Error::Untrusted { reason, .. } => reason.clone(),
+            other => other.to_string(),
         }
     }
 

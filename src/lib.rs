@@ -6,6 +6,7 @@
 //! message on stderr and an exit status (see [`error`]).
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod conda;
 pub mod config;
@@ -14,9 +15,11 @@ pub mod environ;
 pub mod error;
 pub mod exec;
 pub mod identity;
+pub mod policy;
 pub mod process;
 pub mod run;
 pub mod scripts;
+pub mod trust;
 pub mod tty;
 
 mod sys;
@@ -39,19 +42,32 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_CENV_FAILURE } else { 0 });
         }
     };
-    let error = dispatch(&process, cli);
-    eprintln!("cenv: {error}");
-    ExitCode::from(error.exit_code())
+    match dispatch(&process, cli) {
+        Ok(status) => ExitCode::from(status),
+        Err(error) => {
+            eprintln!("cenv: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
 }
 
-/// Runs one subcommand; returns the error that ended it (a successful `run`
-/// never returns: it becomes the command).
-fn dispatch(process: &Process, cli: Cli) -> Error {
-    let loaded = match config::load(process, cli.config.as_deref()) {
-        Ok(loaded) => loaded,
-        Err(e) => return e,
-    };
+/// Runs one subcommand; returns its exit status, or the error that ended it
+/// (a successful `run` never returns: it becomes the command).
+fn dispatch(process: &Process, cli: Cli) -> std::result::Result<u8, Error> {
     match cli.command {
-        Command::Run(args) => run::run(process, args, &loaded),
+        Command::Run(args) => Err(run::run(process, args, cli.config.as_deref())),
+        Command::CheckConfig(args) => {
+            let path = args.path.unwrap_or_else(|| config::SYSTEM_CONFIG_PATH.into());
+            let problems = config::check(&path);
+            for problem in &problems {
+                println!("{problem}");
+            }
+            if problems.is_empty() {
+                println!("{}: OK", path.display());
+                Ok(0)
+            } else {
+                Ok(1)
+            }
+        }
     }
 }

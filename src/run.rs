@@ -1,29 +1,35 @@
 //! `cenv run`: the pipeline, one step per line, in the order that makes it safe.
 //!
-//! resolve → identify and drop → umask → capabilities → no_new_privs and
-//! Landlock → activate → exec. Each step takes the value the previous one built
+//! load the trusted config → resolve → authorize (policy) → check trust →
+//! identify and drop → umask → capabilities → no_new_privs and Landlock →
+//! activate → audit → exec. Each step takes the value the previous one built
 //! and hands a new one on; nothing reaches back. The activate.d scripts run
 //! after confinement, as the caller, under the umask and the Landlock rule.
+//! Every refusal on the way is written to the audit log before cenv exits.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use caps::CapSet;
 
+use crate::audit::{escape, escape_command, tty_name, AuditLog, Trail, NOTICE, WARNING};
 use crate::cli::RunArgs;
-use crate::conda::{plan_activation, resolve, BaseInstall, EnvSpec, SearchPath};
-use crate::config::LoadedConfig;
+use crate::conda::{plan_activation, resolve, BaseInstall, EnvSpec, ResolvedEnv, SearchPath};
+use crate::config::{self, AuditMode, Config};
 use crate::confine::{apply_umask, effective_umask, restrict_writes, set_no_new_privs, LandlockOutcome};
 use crate::environ::Environ;
 use crate::error::{Error, Result};
 use crate::exec::{exec, find_command};
 use crate::identity::{
     account_of, clear_capability_sets, clear_unprivileged_capabilities, drop_to, holds_no_capabilities,
-    identify, refuse_setuid_install, reset_environment, verify_capabilities_empty, Identity,
+    identify, refuse_setuid_install, reset_environment, verify_capabilities_empty, Account, Identity,
 };
+use crate::policy::{authorize, group_gid, user_uid, Subject};
 use crate::process::Process;
 use crate::scripts::activated_environment;
+use crate::trust::{check_command, check_env, user_name, verify_unchanged, Finding, TrustRules};
 
 /// A checked `cenv run` request: which env, and the command's argv.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,25 +70,56 @@ impl RunRequest {
     }
 }
 
-/// Runs the pipeline; returns only when something failed before or at exec.
-pub fn run(process: &Process, args: RunArgs, loaded: &LoadedConfig) -> Error {
-    match run_pipeline(process, args, loaded) {
+/// Runs the pipeline; returns only when something failed before or at exec,
+/// after writing the refusal to the audit log.
+pub fn run(process: &Process, args: RunArgs, cli_config: Option<&Path>) -> Error {
+    // Connected first: before the config is read and long before Landlock.
+    let audit = AuditLog::connect();
+    let mut trail = initial_trail(process, &args);
+    let error = match run_pipeline(process, args, cli_config, &audit, &mut trail) {
         Ok(never) => match never {},
         Err(e) => e,
+    };
+    if !matches!(error, Error::AuditUnavailable { .. }) {
+        log(&audit, WARNING, &trail.refusal_line(&error.audit_reason()));
     }
+    error
 }
 
 enum Never {}
 
-fn run_pipeline(process: &Process, args: RunArgs, loaded: &LoadedConfig) -> Result<Never> {
-    let config = &loaded.config;
+fn run_pipeline(
+    process: &Process,
+    args: RunArgs,
+    cli_config: Option<&Path>,
+    audit: &AuditLog,
+    trail: &mut Trail,
+) -> Result<Never> {
     refuse_setuid_install(process)?;
+    let loaded = config::load(process, cli_config)?;
+    let config = &loaded.config;
+    require_audit(audit, config)?;
     let request = RunRequest::from_args(args.prefix, args.words)?;
     let config_path = loaded.path.display().to_string();
     let identity = identify(process, args.user.as_deref(), config.allow_root, &config_path)?;
+    trail.user = identity.user_name();
+    trail.invoker = invoker_name(process, &identity);
     let search = SearchPath::for_caller(config, process);
     let env = resolve(&request.env, config, &search, &loaded.path)?;
-    let umask = effective_umask(config.umask, args.umask.as_deref())?;
+    trail.prefix = escape(env.prefix.as_os_str().as_encoded_bytes());
+    let settings = config.settings_for(&env.prefix);
+    let env_owner = std::fs::metadata(&env.prefix).map(|m| m.uid()).unwrap_or(0);
+
+    authorize(
+        &subject(&identity)?,
+        &settings,
+        &env.requested,
+        &user_name(env_owner),
+    )?;
+    let rules = trust_rules(config, &env, &identity);
+    let env_check = check_env(&env.prefix, &rules)?;
+    judge_findings(&env, &env_check.findings, config.strict_permissions)?;
+    let umask = effective_umask(settings.umask, args.umask.as_deref())?;
     let caller_environ = starting_environment(process, &identity, args.clean_env)?;
 
     drop_privileges(&identity)?;
@@ -90,7 +127,7 @@ fn run_pipeline(process: &Process, args: RunArgs, loaded: &LoadedConfig) -> Resu
     set_no_new_privs()?;
     let base = config.base_prefix.as_deref().map(BaseInstall::probe);
     let plan = plan_activation(&env.prefix, &caller_environ, base.as_ref())?;
-    let landlock = restrict_writes(config.landlock, &env.prefix, &config.readonly_paths())?;
+    let landlock = restrict_writes(settings.landlock, &env.prefix, &settings.readonly_paths)?;
     if matches!(
         landlock,
         LandlockOutcome::Partial { .. } | LandlockOutcome::Unavailable
@@ -103,7 +140,159 @@ fn run_pipeline(process: &Process, args: RunArgs, loaded: &LoadedConfig) -> Resu
     }
     let environ = activated_environment(&plan, &caller_environ, process.cwd.as_deref())?;
     let program = find_command(&request.argv[0], environ.get("PATH"))?;
+    trail.command = escape_command(
+        std::iter::once(program.as_os_str()).chain(request.argv[1..].iter().map(|a| a.as_os_str())),
+    );
+    judge_findings(
+        &env,
+        &check_command(&program, &env_check, &rules),
+        config.strict_permissions,
+    )?;
+    verify_unchanged(&env_check)?;
+
+    trail.umask = format!("{umask:03o}");
+    trail.landlock = landlock.to_string();
+    log(audit, NOTICE, &trail.run_line());
     Err(exec(&program, &request.argv, &environ))
+}
+
+fn initial_trail(process: &Process, args: &RunArgs) -> Trail {
+    let (env, command_words) = match &args.prefix {
+        Some(prefix) => (escape(prefix.as_os_str().as_encoded_bytes()), &args.words[..]),
+        None => (
+            args.words
+                .first()
+                .map(|w| escape(w.as_encoded_bytes()))
+                .unwrap_or_default(),
+            args.words.get(1..).unwrap_or_default(),
+        ),
+    };
+    let command_words = match command_words.first() {
+        Some(w) if w == "--" => &command_words[1..],
+        _ => command_words,
+    };
+    let caller = user_name(process.real_uid);
+    Trail {
+        invoker: caller.clone(),
+        tty: tty_name(),
+        env,
+        pwd: process
+            .cwd
+            .as_ref()
+            .map(|p| escape(p.as_os_str().as_encoded_bytes()))
+            .unwrap_or_default(),
+        user: caller,
+        command: escape_command(command_words.iter().map(|w| w.as_os_str())),
+        ..Trail::default()
+    }
+}
+
+/// The first field of the audit line: who started cenv.
+fn invoker_name(process: &Process, identity: &Identity) -> String {
+    match identity {
+        Identity::FromRoot { invoked_by, .. } => invoked_by.clone(),
+        _ => user_name(process.real_uid),
+    }
+}
+
+/// `audit = "required"` refuses to run when no daemon can receive the line;
+/// best-effort says so once and runs.
+fn require_audit(audit: &AuditLog, config: &Config) -> Result<()> {
+    let Some(e) = audit.unavailable() else {
+        return Ok(());
+    };
+    match config.audit {
+        AuditMode::Required => Err(Error::AuditUnavailable {
+            socket: crate::audit::SYSLOG_SOCKET.into(),
+            source: std::io::Error::new(e.kind(), e.to_string()),
+        }),
+        AuditMode::BestEffort => Ok(()),
+    }
+}
+
+fn log(audit: &AuditLog, priority: u8, line: &str) {
+    if let Err(e) = audit.send(priority, line) {
+        eprintln!(
+            "cenv: warning: this run is not in the audit log: no syslog daemon at {} ({e})",
+            crate::audit::SYSLOG_SOCKET
+        );
+    }
+}
+
+/// The user the run is for, with their groups, as the policy sees them.
+fn subject(identity: &Identity) -> Result<Subject> {
+    let account = account_of(identity)
+        .ok_or_else(|| Error::Identity(format!("{} is not in the user database", identity.user_name())))?;
+    let gids = match identity {
+        // An ordinary caller's groups are the ones the process has now.
+        Identity::Unprivileged { .. } => {
+            let mut gids: Vec<u32> = nix::unistd::getgroups()
+                .map_err(|e| Error::system("getgroups", e.into()))?
+                .into_iter()
+                .map(|g| g.as_raw())
+                .collect();
+            gids.push(nix::unistd::getgid().as_raw());
+            gids.push(nix::unistd::getegid().as_raw());
+            gids
+        }
+        _ => account.groups(),
+    };
+    Ok(Subject {
+        name: account.name,
+        uid: account.uid,
+        gids,
+    })
+}
+
+/// Trusted owners: root, the user the command runs as, and the configured
+/// `trusted_owners` — by default the owner of the envs directory holding the
+/// env (for the base install, its own owner). Trusted groups: `trusted_groups`.
+fn trust_rules(config: &Config, env: &ResolvedEnv, identity: &Identity) -> TrustRules {
+    let mut owners = vec![0];
+    if let Some(account) = account_of(identity) {
+        owners.push(account.uid);
+    }
+    match &config.trusted_owners {
+        Some(listed) => owners.extend(listed.iter().filter_map(user_uid)),
+        None => {
+            let is_base = config.settings_for(&env.prefix).key == "base";
+            let root = if is_base {
+                Some(env.prefix.as_path())
+            } else {
+                env.prefix.parent()
+            };
+            owners.extend(root.and_then(|r| std::fs::metadata(r).ok()).map(|m| m.uid()));
+        }
+    }
+    TrustRules {
+        owners,
+        groups: config.trusted_groups.iter().filter_map(group_gid).collect(),
+    }
+}
+
+/// Refuses on findings when `strict_permissions` is on; warns otherwise.
+fn judge_findings(env: &ResolvedEnv, findings: &[Finding], strict: bool) -> Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let text = findings
+        .iter()
+        .map(Finding::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if strict {
+        let first = &findings[0];
+        return Err(Error::Untrusted {
+            env: env.requested.clone(),
+            findings: text,
+            reason: format!("untrusted env: {} {}", first.path.display(), first.why()),
+        });
+    }
+    eprintln!(
+        "cenv: warning: env '{}' would be refused with strict_permissions: {text}",
+        env.requested
+    );
+    Ok(())
 }
 
 /// The environment activation starts from: the caller's own for an
@@ -113,7 +302,7 @@ fn starting_environment(process: &Process, identity: &Identity, clean_env: bool)
     if !(clean_env || identity.dropped_from_root()) {
         return Ok(process.environ.clone());
     }
-    let account = account_of(identity).ok_or_else(|| {
+    let account: Account = account_of(identity).ok_or_else(|| {
         Error::Identity(format!(
             "--clean-env needs the user database entry of {}, and there is none",
             identity.user_name()

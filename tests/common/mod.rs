@@ -5,7 +5,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::fs::{chown, symlink, PermissionsExt};
+use std::os::unix::fs::{lchown, symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -240,7 +240,7 @@ pub fn runner() -> Option<TestUser> {
 }
 
 pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
-    chown(path, Some(uid), Some(gid)).unwrap();
+    lchown(path, Some(uid), Some(gid)).unwrap();
     if path.is_dir() && !path.is_symlink() {
         for entry in fs::read_dir(path).unwrap() {
             chown_tree(&entry.unwrap().path(), uid, gid);

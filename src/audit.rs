@@ -1,0 +1,283 @@
+//! One syslog line for every run and every refusal, in sudo's format, so that
+//! existing log tooling reads it:
+//!
+//! ```text
+//! alice : TTY=pts/0 ; ENV=project-cv ; PREFIX=/opt/miniconda/envs/project-cv ; PWD=/home/alice ; USER=alice ; UMASK=027 ; LANDLOCK=enforced (ABI 7) ; COMMAND=/opt/miniconda/envs/project-cv/bin/python train.py
+//! alice : command refused ; TTY=pts/0 ; ENV=project-cv ; REASON=not in group ai-researchers ; PWD=/home/alice ; COMMAND=python train.py
+//! ```
+//!
+//! Facility authpriv, ident `cenv` with the pid; runs at notice, refusals at
+//! warning. The first field is the invoking user (sudo's `SUDO_USER`, or
+//! root); `USER=` is the user the command runs as.
+//!
+//! cenv speaks the local syslog protocol itself over `/dev/log` (a datagram
+//! per message, as syslog(3) sends them) instead of calling syslog(3): it must
+//! know whether a daemon received the line — `audit = "required"` refuses to
+//! run otherwise — and syslog(3) drops messages silently when no daemon runs.
+//! The socket is connected at start, before any confinement. Control
+//! characters and invalid UTF-8 in every field are escaped, and lines longer
+//! than sudo's 960-byte limit are split, so one run can never forge or garble
+//! another line (sudo CVE-2023-28486/28487).
+#![forbid(unsafe_code)]
+
+use std::ffi::OsStr;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::{UnixDatagram, UnixStream};
+
+/// Where the local syslog daemon listens.
+pub const SYSLOG_SOCKET: &str = "/dev/log";
+
+const LOG_AUTHPRIV: u8 = 10 << 3;
+/// Priority of a run.
+pub const NOTICE: u8 = LOG_AUTHPRIV | 5;
+/// Priority of a refusal.
+pub const WARNING: u8 = LOG_AUTHPRIV | 4;
+
+/// The longest message body sent in one datagram (sudo-rs's limit).
+const MAX_BODY: usize = 960;
+
+#[derive(Debug)]
+enum Connection {
+    Datagram(UnixDatagram),
+    Stream(UnixStream),
+}
+
+/// A connection to the local syslog daemon, or why there is none.
+#[derive(Debug)]
+pub struct AuditLog {
+    connection: Result<Connection, io::Error>,
+    pid: u32,
+}
+
+impl AuditLog {
+    /// Connects to `/dev/log`. Failure is remembered, not fatal: whether it
+    /// stops the run depends on the config's `audit` setting.
+    pub fn connect() -> AuditLog {
+        Self::connect_to(SYSLOG_SOCKET)
+    }
+
+    fn connect_to(path: &str) -> AuditLog {
+        let connection = UnixDatagram::unbound()
+            .and_then(|socket| socket.connect(path).map(|()| Connection::Datagram(socket)))
+            .or_else(|e| match e.raw_os_error() {
+                // a daemon that listens on a stream socket
+                Some(libc::EPROTOTYPE) => UnixStream::connect(path).map(Connection::Stream),
+                _ => Err(e),
+            });
+        AuditLog {
+            connection,
+            pid: std::process::id(),
+        }
+    }
+
+    /// Why no daemon is reachable, if none is.
+    pub fn unavailable(&self) -> Option<&io::Error> {
+        self.connection.as_ref().err()
+    }
+
+    /// Sends one audit line, split into several messages if it is long.
+    pub fn send(&self, priority: u8, line: &str) -> io::Result<()> {
+        let connection = match &self.connection {
+            Ok(c) => c,
+            Err(e) => return Err(io::Error::new(e.kind(), e.to_string())),
+        };
+        for body in split_line(line) {
+            let mut message = format!("<{priority}>cenv[{}]: {body}", self.pid).into_bytes();
+            match connection {
+                Connection::Datagram(socket) => {
+                    socket.send(&message)?;
+                }
+                Connection::Stream(stream) => {
+                    message.push(0);
+                    (&*stream).write_all(&message)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits a line into bodies of at most 960 bytes; continuations start with
+/// `(command continued)`, as sudo marks them.
+pub fn split_line(line: &str) -> Vec<String> {
+    const CONTINUED: &str = "(command continued) ";
+    let mut parts = Vec::new();
+    let mut rest = line;
+    let mut prefix = "";
+    loop {
+        let room = MAX_BODY - prefix.len();
+        if rest.len() <= room {
+            parts.push(format!("{prefix}{rest}"));
+            return parts;
+        }
+        let mut cut = room;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        parts.push(format!("{prefix}{}", &rest[..cut]));
+        rest = &rest[cut..];
+        prefix = CONTINUED;
+    }
+}
+
+/// Escapes a field: backslash, control characters (C0, DEL, C1) and bytes
+/// that are not UTF-8 become `\\`, `\xNN`; everything else is kept.
+pub fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// The words of a command line, each escaped, joined by spaces.
+pub fn escape_command<'a>(words: impl IntoIterator<Item = &'a OsStr>) -> String {
+    words
+        .into_iter()
+        .map(|w| escape(w.as_bytes()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Everything the audit line says about a run.
+#[derive(Debug, Clone, Default)]
+pub struct Trail {
+    /// Who started cenv (sudo's SUDO_USER, root, or the caller).
+    pub invoker: String,
+    pub tty: String,
+    pub env: String,
+    pub prefix: String,
+    pub pwd: String,
+    /// The user the command runs as.
+    pub user: String,
+    pub umask: String,
+    pub landlock: String,
+    /// The command as it will be executed (resolved path first), escaped.
+    pub command: String,
+}
+
+impl Trail {
+    pub fn run_line(&self) -> String {
+        format!(
+            "{} : TTY={} ; ENV={} ; PREFIX={} ; PWD={} ; USER={} ; UMASK={} ; LANDLOCK={} ; COMMAND={}",
+            self.invoker,
+            self.tty,
+            self.env,
+            self.prefix,
+            self.pwd,
+            self.user,
+            self.umask,
+            self.landlock,
+            self.command
+        )
+    }
+
+    pub fn refusal_line(&self, reason: &str) -> String {
+        format!(
+            "{} : command refused ; TTY={} ; ENV={} ; REASON={} ; PWD={} ; COMMAND={}",
+            self.invoker,
+            self.tty,
+            self.env,
+            escape(reason.as_bytes()),
+            self.pwd,
+            self.command
+        )
+    }
+}
+
+/// The terminal on stdin, as sudo names it (`pts/0`), or `unknown`.
+pub fn tty_name() -> String {
+    if !nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+        return "unknown".into();
+    }
+    match std::fs::read_link("/proc/self/fd/0") {
+        Ok(path) => {
+            let text = path.as_os_str().as_bytes();
+            escape(text.strip_prefix(b"/dev/").unwrap_or(text))
+        }
+        Err(_) => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_controls_backslash_and_invalid_utf8() {
+        assert_eq!(escape(b"plain text"), "plain text");
+        assert_eq!(escape(b"a\nb"), "a\\x0ab");
+        assert_eq!(escape(b"\x1b[31mred"), "\\x1b[31mred");
+        assert_eq!(escape(b"back\\slash"), "back\\\\slash");
+        assert_eq!(escape(b"caf\xe9"), "caf\\xe9");
+        assert_eq!(escape("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(escape("\u{9b}x".as_bytes()), "\\xc2\\x9bx");
+    }
+
+    #[test]
+    fn long_lines_are_split_with_continuation_marks() {
+        let line = "x".repeat(2500);
+        let parts = split_line(&line);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.len() <= MAX_BODY));
+        assert!(parts[1].starts_with("(command continued) "));
+        let rejoined: String = parts
+            .iter()
+            .map(|p| p.trim_start_matches("(command continued) "))
+            .collect();
+        assert_eq!(rejoined, line);
+        assert_eq!(split_line("short"), vec!["short".to_string()]);
+    }
+
+    #[test]
+    fn split_respects_char_boundaries() {
+        let line = "é".repeat(1000);
+        for part in split_line(&line) {
+            assert!(part.len() <= MAX_BODY);
+        }
+    }
+
+    #[test]
+    fn lines_have_sudos_shape() {
+        let trail = Trail {
+            invoker: "alice".into(),
+            tty: "pts/0".into(),
+            env: "project-cv".into(),
+            prefix: "/opt/miniconda/envs/project-cv".into(),
+            pwd: "/home/alice/proj".into(),
+            user: "alice".into(),
+            umask: "027".into(),
+            landlock: "enforced (ABI 7)".into(),
+            command: "/opt/miniconda/envs/project-cv/bin/python train.py".into(),
+        };
+        assert_eq!(
+            trail.run_line(),
+            "alice : TTY=pts/0 ; ENV=project-cv ; PREFIX=/opt/miniconda/envs/project-cv ; PWD=/home/alice/proj ; USER=alice ; UMASK=027 ; LANDLOCK=enforced (ABI 7) ; COMMAND=/opt/miniconda/envs/project-cv/bin/python train.py"
+        );
+        assert!(trail
+            .refusal_line("not in group ai-researchers\n")
+            .contains("REASON=not in group ai-researchers\\x0a ;"));
+    }
+
+    #[test]
+    fn a_missing_socket_is_reported_not_fatal() {
+        let log = AuditLog::connect_to("/nonexistent/cenv-test-log");
+        assert!(log.unavailable().is_some());
+        assert!(log.send(NOTICE, "x").is_err());
+    }
+}

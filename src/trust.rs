@@ -1,0 +1,421 @@
+//! Whether an env — and the config file — can be trusted, judged by
+//! ownership and permissions, like sshd's StrictModes and sudo's check of
+//! sudoers.
+//!
+//! A path is trusted when its owner is trusted, it is not writable by others,
+//! and it is not writable by its group unless that group is trusted. A
+//! world-writable ancestor directory is accepted only with the sticky bit (as
+//! /tmp), because then only the owners of its entries — which must be trusted
+//! themselves — can replace them. The walk from `/` down opens each component
+//! with `O_PATH | O_NOFOLLOW` and checks it with fstat, so what is judged is
+//! the real chain of directories, and a component replaced by a symlink is
+//! caught.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::{fstat, FileStat, Mode};
+
+use crate::error::{Error, Result};
+
+/// Who may own, and which groups may write, the paths judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustRules {
+    pub owners: Vec<u32>,
+    pub groups: Vec<u32>,
+}
+
+/// What is wrong with one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    UntrustedOwner,
+    GroupWritable,
+    WorldWritable,
+    /// A component that should be a directory is a symlink (or was swapped).
+    Symlink,
+}
+
+/// One path that failed the check, with everything a message needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub path: PathBuf,
+    pub problem: Problem,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
+impl Finding {
+    /// The shell command that removes the problem.
+    pub fn fix(&self) -> String {
+        let path = shell_quote(&self.path);
+        match self.problem {
+            Problem::GroupWritable => format!("chmod g-w {path}"),
+            Problem::WorldWritable => format!("chmod o-w {path}"),
+            Problem::UntrustedOwner => format!("chown root {path}"),
+            Problem::Symlink => format!("ls -l {path}  # a symlink where a directory belongs: inspect it"),
+        }
+    }
+
+    /// Why it matters, in a few words.
+    pub fn why(&self) -> &'static str {
+        match self.problem {
+            Problem::GroupWritable => "a member of the group could plant or change programs there",
+            Problem::WorldWritable => "any user could plant or change programs there",
+            Problem::UntrustedOwner => "its owner could plant or change programs there",
+            Problem::Symlink => "it could redirect the env to files nobody checked",
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.problem {
+            Problem::UntrustedOwner => {
+                format!("is owned by {}, who is not a trusted owner", user_name(self.uid))
+            }
+            Problem::GroupWritable => format!("is writable by the group {}", group_name(self.gid)),
+            Problem::WorldWritable => "is writable by everyone".to_owned(),
+            Problem::Symlink => "is a symlink".to_owned(),
+        };
+        write!(
+            f,
+            "{} {what} (owner {}, group {}, mode {:04o}): {}; fix: {}",
+            self.path.display(),
+            user_name(self.uid),
+            group_name(self.gid),
+            self.mode & 0o7777,
+            self.why(),
+            self.fix()
+        )
+    }
+}
+
+pub fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name)
+}
+
+pub fn group_name(gid: u32) -> String {
+    nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map_or_else(|| gid.to_string(), |g| g.name)
+}
+
+fn shell_quote(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._+-:@".contains(&b))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// The part of a stat result the judgement needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl From<&FileStat> for Meta {
+    fn from(st: &FileStat) -> Meta {
+        Meta {
+            mode: st.st_mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+        }
+    }
+}
+
+impl From<&std::fs::Metadata> for Meta {
+    fn from(m: &std::fs::Metadata) -> Meta {
+        Meta {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+        }
+    }
+}
+
+/// Judges one stat result.
+pub fn judge(path: &Path, st: impl Into<Meta>, rules: &TrustRules, is_ancestor: bool) -> Option<Finding> {
+    let st: Meta = st.into();
+    let mode = st.mode;
+    let finding = |problem| Finding {
+        path: path.to_owned(),
+        problem,
+        uid: st.uid,
+        gid: st.gid,
+        mode,
+    };
+    if mode & libc::S_IFMT == libc::S_IFLNK {
+        return Some(finding(Problem::Symlink));
+    }
+    if !rules.owners.contains(&st.uid) {
+        return Some(finding(Problem::UntrustedOwner));
+    }
+    let is_dir = mode & libc::S_IFMT == libc::S_IFDIR;
+    // Like /tmp: in a sticky directory only an entry's owner (trusted, as the
+    // next component is checked too) can replace it.
+    if is_ancestor && is_dir && mode & libc::S_ISVTX != 0 {
+        return None;
+    }
+    if mode & 0o002 != 0 {
+        return Some(finding(Problem::WorldWritable));
+    }
+    if mode & 0o020 != 0 && !rules.groups.contains(&st.gid) {
+        return Some(finding(Problem::GroupWritable));
+    }
+    None
+}
+
+/// The identity of a checked directory, to see later that it was not swapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    fn of(st: &FileStat) -> FileId {
+        FileId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    }
+}
+
+/// The outcome of checking an env: what failed, and the identities of the
+/// prefix and its `bin/` as checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvCheck {
+    pub findings: Vec<Finding>,
+    pub prefix: PathBuf,
+    pub prefix_id: FileId,
+    pub bin_id: Option<FileId>,
+}
+
+fn open_nofollow(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(
+        dir,
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Checks every ancestor of `prefix` from `/`, the prefix, `bin`,
+/// `conda-meta`, `etc/conda/activate.d` and the scripts in it.
+pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
+    let io_error = |path: &Path, e: nix::Error| Error::PrefixAccess {
+        path: path.to_owned(),
+        source: e.into(),
+    };
+    let mut findings = Vec::new();
+    let mut current = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_error(Path::new("/"), e))?;
+    let mut walked = PathBuf::from("/");
+    let mut st = fstat(&current).map_err(|e| io_error(&walked, e))?;
+    let components: Vec<&OsStr> = prefix
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    for name in &components {
+        findings.extend(judge(&walked, &st, rules, true));
+        let next = open_nofollow(&current, name).map_err(|e| io_error(&walked.join(name), e))?;
+        walked.push(name);
+        st = fstat(&next).map_err(|e| io_error(&walked, e))?;
+        current = next;
+    }
+    findings.extend(judge(&walked, &st, rules, false));
+    let prefix_id = FileId::of(&st);
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Ok(EnvCheck {
+            findings,
+            prefix: walked,
+            prefix_id,
+            bin_id: None,
+        });
+    }
+    let mut bin_id = None;
+    for sub in ["bin", "conda-meta", "etc", "etc/conda", "etc/conda/activate.d"] {
+        let path = prefix.join(sub);
+        let Some((fd, sub_st)) = open_below(&current, sub) else {
+            continue;
+        };
+        findings.extend(judge(&path, &sub_st, rules, false));
+        if sub == "bin" {
+            bin_id = Some(FileId::of(&sub_st));
+        }
+        if sub == "etc/conda/activate.d" && sub_st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            for script in crate::conda::activate::scripts_in(&path, false) {
+                let Some(name) = script.file_name() else { continue };
+                if let Ok(script_fd) = open_nofollow(&fd, name) {
+                    if let Ok(script_st) = fstat(&script_fd) {
+                        findings.extend(judge(&script, &script_st, rules, false));
+                    }
+                }
+            }
+        }
+    }
+    Ok(EnvCheck {
+        findings,
+        prefix: prefix.to_owned(),
+        prefix_id,
+        bin_id,
+    })
+}
+
+/// Opens `relative` below `dir` component by component without following
+/// symlinks; None when it does not exist.
+fn open_below(dir: &OwnedFd, relative: &str) -> Option<(OwnedFd, FileStat)> {
+    let mut current = dir.as_fd().try_clone_to_owned().ok()?;
+    for name in relative.split('/') {
+        current = open_nofollow(&current, OsStr::new(name)).ok()?;
+    }
+    let st = fstat(&current).ok()?;
+    Some((current, st))
+}
+
+/// Checks the command about to be executed when it lies inside the prefix:
+/// the file itself and, when it is a symlink, the file it leads to.
+pub fn check_command(program: &Path, check: &EnvCheck, rules: &TrustRules) -> Vec<Finding> {
+    let Ok(absolute) = std::fs::canonicalize(program.parent().unwrap_or(Path::new("."))) else {
+        return Vec::new();
+    };
+    if !absolute.starts_with(&check.prefix) {
+        return Vec::new();
+    }
+    let mut findings = Vec::new();
+    if let Ok(link) = std::fs::symlink_metadata(program) {
+        if !link.file_type().is_symlink() {
+            findings.extend(judge(program, &link, rules, false));
+        } else if let Ok(target) = std::fs::metadata(program) {
+            let target_path = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_owned());
+            findings.extend(judge(&target_path, &target, rules, false));
+        }
+    }
+    findings
+}
+
+/// Verifies that the prefix and its `bin/` are still the directories that
+/// were checked: a component swapped (for a symlink, say) since then is
+/// refused rather than followed.
+pub fn verify_unchanged(check: &EnvCheck) -> Result<()> {
+    let changed = |path: &Path| {
+        Error::Trust(format!(
+        "{} changed after cenv checked it (it is now a different file or a symlink); refusing to follow it",
+        path.display()
+    ))
+    };
+    let id_of = |path: &Path| {
+        std::fs::symlink_metadata(path)
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|m| FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            })
+    };
+    if id_of(&check.prefix) != Some(check.prefix_id) {
+        return Err(changed(&check.prefix));
+    }
+    let bin = check.prefix.join("bin");
+    if check.bin_id.is_some() && id_of(&bin) != check.bin_id {
+        return Err(changed(&bin));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(mode: u32, uid: u32, gid: u32) -> Meta {
+        Meta { mode, uid, gid }
+    }
+
+    fn rules() -> TrustRules {
+        TrustRules {
+            owners: vec![0, 1000],
+            groups: vec![50],
+        }
+    }
+
+    #[test]
+    fn judges_owner_group_and_world_write() {
+        let p = Path::new("/x");
+        assert_eq!(judge(p, st(libc::S_IFDIR | 0o755, 0, 0), &rules(), false), None);
+        assert_eq!(
+            judge(p, st(libc::S_IFDIR | 0o755, 7, 0), &rules(), false)
+                .unwrap()
+                .problem,
+            Problem::UntrustedOwner
+        );
+        assert_eq!(
+            judge(p, st(libc::S_IFDIR | 0o775, 0, 9), &rules(), false)
+                .unwrap()
+                .problem,
+            Problem::GroupWritable
+        );
+        assert_eq!(judge(p, st(libc::S_IFDIR | 0o775, 0, 50), &rules(), false), None);
+        assert_eq!(
+            judge(p, st(libc::S_IFDIR | 0o757, 0, 0), &rules(), false)
+                .unwrap()
+                .problem,
+            Problem::WorldWritable
+        );
+        assert_eq!(
+            judge(p, st(libc::S_IFLNK | 0o777, 0, 0), &rules(), false)
+                .unwrap()
+                .problem,
+            Problem::Symlink
+        );
+    }
+
+    #[test]
+    fn sticky_world_writable_ancestor_is_accepted() {
+        let p = Path::new("/tmp");
+        assert_eq!(judge(p, st(libc::S_IFDIR | 0o1777, 0, 0), &rules(), true), None);
+        assert!(judge(p, st(libc::S_IFDIR | 0o0777, 0, 0), &rules(), true).is_some());
+        // the prefix itself is never allowed to be world-writable
+        assert!(judge(p, st(libc::S_IFDIR | 0o1777, 0, 0), &rules(), false).is_some());
+    }
+
+    #[test]
+    fn fixes_are_commands() {
+        let f = Finding {
+            path: "/opt/envs/cv/bin".into(),
+            problem: Problem::GroupWritable,
+            uid: 0,
+            gid: 0,
+            mode: libc::S_IFDIR | 0o2775,
+        };
+        assert_eq!(f.fix(), "chmod g-w /opt/envs/cv/bin");
+        let f = Finding {
+            path: "/a b".into(),
+            ..f
+        };
+        assert_eq!(f.fix(), "chmod g-w '/a b'");
+    }
+}
