@@ -262,6 +262,16 @@ impl Config {
     /// The settings in force for the env at `prefix`.
     pub fn settings_for(&self, prefix: &Path) -> EffectiveSettings {
         let (key, table) = self.env_table(prefix);
+        self.settings_from(key, table)
+    }
+
+    /// The settings for an env known only by its name (one the caller cannot
+    /// see, so that the policy can still answer).
+    pub fn settings_for_name(&self, name: &str) -> EffectiveSettings {
+        self.settings_from(name.to_owned(), self.envs.get(name))
+    }
+
+    fn settings_from(&self, key: String, table: Option<&EnvSettings>) -> EffectiveSettings {
         let table = table.cloned().unwrap_or_default();
         EffectiveSettings {
             key,

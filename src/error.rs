@@ -43,6 +43,15 @@ pub enum Error {
         suggestion: String,
     },
 
+    #[error(
+        "env '{name}' in {dir} is not accessible to you: permission denied (ask the env's admin: {admin})"
+    )]
+    EnvNotAccessible {
+        name: String,
+        dir: PathBuf,
+        admin: String,
+    },
+
     #[error("'{name}' refers to the base env, but no base_prefix is set in {config} (add base_prefix = \"/opt/miniconda\")")]
     NoBasePrefix { name: String, config: String },
 

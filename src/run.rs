@@ -105,7 +105,20 @@ fn run_pipeline(
     trail.user = identity.user_name();
     trail.invoker = invoker_name(process, &identity);
     let search = SearchPath::for_caller(config, process);
-    let env = resolve(&request.env, config, &search, &loaded.path)?;
+    let env = match resolve(&request.env, config, &search, &loaded.path) {
+        // An env the caller cannot even see: the policy, if it has one for
+        // the name, gives the clearer answer.
+        Err(Error::EnvNotAccessible { name, dir, admin }) => {
+            authorize(
+                &subject(&identity)?,
+                &config.settings_for_name(&name),
+                &name,
+                &admin,
+            )?;
+            return Err(Error::EnvNotAccessible { name, dir, admin });
+        }
+        other => other?,
+    };
     trail.prefix = escape(env.prefix.as_os_str().as_encoded_bytes());
     let settings = config.settings_for(&env.prefix);
     let env_owner = std::fs::metadata(&env.prefix).map(|m| m.uid()).unwrap_or(0);

@@ -141,11 +141,25 @@ pub fn resolve(
             validate_env_name(name)?;
             for dir in &search.dirs {
                 let candidate = dir.join(name);
-                if candidate.join("conda-meta").is_dir() {
-                    return Ok(ResolvedEnv {
-                        requested: name.clone(),
-                        prefix: canonical_prefix(&candidate)?,
-                    });
+                match std::fs::metadata(candidate.join("conda-meta")) {
+                    Ok(meta) if meta.is_dir() => {
+                        return Ok(ResolvedEnv {
+                            requested: name.clone(),
+                            prefix: canonical_prefix(&candidate)?,
+                        })
+                    }
+                    // The env may be here, but the caller may not look: stop
+                    // rather than pick another env of the same name further on.
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                        use std::os::unix::fs::MetadataExt;
+                        let owner = std::fs::metadata(dir).map(|m| m.uid()).unwrap_or(0);
+                        return Err(Error::EnvNotAccessible {
+                            name: name.clone(),
+                            dir: dir.clone(),
+                            admin: crate::trust::user_name(owner),
+                        });
+                    }
+                    _ => {}
                 }
             }
             Err(Error::EnvNotFound {

@@ -394,3 +394,101 @@ pub fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
             .map(str::trim)
     })
 }
+
+/// A real rsyslogd owned by the tests, receiving on /dev/log and writing the
+/// authpriv facility to a file with facility and severity on each line.
+pub struct Syslog {
+    pub log_file: PathBuf,
+}
+
+const RSYSLOG_CONF: &str = "/etc/cenv-test/rsyslog.conf";
+const RSYSLOG_PID: &str = "/run/cenv-test-rsyslogd.pid";
+
+impl Syslog {
+    /// Starts the daemon if it is not running (root only; hold machine_lock).
+    pub fn start() -> Syslog {
+        let log_file = PathBuf::from("/var/log/cenv-test/audit.log");
+        fs::create_dir_all("/etc/cenv-test").unwrap();
+        fs::create_dir_all(log_file.parent().unwrap()).unwrap();
+        fs::write(
+            RSYSLOG_CONF,
+            format!(
+                "module(load=\"imuxsock\" SysSock.Name=\"/dev/log\")\n\
+                 template(name=\"cenvtest\" type=\"string\" string=\"%syslogfacility-text%.%syslogseverity-text% %syslogtag%%msg%\\n\")\n\
+                 authpriv.* action(type=\"omfile\" file=\"{}\" template=\"cenvtest\")\n",
+                log_file.display()
+            ),
+        )
+        .unwrap();
+        let syslog = Syslog { log_file };
+        if syslog.running_pid().is_none() {
+            assert!(
+                std::os::unix::net::UnixDatagram::unbound()
+                    .unwrap()
+                    .connect("/dev/log")
+                    .is_err(),
+                "a syslog daemon the tests did not start owns /dev/log; stop it to run the audit tests"
+            );
+            let _ = fs::remove_file("/dev/log");
+            sh(&["rsyslogd", "-f", RSYSLOG_CONF, "-i", RSYSLOG_PID]);
+            for _ in 0..100 {
+                if Path::new("/dev/log").exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            assert!(Path::new("/dev/log").exists(), "rsyslogd did not create /dev/log");
+        }
+        syslog
+    }
+
+    fn running_pid(&self) -> Option<i32> {
+        let pid: i32 = fs::read_to_string(RSYSLOG_PID).ok()?.trim().parse().ok()?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            .ok()
+            .map(|()| pid)
+    }
+
+    /// Stops the daemon and waits until /dev/log is gone.
+    pub fn stop(&self) {
+        if let Some(pid) = self.running_pid() {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM)
+                .unwrap();
+            for _ in 0..250 {
+                if self.running_pid().is_none() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        let _ = fs::remove_file("/dev/log");
+    }
+
+    /// Waits (up to 5 s) for a line containing `marker` and returns it.
+    pub fn line_with(&self, marker: &str) -> String {
+        for _ in 0..250 {
+            if let Ok(text) = fs::read_to_string(&self.log_file) {
+                if let Some(line) = text.lines().find(|l| l.contains(marker)) {
+                    return line.to_owned();
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!(
+            "no audit line containing {marker:?} in {}",
+            self.log_file.display()
+        );
+    }
+
+    /// Every line containing `marker` (after waiting for the first).
+    pub fn lines_with(&self, marker: &str) -> Vec<String> {
+        self.line_with(marker);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        fs::read_to_string(&self.log_file)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(marker))
+            .map(str::to_owned)
+            .collect()
+    }
+}
