@@ -225,9 +225,12 @@ impl Config {
     /// in an envs directory, the path otherwise. Policy follows the resolved
     /// prefix, never the spelling the caller used.
     pub fn env_key(&self, prefix: &Path) -> String {
-        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+        // the literal comparison first: it is the common case and costs no syscall
+        let same = |configured: &Path, real: &Path| {
+            configured == real || std::fs::canonicalize(configured).is_ok_and(|c| c == real)
+        };
         if let Some(base) = &self.base_prefix {
-            if canonical(base) == prefix {
+            if same(base, prefix) {
                 return "base".into();
             }
         }
@@ -235,7 +238,7 @@ impl Config {
             self.envs_dirs
                 .iter()
                 .chain(self.base_prefix.as_ref().map(|b| b.join("envs")).as_ref())
-                .any(|dir| canonical(dir) == parent)
+                .any(|dir| same(dir, parent))
         });
         match (in_envs_dir, prefix.file_name().and_then(|n| n.to_str())) {
             (true, Some(name)) => name.to_owned(),

@@ -69,7 +69,7 @@ impl Account {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
     /// Started by an ordinary user: nothing to drop but capabilities.
-    Unprivileged { uid: u32 },
+    Unprivileged { uid: u32, account: Option<Account> },
     /// Started by root on behalf of `target`, who was named by `source`.
     FromRoot {
         target: Account,
@@ -85,9 +85,9 @@ impl Identity {
     pub fn user_name(&self) -> String {
         match self {
             Identity::FromRoot { target, .. } => target.name.clone(),
-            Identity::Unprivileged { uid } => {
-                Account::by_uid(*uid).map_or_else(|| format!("#{uid}"), |a| a.name)
-            }
+            Identity::Unprivileged { uid, account } => account
+                .as_ref()
+                .map_or_else(|| format!("#{uid}"), |a| a.name.clone()),
             Identity::Root => "root".into(),
         }
     }
@@ -128,6 +128,7 @@ pub fn identify(
             ));
         }
         return Ok(Identity::Unprivileged {
+            account: Account::by_uid(process.real_uid),
             uid: process.real_uid,
         });
     }
@@ -345,7 +346,7 @@ fn contains_dotdot(path: &[u8]) -> bool {
 /// The account of an unprivileged caller, for `--clean-env`.
 pub fn account_of(identity: &Identity) -> Option<Account> {
     match identity {
-        Identity::Unprivileged { uid } => Account::by_uid(*uid),
+        Identity::Unprivileged { account, .. } => account.clone(),
         Identity::FromRoot { target, .. } => Some(target.clone()),
         Identity::Root => Account::by_uid(0),
     }
@@ -445,7 +446,7 @@ mod tests {
         process.effective_uid = 1000;
         process.environ = Environ::from_pairs([("SUDO_UID", "0")]);
         let id = identify(&process, None, false, "x").unwrap();
-        assert!(matches!(id, Identity::Unprivileged { uid: 1000 }));
+        assert!(matches!(id, Identity::Unprivileged { uid: 1000, .. }));
     }
 
     #[test]

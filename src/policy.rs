@@ -40,7 +40,12 @@ pub fn user_uid(user: &Principal) -> Option<u32> {
 
 /// Allows the run, or refuses it with a message naming the groups and users
 /// the env is open to and the env's admin (the prefix owner) to ask.
-pub fn authorize(subject: &Subject, settings: &EffectiveSettings, env: &str, admin: &str) -> Result<()> {
+pub fn authorize(
+    subject: &Subject,
+    settings: &EffectiveSettings,
+    env: &str,
+    admin: impl FnOnce() -> String,
+) -> Result<()> {
     if !settings.restricted() {
         return Ok(());
     }
@@ -88,6 +93,7 @@ pub fn authorize(subject: &Subject, settings: &EffectiveSettings, env: &str, adm
         ),
     };
     let user = &subject.name;
+    let admin = admin();
     Err(Error::NotAllowed {
         message: format!(
             "{user} may not use env '{env}': it is open to {open_to}, and {user} is {not_member} (ask the env's admin: {admin})"
@@ -122,24 +128,24 @@ mod tests {
 
     #[test]
     fn open_env_allows_anyone() {
-        assert!(authorize(&alice(vec![]), &settings(vec![], vec![]), "cv", "admin").is_ok());
+        assert!(authorize(&alice(vec![]), &settings(vec![], vec![]), "cv", || "admin".into()).is_ok());
     }
 
     #[test]
     fn group_by_gid_and_user_by_name_or_uid() {
         let s = settings(vec![Principal::Id(4242)], vec![]);
-        assert!(authorize(&alice(vec![4242]), &s, "cv", "admin").is_ok());
-        assert!(authorize(&alice(vec![1]), &s, "cv", "admin").is_err());
+        assert!(authorize(&alice(vec![4242]), &s, "cv", || "admin".into()).is_ok());
+        assert!(authorize(&alice(vec![1]), &s, "cv", || "admin".into()).is_err());
         let s = settings(vec![Principal::Id(4242)], vec![Principal::Name("alice".into())]);
-        assert!(authorize(&alice(vec![1]), &s, "cv", "admin").is_ok());
+        assert!(authorize(&alice(vec![1]), &s, "cv", || "admin".into()).is_ok());
         let s = settings(vec![], vec![Principal::Id(1000)]);
-        assert!(authorize(&alice(vec![]), &s, "cv", "admin").is_ok());
+        assert!(authorize(&alice(vec![]), &s, "cv", || "admin".into()).is_ok());
     }
 
     #[test]
     fn refusal_message_names_group_and_admin() {
         let s = settings(vec![Principal::Name("ai-researchers".into())], vec![]);
-        let err = authorize(&alice(vec![]), &s, "project-cv", "conda-user").unwrap_err();
+        let err = authorize(&alice(vec![]), &s, "project-cv", || "conda-user".into()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "alice may not use env 'project-cv': it is open to the group ai-researchers, and alice is not a member (ask the env's admin: conda-user)"

@@ -80,6 +80,9 @@ pub fn run(process: &Process, args: RunArgs, cli_config: Option<&Path>) -> Error
         Ok(never) => match never {},
         Err(e) => e,
     };
+    if trail.invoker.is_empty() {
+        trail.invoker = user_name(process.real_uid);
+    }
     if !matches!(error, Error::AuditUnavailable { .. }) {
         log(&audit, WARNING, &trail.refusal_line(&error.audit_reason()));
     }
@@ -103,7 +106,7 @@ fn run_pipeline(
     let config_path = loaded.path.display().to_string();
     let identity = identify(process, args.user.as_deref(), config.allow_root, &config_path)?;
     trail.user = identity.user_name();
-    trail.invoker = invoker_name(process, &identity);
+    trail.invoker = invoker_name(&identity);
     let search = SearchPath::for_caller(config, process);
     let env = match resolve(&request.env, config, &search, &loaded.path) {
         // An env the caller cannot even see: the policy, if it has one for
@@ -113,7 +116,7 @@ fn run_pipeline(
                 &subject(&identity)?,
                 &config.settings_for_name(&name),
                 &name,
-                &admin,
+                || admin.clone(),
             )?;
             return Err(Error::EnvNotAccessible { name, dir, admin });
         }
@@ -123,13 +126,10 @@ fn run_pipeline(
     let settings = config.settings_for(&env.prefix);
     let env_owner = std::fs::metadata(&env.prefix).map(|m| m.uid()).unwrap_or(0);
 
-    authorize(
-        &subject(&identity)?,
-        &settings,
-        &env.requested,
-        &user_name(env_owner),
-    )?;
-    let rules = trust_rules(config, &env, &identity);
+    authorize(&subject(&identity)?, &settings, &env.requested, || {
+        user_name(env_owner)
+    })?;
+    let rules = trust_rules(config, &env, &identity, settings.key == "base");
     let env_check = check_env(&env.prefix, &rules)?;
     judge_findings(&env, &env_check.findings, config.strict_permissions)?;
     let umask = effective_umask(settings.umask, args.umask.as_deref())?;
@@ -184,9 +184,7 @@ fn initial_trail(process: &Process, args: &RunArgs) -> Trail {
         Some(w) if w == "--" => &command_words[1..],
         _ => command_words,
     };
-    let caller = user_name(process.real_uid);
     Trail {
-        invoker: caller.clone(),
         tty: tty_name(),
         env,
         pwd: process
@@ -194,17 +192,16 @@ fn initial_trail(process: &Process, args: &RunArgs) -> Trail {
             .as_ref()
             .map(|p| escape(p.as_os_str().as_encoded_bytes()))
             .unwrap_or_default(),
-        user: caller,
         command: escape_command(command_words.iter().map(|w| w.as_os_str())),
         ..Trail::default()
     }
 }
 
 /// The first field of the audit line: who started cenv.
-fn invoker_name(process: &Process, identity: &Identity) -> String {
+fn invoker_name(identity: &Identity) -> String {
     match identity {
         Identity::FromRoot { invoked_by, .. } => invoked_by.clone(),
-        _ => user_name(process.real_uid),
+        other => other.user_name(),
     }
 }
 
@@ -260,7 +257,7 @@ fn subject(identity: &Identity) -> Result<Subject> {
 /// Trusted owners: root, the user the command runs as, and the configured
 /// `trusted_owners` — by default the owner of the envs directory holding the
 /// env (for the base install, its own owner). Trusted groups: `trusted_groups`.
-fn trust_rules(config: &Config, env: &ResolvedEnv, identity: &Identity) -> TrustRules {
+fn trust_rules(config: &Config, env: &ResolvedEnv, identity: &Identity, is_base: bool) -> TrustRules {
     let mut owners = vec![0];
     if let Some(account) = account_of(identity) {
         owners.push(account.uid);
@@ -268,7 +265,6 @@ fn trust_rules(config: &Config, env: &ResolvedEnv, identity: &Identity) -> Trust
     match &config.trusted_owners {
         Some(listed) => owners.extend(listed.iter().filter_map(user_uid)),
         None => {
-            let is_base = config.settings_for(&env.prefix).key == "base";
             let root = if is_base {
                 Some(env.prefix.as_path())
             } else {

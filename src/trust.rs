@@ -300,10 +300,12 @@ fn open_below(dir: &OwnedFd, relative: &str) -> Option<(OwnedFd, FileStat)> {
 /// Checks the command about to be executed when it lies inside the prefix:
 /// the file itself and, when it is a symlink, the file it leads to.
 pub fn check_command(program: &Path, check: &EnvCheck, rules: &TrustRules) -> Vec<Finding> {
-    let Ok(absolute) = std::fs::canonicalize(program.parent().unwrap_or(Path::new("."))) else {
-        return Vec::new();
-    };
-    if !absolute.starts_with(&check.prefix) {
+    // The activated PATH names the canonical prefix, so the literal test
+    // decides the common case without a syscall.
+    let inside = program.starts_with(&check.prefix)
+        || std::fs::canonicalize(program.parent().unwrap_or(Path::new(".")))
+            .is_ok_and(|d| d.starts_with(&check.prefix));
+    if !inside {
         return Vec::new();
     }
     let mut findings = Vec::new();
@@ -311,8 +313,11 @@ pub fn check_command(program: &Path, check: &EnvCheck, rules: &TrustRules) -> Ve
         if !link.file_type().is_symlink() {
             findings.extend(judge(program, &link, rules, false));
         } else if let Ok(target) = std::fs::metadata(program) {
-            let target_path = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_owned());
-            findings.extend(judge(&target_path, &target, rules, false));
+            // judged as the file the link leads to, named by its real path
+            if let Some(mut finding) = judge(program, &target, rules, false) {
+                finding.path = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_owned());
+                findings.push(finding);
+            }
         }
     }
     findings
