@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 if [ "$(id -u)" = 0 ]; then
-    packages=(sudo python3 util-linux bsdutils mount passwd rsyslog)
+    packages=(sudo python3 python3-venv util-linux bsdutils mount passwd rsyslog)
     missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -22,6 +22,19 @@ if [ "$(id -u)" = 0 ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     fi
 fi
+
+# A Python with py-rattler (the conda library behind pixi): the tests build a
+# local conda channel and install genuine envs from it with rattler.
+if [ "$(id -u)" = 0 ]; then cache=/var/cache/cenv-tests; else cache="$HOME/.cache/cenv-tests"; fi
+venv="$cache/venv"
+if ! "$venv/bin/python" -c "import rattler" 2>/dev/null; then
+    echo "== creating $venv with py-rattler"
+    mkdir -p "$cache"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check py-rattler
+fi
+export CENV_TEST_PYTHON="$venv/bin/python"
 
 # The test build reads its system config from here instead of
 # /etc/cenv/cenv.toml, so tests of privileged runs never touch the real one.

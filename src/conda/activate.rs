@@ -151,17 +151,11 @@ pub fn plan_activation(
         .map(PathBuf::from);
     let env_vars = environment_env_vars(prefix, &mut warnings)?;
     let activate_scripts = scripts_in(&prefix.join("etc/conda/activate.d"), false);
-    let change_prompt = changeps1(caller);
+    let prompt = PromptStyle::of(caller);
 
     if old_shlvl > 0 && old_prefix.as_deref().is_some_and(|old| same_prefix(old, prefix)) {
         return Ok(plan_reactivation(
-            prefix,
-            caller,
-            base,
-            old_shlvl,
-            env_vars,
-            change_prompt,
-            warnings,
+            prefix, caller, base, old_shlvl, env_vars, &prompt, warnings,
         ));
     }
 
@@ -179,7 +173,7 @@ pub fn plan_activation(
     changes.push(export("CONDA_DEFAULT_ENV", &default_env));
     changes.push(export(
         "CONDA_PROMPT_MODIFIER",
-        prompt_modifier(&default_env, change_prompt),
+        prompt_modifier(&default_env, prefix, &prompt),
     ));
 
     let exported: Vec<(String, String)> = env_vars.into_iter().filter(|(_, v)| v != UNSET_MARKER).collect();
@@ -221,7 +215,7 @@ fn plan_reactivation(
     base: Option<&BaseInstall>,
     shlvl: u32,
     env_vars: Vec<(String, String)>,
-    change_prompt: bool,
+    prompt: &PromptStyle,
     warnings: Vec<String>,
 ) -> ActivationPlan {
     let default_env = caller
@@ -239,7 +233,7 @@ fn plan_reactivation(
     changes.push(export("CONDA_SHLVL", shlvl.to_string()));
     changes.push(export(
         "CONDA_PROMPT_MODIFIER",
-        prompt_modifier(&default_env, change_prompt),
+        prompt_modifier(&default_env, prefix, &prompt),
     ));
     for (name, value) in env_vars.iter().filter(|(_, v)| v != UNSET_MARKER) {
         changes.push(export(name.to_uppercase(), value));
@@ -321,14 +315,57 @@ fn changeps1(caller: &Environ) -> bool {
     )
 }
 
-fn prompt_modifier(default_env: &OsStr, change_prompt: bool) -> OsString {
-    if !change_prompt {
-        return OsString::new();
+/// What `CONDA_PROMPT_MODIFIER` is made of: nothing when the caller turned
+/// prompt changes off (`CONDA_CHANGEPS1`), else conda's `env_prompt` template
+/// (`CONDA_ENV_PROMPT`, default `({default_env}) `).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptStyle {
+    Off,
+    Template(String),
+}
+
+impl PromptStyle {
+    fn of(caller: &Environ) -> PromptStyle {
+        if !changeps1(caller) {
+            return PromptStyle::Off;
+        }
+        let template = caller.get_str("CONDA_ENV_PROMPT").unwrap_or("({default_env}) ");
+        PromptStyle::Template(template.to_owned())
     }
-    let mut modifier = OsString::from("(");
-    modifier.push(default_env);
-    modifier.push(") ");
-    modifier
+}
+
+/// Fills conda's template. Without `--stack` the stack shown is the env alone.
+fn prompt_modifier(default_env: &OsStr, prefix: &Path, style: &PromptStyle) -> OsString {
+    let PromptStyle::Template(template) = style else {
+        return OsString::new();
+    };
+    let name = prefix.file_name().unwrap_or_default();
+    let mut out = Vec::new();
+    let mut rest = template.as_str();
+    while let Some(open) = rest.find('{') {
+        out.extend_from_slice(rest[..open].as_bytes());
+        rest = &rest[open..];
+        let field = ["{default_env}", "{stacked_env}", "{prefix}", "{name}"]
+            .into_iter()
+            .find(|f| rest.starts_with(f));
+        match field {
+            Some(f) => {
+                let value: &OsStr = match f {
+                    "{prefix}" => prefix.as_os_str(),
+                    "{name}" => name,
+                    _ => default_env,
+                };
+                out.extend_from_slice(value.as_bytes());
+                rest = &rest[f.len()..];
+            }
+            None => {
+                out.push(b'{');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.extend_from_slice(rest.as_bytes());
+    OsString::from_vec(out)
 }
 
 /// `base` for the base install, the basename when the parent is called `envs`,

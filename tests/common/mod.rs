@@ -366,7 +366,7 @@ pub fn shared_layout(sb: &Sandbox, envs: &[&str]) {
     }
 }
 
-fn set_shared_modes(path: &Path) {
+pub fn set_shared_modes(path: &Path) {
     let meta = fs::symlink_metadata(path).unwrap();
     if meta.file_type().is_symlink() {
         return;
@@ -491,4 +491,97 @@ impl Syslog {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// Genuine conda envs installed by rattler from a channel the tests build
+/// (tests/genuine/genuine.py), laid out as on a shared server: `envs/`
+/// (cenvt-admin, group cenvt-research, 2750 setgid) and the package cache
+/// `pkgs/` beside it. Built once per test process; the channel is cached.
+pub struct Genuine {
+    pub root: PathBuf,
+}
+
+impl Genuine {
+    pub fn envs(&self) -> PathBuf {
+        self.root.join("envs")
+    }
+    pub fn prefix(&self, name: &str) -> PathBuf {
+        self.root.join("envs").join(name)
+    }
+    pub fn pkgs(&self) -> PathBuf {
+        self.root.join("pkgs")
+    }
+}
+
+/// The Python with py-rattler that tests/run-all.sh prepares.
+pub fn test_python() -> Option<PathBuf> {
+    std::env::var_os("CENV_TEST_PYTHON")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+}
+
+pub const GENUINE_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/genuine/genuine.py");
+
+pub fn genuine() -> Option<&'static Genuine> {
+    static GENUINE: OnceLock<Option<Genuine>> = OnceLock::new();
+    GENUINE
+        .get_or_init(|| {
+            if !is_root() {
+                return None;
+            }
+            let python = test_python()?;
+            let run = |args: &[&OsStr]| {
+                let out = Command::new(&python)
+                    .arg(GENUINE_SCRIPT)
+                    .args(args)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "genuine.py {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                eprintln!("genuine.py {:?}: {report}", args[0]);
+                report
+            };
+            let channel = run(&[os("channel"), os("/var/cache/cenv-tests")]);
+            let channel = channel["channel"].as_str().unwrap().to_owned();
+            // one test binary runs at a time: earlier roots are leftovers
+            for entry in fs::read_dir("/srv").unwrap().flatten() {
+                if entry.file_name().to_string_lossy().starts_with("cenv-genuine-") {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+            let root = PathBuf::from(format!("/srv/cenv-genuine-{}", std::process::id()));
+            fs::create_dir_all(&root).unwrap();
+            fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+            run(&[os("install"), os(&channel), root.as_os_str()]);
+            let admin = user(ADMIN);
+            let research = group_gid(RESEARCH);
+            for top in ["envs", "pkgs"] {
+                chown_tree(&root.join(top), admin.uid, research);
+                set_shared_modes(&root.join(top));
+            }
+            Some(Genuine { root })
+        })
+        .as_ref()
+}
+
+/// For tests that need the genuine envs: under CI they must be there.
+#[macro_export]
+macro_rules! require_genuine {
+    () => {{
+        $crate::require_root!();
+        match $crate::common::genuine() {
+            Some(g) => g,
+            None => {
+                if std::env::var_os("CI").is_some_and(|v| v == "true") {
+                    panic!("CI=true but CENV_TEST_PYTHON (a Python with py-rattler) is not set: use tests/run-all.sh");
+                }
+                eprintln!("skipped: set CENV_TEST_PYTHON to a Python with py-rattler (tests/run-all.sh does)");
+                return;
+            }
+        }
+    }};
 }
