@@ -233,7 +233,7 @@ fn plan_reactivation(
     changes.push(export("CONDA_SHLVL", shlvl.to_string()));
     changes.push(export(
         "CONDA_PROMPT_MODIFIER",
-        prompt_modifier(&default_env, prefix, &prompt),
+        prompt_modifier(&default_env, prefix, prompt),
     ));
     for (name, value) in env_vars.iter().filter(|(_, v)| v != UNSET_MARKER) {
         changes.push(export(name.to_uppercase(), value));
@@ -343,7 +343,7 @@ fn prompt_modifier(default_env: &OsStr, prefix: &Path, style: &PromptStyle) -> O
     let mut out = Vec::new();
     let mut rest = template.as_str();
     while let Some(open) = rest.find('{') {
-        out.extend_from_slice(rest[..open].as_bytes());
+        out.extend_from_slice(&rest.as_bytes()[..open]);
         rest = &rest[open..];
         let field = ["{default_env}", "{stacked_env}", "{prefix}", "{name}"]
             .into_iter()
