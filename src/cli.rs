@@ -36,6 +36,83 @@ pub enum Command {
     Run(RunArgs),
     /// Check a config file without running anything (like visudo -c); exits 1 on any problem.
     CheckConfig(CheckConfigArgs),
+    /// Activate an env in the current shell (through the function of `cenv shell-init`).
+    #[command(
+        long_about = "Activate an env in the current shell, as `conda activate` does: the same \
+variables, env_vars.d/state handling and activate.d scripts as `cenv run`, sourced by the shell itself. \
+The policy and trust checks of `cenv run` apply, and the activation is audited.\n\n\
+Landlock cannot be applied to a shell that is already running: an activated shell is NOT confined \
+and the env is not read-only for it. For confinement use `cenv run NAME COMMAND`, or `cenv shell NAME` \
+for a confined interactive shell.\n\n\
+This prints shell code; the `cenv` function defined by `eval \"$(cenv shell-init bash)\"` (or zsh; \
+fish: `cenv shell-init fish | source`) evaluates it."
+    )]
+    Activate(ActivateArgs),
+    /// Undo the activation of the active env in the current shell (through the shell function).
+    Deactivate(DeactivateArgs),
+    /// Start your shell confined in an env: `cenv run NAME $SHELL` with the env activated.
+    Shell(ShellArgs),
+    /// List the envs visible to you.
+    List(ListArgs),
+    /// Print the shell function (and completion) for bash, zsh or fish.
+    ShellInit(ShellNameArgs),
+    /// Print completion for bash, zsh or fish (env names included).
+    Completions(ShellNameArgs),
+    /// Print what a login shell evaluates: the function, umask, default env (profile.d uses it).
+    #[command(hide = true)]
+    LoginInit(LoginInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ActivateArgs {
+    /// The shell that will evaluate the output.
+    #[arg(long, value_enum)]
+    pub shell: Option<crate::shell::Shell>,
+    /// Use the env at this prefix instead of a name.
+    #[arg(short = 'p', long = "prefix", value_name = "PATH", conflicts_with = "name")]
+    pub prefix: Option<PathBuf>,
+    /// The env to activate.
+    #[arg(value_name = "NAME", required_unless_present = "prefix")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeactivateArgs {
+    /// The shell that will evaluate the output.
+    #[arg(long, value_enum)]
+    pub shell: Option<crate::shell::Shell>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// Use the env at this prefix instead of a name.
+    #[arg(short = 'p', long = "prefix", value_name = "PATH", conflicts_with = "name")]
+    pub prefix: Option<PathBuf>,
+    /// When started as root: the user to run as (name or uid).
+    #[arg(long, value_name = "NAME|UID")]
+    pub user: Option<String>,
+    /// The env.
+    #[arg(value_name = "NAME", required_unless_present = "prefix")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print only the names, one per line (for completion).
+    #[arg(long)]
+    pub names: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellNameArgs {
+    #[arg(value_enum)]
+    pub shell: crate::shell::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginInitArgs {
+    /// bash, zsh, fish, or sh (any other POSIX shell: no function, umask and default env only).
+    pub shell: String,
 }
 
 #[derive(Debug, Args)]
@@ -75,4 +152,8 @@ pub struct RunArgs {
         value_parser = clap::value_parser!(OsString)
     )]
     pub words: Vec<OsString>,
+
+    /// Set by `cenv shell`: the command is the user's shell.
+    #[arg(skip)]
+    pub user_shell: bool,
 }

@@ -82,6 +82,13 @@ pub struct Config {
     /// outside the envs directories.
     #[serde(default)]
     pub envs: BTreeMap<String, EnvSettings>,
+    /// Members of these groups get the configured umask in login shells.
+    #[serde(default)]
+    pub login_umask_groups: Vec<Principal>,
+    /// The env a login shell activates for members of a group (group → env),
+    /// unless the user chose one in ~/.config/cenv/default-env.
+    #[serde(default)]
+    pub default_envs: BTreeMap<String, String>,
 }
 
 /// A user or group, by name or by numeric id.
@@ -199,6 +206,8 @@ impl Default for Config {
             strict_permissions: true,
             audit: AuditMode::default(),
             envs: BTreeMap::new(),
+            login_umask_groups: Vec::new(),
+            default_envs: BTreeMap::new(),
         }
     }
 }

@@ -15,10 +15,12 @@ pub mod environ;
 pub mod error;
 pub mod exec;
 pub mod identity;
+pub mod interactive;
 pub mod policy;
 pub mod process;
 pub mod run;
 pub mod scripts;
+pub mod shell;
 pub mod trust;
 pub mod tty;
 
@@ -56,6 +58,23 @@ pub fn main() -> ExitCode {
 fn dispatch(process: &Process, cli: Cli) -> std::result::Result<u8, Error> {
     match cli.command {
         Command::Run(args) => Err(run::run(process, args, cli.config.as_deref())),
+        Command::Shell(args) => {
+            let run_args = cli::RunArgs {
+                prefix: args.prefix,
+                user: args.user,
+                umask: None,
+                clean_env: false,
+                words: args.name.map(Into::into).into_iter().collect(),
+                user_shell: true,
+            };
+            Err(run::run(process, run_args, cli.config.as_deref()))
+        }
+        Command::Activate(args) => interactive::activate(process, args, cli.config.as_deref()),
+        Command::Deactivate(args) => interactive::deactivate(process, args),
+        Command::List(args) => interactive::list(process, args, cli.config.as_deref()),
+        Command::ShellInit(args) => interactive::shell_init(args.shell),
+        Command::Completions(args) => interactive::completions(args.shell),
+        Command::LoginInit(args) => interactive::login_init(process, &args.shell, cli.config.as_deref()),
         Command::CheckConfig(args) => {
             let path = args.path.unwrap_or_else(|| config::SYSTEM_CONFIG_PATH.into());
             let problems = config::check(&path);

@@ -8,7 +8,7 @@
 //! Every refusal on the way is written to the audit log before cenv exits.
 #![forbid(unsafe_code)]
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,7 @@ use caps::CapSet;
 use crate::audit::{escape, escape_command, tty_name, AuditLog, Trail, NOTICE, WARNING};
 use crate::cli::RunArgs;
 use crate::conda::{plan_activation, resolve, BaseInstall, EnvSpec, ResolvedEnv, SearchPath};
-use crate::config::{self, AuditMode, Config};
+use crate::config::{self, AuditMode, Config, EffectiveSettings, LoadedConfig};
 use crate::confine::{apply_umask, effective_umask, restrict_writes, set_no_new_privs, LandlockOutcome};
 use crate::environ::Environ;
 use crate::error::{Error, Result};
@@ -29,20 +29,23 @@ use crate::identity::{
 use crate::policy::{authorize, group_gid, user_uid, Subject};
 use crate::process::Process;
 use crate::scripts::activated_environment;
-use crate::trust::{check_command, check_env, user_name, verify_unchanged, Finding, TrustRules};
+use crate::trust::{check_command, check_env, user_name, verify_unchanged, EnvCheck, Finding, TrustRules};
 
 /// A checked `cenv run` request: which env, and the command's argv.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRequest {
     pub env: EnvSpec,
     pub argv: Vec<OsString>,
+    /// `cenv shell`: the command is the user's shell, known once the
+    /// environment of the run is.
+    pub user_shell: bool,
 }
 
 impl RunRequest {
     /// Splits the words after the options into the env and the command. With
     /// `-p` every word is the command; otherwise the first word is the env
     /// name. A `--` right before the command is dropped.
-    pub fn from_args(prefix: Option<PathBuf>, words: Vec<OsString>) -> Result<RunRequest> {
+    pub fn from_args(prefix: Option<PathBuf>, words: Vec<OsString>, user_shell: bool) -> Result<RunRequest> {
         let mut words = words.into_iter();
         let env = match prefix {
             Some(path) => EnvSpec::Prefix(path),
@@ -59,14 +62,18 @@ impl RunRequest {
         if argv.first().is_some_and(|w| w == "--") {
             argv.remove(0);
         }
-        if argv.is_empty() {
+        if argv.is_empty() && !user_shell {
             let env = match &env {
                 EnvSpec::Name(name) => name.clone(),
                 EnvSpec::Prefix(path) => format!("-p {}", path.display()),
             };
             return Err(Error::MissingCommand { env });
         }
-        Ok(RunRequest { env, argv })
+        Ok(RunRequest {
+            env,
+            argv,
+            user_shell,
+        })
     }
 }
 
@@ -91,24 +98,38 @@ pub fn run(process: &Process, args: RunArgs, cli_config: Option<&Path>) -> Error
 
 enum Never {}
 
-fn run_pipeline(
+/// What every command that puts an env to use has established before it does
+/// anything with it: the trusted config, who the caller is, the env, its
+/// settings, that the policy admits the caller and that the env's paths can
+/// be trusted.
+pub(crate) struct Prepared {
+    pub loaded: LoadedConfig,
+    pub identity: Identity,
+    pub env: ResolvedEnv,
+    pub settings: EffectiveSettings,
+    pub rules: TrustRules,
+    pub env_check: EnvCheck,
+}
+
+/// load the trusted config → identify → resolve → authorize → check trust.
+pub(crate) fn prepare(
     process: &Process,
-    args: RunArgs,
+    spec: &EnvSpec,
+    user_flag: Option<&str>,
     cli_config: Option<&Path>,
     audit: &AuditLog,
     trail: &mut Trail,
-) -> Result<Never> {
+) -> Result<Prepared> {
     refuse_setuid_install(process)?;
     let loaded = config::load(process, cli_config)?;
     let config = &loaded.config;
     require_audit(audit, config)?;
-    let request = RunRequest::from_args(args.prefix, args.words)?;
     let config_path = loaded.path.display().to_string();
-    let identity = identify(process, args.user.as_deref(), config.allow_root, &config_path)?;
+    let identity = identify(process, user_flag, config.allow_root, &config_path)?;
     trail.user = identity.user_name();
     trail.invoker = invoker_name(&identity);
     let search = SearchPath::for_caller(config, process);
-    let env = match resolve(&request.env, config, &search, &loaded.path) {
+    let env = match resolve(spec, config, &search, &loaded.path) {
         // An env the caller cannot even see: the policy, if it has one for
         // the name, gives the clearer answer.
         Err(Error::EnvNotAccessible { name, dir, admin }) => {
@@ -125,13 +146,46 @@ fn run_pipeline(
     trail.prefix = escape(env.prefix.as_os_str().as_encoded_bytes());
     let settings = config.settings_for(&env.prefix);
     let env_owner = std::fs::metadata(&env.prefix).map(|m| m.uid()).unwrap_or(0);
-
     authorize(&subject(&identity)?, &settings, &env.requested, || {
         user_name(env_owner)
     })?;
     let rules = trust_rules(config, &env, &identity, settings.key == "base");
     let env_check = check_env(&env.prefix, &rules)?;
     judge_findings(&env, &env_check.findings, config.strict_permissions)?;
+    Ok(Prepared {
+        loaded,
+        identity,
+        env,
+        settings,
+        rules,
+        env_check,
+    })
+}
+
+fn run_pipeline(
+    process: &Process,
+    args: RunArgs,
+    cli_config: Option<&Path>,
+    audit: &AuditLog,
+    trail: &mut Trail,
+) -> Result<Never> {
+    let mut request = RunRequest::from_args(args.prefix, args.words, args.user_shell)?;
+    let Prepared {
+        loaded,
+        identity,
+        env,
+        settings,
+        rules,
+        env_check,
+    } = prepare(
+        process,
+        &request.env,
+        args.user.as_deref(),
+        cli_config,
+        audit,
+        trail,
+    )?;
+    let config = &loaded.config;
     let umask = effective_umask(settings.umask, args.umask.as_deref())?;
     let caller_environ = starting_environment(process, &identity, args.clean_env)?;
 
@@ -139,7 +193,7 @@ fn run_pipeline(
     apply_umask(umask);
     set_no_new_privs()?;
     let base = config.base_prefix.as_deref().map(BaseInstall::probe);
-    let plan = plan_activation(&env.prefix, &caller_environ, base.as_ref())?;
+    let plan = plan_activation(&env.prefix, &caller_environ, base.as_ref(), ".sh")?;
     let landlock = restrict_writes(settings.landlock, &env.prefix, &settings.readonly_paths)?;
     if matches!(
         landlock,
@@ -152,6 +206,9 @@ fn run_pipeline(
         eprintln!("cenv: warning: {warning}");
     }
     let environ = activated_environment(&plan, &caller_environ, process.cwd.as_deref())?;
+    if request.user_shell {
+        request.argv = vec![user_shell(&caller_environ, &identity)];
+    }
     let program = find_command(&request.argv[0], environ.get("PATH"))?;
     trail.command = escape_command(
         std::iter::once(program.as_os_str()).chain(request.argv[1..].iter().map(|a| a.as_os_str())),
@@ -195,6 +252,18 @@ fn initial_trail(process: &Process, args: &RunArgs) -> Trail {
         command: escape_command(command_words.iter().map(|w| w.as_os_str())),
         ..Trail::default()
     }
+}
+
+/// The shell `cenv shell` starts: `SHELL` of the run's environment (the user
+/// database's for a run dropped from root, as the environment is reset), else
+/// the user database's, else /bin/sh.
+fn user_shell(environ: &Environ, identity: &Identity) -> OsString {
+    environ
+        .get("SHELL")
+        .filter(|s| !s.is_empty())
+        .map(OsStr::to_owned)
+        .or_else(|| account_of(identity).map(|a| a.shell.into_os_string()))
+        .unwrap_or_else(|| "/bin/sh".into())
 }
 
 /// The first field of the audit line: who started cenv.
@@ -368,28 +437,28 @@ mod tests {
 
     #[test]
     fn name_then_command() {
-        let r = RunRequest::from_args(None, words(&["cv", "python", "x.py"])).unwrap();
+        let r = RunRequest::from_args(None, words(&["cv", "python", "x.py"]), false).unwrap();
         assert_eq!(r.env, EnvSpec::Name("cv".into()));
         assert_eq!(r.argv, words(&["python", "x.py"]));
     }
 
     #[test]
     fn double_dash_is_dropped_once() {
-        let r = RunRequest::from_args(None, words(&["cv", "--", "python", "--", "-m"])).unwrap();
+        let r = RunRequest::from_args(None, words(&["cv", "--", "python", "--", "-m"]), false).unwrap();
         assert_eq!(r.argv, words(&["python", "--", "-m"]));
     }
 
     #[test]
     fn prefix_takes_all_words() {
-        let r = RunRequest::from_args(Some("/p".into()), words(&["python"])).unwrap();
+        let r = RunRequest::from_args(Some("/p".into()), words(&["python"]), false).unwrap();
         assert_eq!(r.env, EnvSpec::Prefix("/p".into()));
         assert_eq!(r.argv, words(&["python"]));
     }
 
     #[test]
     fn missing_command_is_an_error() {
-        let e = RunRequest::from_args(None, words(&["cv"])).unwrap_err();
+        let e = RunRequest::from_args(None, words(&["cv"]), false).unwrap_err();
         assert!(e.to_string().contains("cenv run cv python"), "{e}");
-        assert!(RunRequest::from_args(None, words(&["cv", "--"])).is_err());
+        assert!(RunRequest::from_args(None, words(&["cv", "--"]), false).is_err());
     }
 }

@@ -268,7 +268,10 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
             bin_id = Some(FileId::of(&sub_st));
         }
         if sub == "etc/conda/activate.d" && sub_st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            for script in crate::conda::activate::scripts_in(&path, false) {
+            let scripts = [".sh", ".fish"]
+                .into_iter()
+                .flat_map(|ext| crate::conda::activate::scripts_in(&path, ext, false));
+            for script in scripts {
                 let Some(name) = script.file_name() else { continue };
                 if let Ok(script_fd) = open_nofollow(&fd, name) {
                     if let Ok(script_st) = fstat(&script_fd) {

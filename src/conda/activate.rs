@@ -67,6 +67,14 @@ pub struct ActivationPlan {
 }
 
 impl ActivationPlan {
+    /// The `CONDA_PROMPT_MODIFIER` this activation exports.
+    pub fn prompt_modifier(&self) -> Option<&OsStr> {
+        self.changes.iter().find_map(|c| match c {
+            Change::Export(name, value) if name == "CONDA_PROMPT_MODIFIER" => Some(value.as_os_str()),
+            _ => None,
+        })
+    }
+
     /// True when a shell must source scripts; false on the fast path.
     pub fn needs_shell(&self) -> bool {
         !self.deactivate_scripts.is_empty() || !self.activate_scripts.is_empty()
@@ -142,6 +150,7 @@ pub fn plan_activation(
     prefix: &Path,
     caller: &Environ,
     base: Option<&BaseInstall>,
+    extension: &str,
 ) -> Result<ActivationPlan> {
     let mut warnings = Vec::new();
     let old_shlvl = parse_shlvl(caller, &mut warnings);
@@ -150,12 +159,12 @@ pub fn plan_activation(
         .filter(|p| !p.is_empty())
         .map(PathBuf::from);
     let env_vars = environment_env_vars(prefix, &mut warnings)?;
-    let activate_scripts = scripts_in(&prefix.join("etc/conda/activate.d"), false);
+    let activate_scripts = scripts_in(&prefix.join("etc/conda/activate.d"), extension, false);
     let prompt = PromptStyle::of(caller);
 
     if old_shlvl > 0 && old_prefix.as_deref().is_some_and(|old| same_prefix(old, prefix)) {
         return Ok(plan_reactivation(
-            prefix, caller, base, old_shlvl, env_vars, &prompt, warnings,
+            prefix, caller, base, old_shlvl, env_vars, &prompt, warnings, extension,
         ));
     }
 
@@ -196,7 +205,7 @@ pub fn plan_activation(
     let mut deactivate_scripts = Vec::new();
     if let (Some(old), true) = (&old_prefix, old_shlvl > 0) {
         changes.push(export(format!("CONDA_PREFIX_{old_shlvl}"), old.as_os_str()));
-        deactivate_scripts = scripts_in(&old.join("etc/conda/deactivate.d"), true);
+        deactivate_scripts = scripts_in(&old.join("etc/conda/deactivate.d"), extension, true);
     }
     changes.extend(conda_exe_changes(base));
     Ok(ActivationPlan {
@@ -217,6 +226,7 @@ fn plan_reactivation(
     env_vars: Vec<(String, String)>,
     prompt: &PromptStyle,
     warnings: Vec<String>,
+    extension: &str,
 ) -> ActivationPlan {
     let default_env = caller
         .get("CONDA_DEFAULT_ENV")
@@ -240,9 +250,9 @@ fn plan_reactivation(
     }
     ActivationPlan {
         prefix: prefix.to_owned(),
-        deactivate_scripts: scripts_in(&prefix.join("etc/conda/deactivate.d"), true),
+        deactivate_scripts: scripts_in(&prefix.join("etc/conda/deactivate.d"), extension, true),
         changes: dedupe_exports(changes),
-        activate_scripts: scripts_in(&prefix.join("etc/conda/activate.d"), false),
+        activate_scripts: scripts_in(&prefix.join("etc/conda/activate.d"), extension, false),
         warnings,
     }
 }
@@ -304,15 +314,17 @@ fn parse_shlvl(caller: &Environ, warnings: &mut Vec<String>) -> u32 {
     })
 }
 
-/// conda's `changeps1` setting as its environment variable states it.
+/// conda's `changeps1` setting as its environment variable states it, and
+/// cenv's own `CENV_CHANGEPS1`; either one set to a false value turns the
+/// prompt modifier off.
 fn changeps1(caller: &Environ) -> bool {
-    !matches!(
-        caller
-            .get_str("CONDA_CHANGEPS1")
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("false" | "no" | "off" | "0" | "n" | "f")
-    )
+    let off = |name: &str| {
+        matches!(
+            caller.get_str(name).map(str::to_ascii_lowercase).as_deref(),
+            Some("false" | "no" | "off" | "0" | "n" | "f")
+        )
+    };
+    !(off("CONDA_CHANGEPS1") || off("CENV_CHANGEPS1"))
 }
 
 /// What `CONDA_PROMPT_MODIFIER` is made of: nothing when the caller turned
@@ -465,15 +477,16 @@ pub fn normpath(path: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `activate.d/*.sh` sorted by byte order, or `deactivate.d/*.sh` reversed.
-pub fn scripts_in(dir: &Path, reverse: bool) -> Vec<PathBuf> {
+/// `activate.d/*EXT` sorted by byte order, or `deactivate.d/*EXT` reversed.
+/// The extension is the shell's: `.sh` for POSIX shells, `.fish` for fish.
+pub fn scripts_in(dir: &Path, extension: &str, reverse: bool) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut scripts: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.as_os_str().as_bytes().ends_with(b".sh"))
+        .filter(|p| p.as_os_str().as_bytes().ends_with(extension.as_bytes()))
         .collect();
     scripts.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
     if reverse {

@@ -44,6 +44,19 @@ pub fn envs_dirs(text: &str) -> Vec<String> {
     dirs
 }
 
+/// The top-level `changeps1:` setting, when the file has one.
+pub fn changeps1(text: &str) -> Option<bool> {
+    text.lines().map(strip_comment).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == "changeps1" && !line.starts_with([' ', '\t'])).then(|| {
+            !matches!(
+                unquote(value).to_ascii_lowercase().as_str(),
+                "false" | "no" | "off" | "0"
+            )
+        })
+    })
+}
+
 fn strip_comment(line: &str) -> &str {
     if line.trim_start().starts_with('#') {
         return "";
@@ -82,6 +95,14 @@ mod tests {
     #[test]
     fn unindented_dash_list() {
         assert_eq!(envs_dirs("envs_dirs:\n- /a\n- /b\nchannels: []\n"), ["/a", "/b"]);
+    }
+
+    #[test]
+    fn changeps1_setting() {
+        assert_eq!(changeps1("changeps1: false\n"), Some(false));
+        assert_eq!(changeps1("channels: []\nchangeps1: True # yes\n"), Some(true));
+        assert_eq!(changeps1("envs_dirs: []\n"), None);
+        assert_eq!(changeps1("x:\n  changeps1: false\n"), None);
     }
 
     #[test]

@@ -1,0 +1,248 @@
+//! The commands around interactive shells: `activate` and `deactivate` (code
+//! for the current shell), `shell-init`, `completions`, `login-init` (what a
+//! login shell evaluates, in one exec), and `list --names`.
+//!
+//! Activation here is the same computation as `cenv run` — the same
+//! resolution, policy, trust check, plan and audit — rendered for a shell
+//! instead of applied to a process. It cannot be confined: Landlock restricts
+//! a process and its children from the moment it is applied, and a shell that
+//! is already running cannot be restricted by a program it starts.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::audit::{escape, tty_name, AuditLog, Trail, NOTICE, WARNING};
+use crate::cli::{ActivateArgs, DeactivateArgs, ListArgs};
+use crate::conda::{condarc, plan_activation, BaseInstall, EnvSpec, SearchPath};
+use crate::config::{self, Principal};
+use crate::environ::Environ;
+use crate::error::{Error, Result};
+use crate::policy::group_gid;
+use crate::process::Process;
+use crate::run::{prepare, Prepared};
+use crate::shell::{init, render_activation, render_deactivation, Shell};
+use crate::trust::user_name;
+
+const NEEDS_SHELL_INIT: &str = "cenv activate changes the current shell, so it runs through the shell \
+function: eval \"$(cenv shell-init bash)\" first (zsh alike; fish: cenv shell-init fish | source). \
+To run a command in an env use `cenv run NAME COMMAND`; for a confined shell, `cenv shell NAME`";
+
+/// `cenv activate --shell SHELL NAME`: prints the activation code.
+pub fn activate(process: &Process, args: ActivateArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let shell = args.shell.ok_or_else(|| Error::Usage(NEEDS_SHELL_INIT.into()))?;
+    let spec = match (args.prefix, args.name) {
+        (Some(prefix), _) => EnvSpec::Prefix(prefix),
+        (None, Some(name)) => EnvSpec::Name(name),
+        (None, None) => return Err(Error::Usage("name the env to activate".into())),
+    };
+    let code = audited_activation(process, shell, &spec, cli_config)?;
+    write_stdout(&code)
+}
+
+/// Prepares, plans and renders an activation, writing the audit line (a run
+/// or a refusal) as `cenv run` does.
+fn audited_activation(
+    process: &Process,
+    shell: Shell,
+    spec: &EnvSpec,
+    cli_config: Option<&Path>,
+) -> Result<Vec<u8>> {
+    let audit = AuditLog::connect();
+    let mut trail = Trail {
+        tty: tty_name(),
+        env: match spec {
+            EnvSpec::Name(name) => escape(name.as_bytes()),
+            EnvSpec::Prefix(path) => escape(path.as_os_str().as_encoded_bytes()),
+        },
+        pwd: process
+            .cwd
+            .as_ref()
+            .map(|p| escape(p.as_os_str().as_encoded_bytes()))
+            .unwrap_or_default(),
+        command: format!("activate --shell {}", shell.name()),
+        ..Trail::default()
+    };
+    let result = activation_code(process, shell, spec, cli_config, &audit, &mut trail);
+    if trail.invoker.is_empty() {
+        trail.invoker = user_name(process.real_uid);
+    }
+    let (priority, line) = match &result {
+        Ok(_) => (NOTICE, trail.run_line()),
+        Err(Error::AuditUnavailable { .. }) => return result,
+        Err(e) => (WARNING, trail.refusal_line(&e.audit_reason())),
+    };
+    if let Err(e) = audit.send(priority, &line) {
+        eprintln!(
+            "cenv: warning: this activation is not in the audit log: no syslog daemon at /dev/log ({e})"
+        );
+    }
+    result
+}
+
+fn activation_code(
+    process: &Process,
+    shell: Shell,
+    spec: &EnvSpec,
+    cli_config: Option<&Path>,
+    audit: &AuditLog,
+    trail: &mut Trail,
+) -> Result<Vec<u8>> {
+    let Prepared {
+        loaded,
+        identity,
+        env,
+        ..
+    } = prepare(process, spec, None, cli_config, audit, trail)?;
+    if identity.dropped_from_root() {
+        return Err(Error::Identity(
+            "cenv activate cannot drop root's privileges from a shell that is already running; \
+             use `cenv shell NAME` or `cenv run NAME COMMAND`"
+                .into(),
+        ));
+    }
+    let caller = with_condarc_changeps1(process);
+    let base = loaded.config.base_prefix.as_deref().map(BaseInstall::probe);
+    let plan = plan_activation(&env.prefix, &caller, base.as_ref(), shell.script_extension())?;
+    for warning in &plan.warnings {
+        eprintln!("cenv: warning: {warning}");
+    }
+    trail.umask = "-".into();
+    trail.landlock = "not applied (interactive shell)".into();
+    Ok(render_activation(
+        shell,
+        &plan,
+        &caller,
+        process.environ.get("PS1"),
+    ))
+}
+
+/// conda's `changeps1: false` in ~/.condarc turns the prompt modifier off,
+/// as `CONDA_CHANGEPS1=false` does.
+fn with_condarc_changeps1(process: &Process) -> Environ {
+    let mut environ = process.environ.clone();
+    if !environ.contains("CONDA_CHANGEPS1") {
+        let off = process
+            .home()
+            .and_then(|home| std::fs::read_to_string(home.join(".condarc")).ok())
+            .and_then(|text| condarc::changeps1(&text))
+            == Some(false);
+        if off {
+            environ.set("CONDA_CHANGEPS1", "false");
+        }
+    }
+    environ
+}
+
+/// `cenv deactivate --shell SHELL`: prints the code that undoes the
+/// activation of the active env.
+pub fn deactivate(process: &Process, args: DeactivateArgs) -> Result<u8> {
+    let shell = args
+        .shell
+        .ok_or_else(|| Error::Usage(NEEDS_SHELL_INIT.replace("activate", "deactivate")))?;
+    let code = render_deactivation(shell, &process.environ, process.environ.get("PS1"))?;
+    write_stdout(&code)
+}
+
+/// `cenv list --names`: the envs visible to the caller, one per line.
+pub fn list(process: &Process, args: ListArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    let search = SearchPath::for_caller(&loaded.config, process);
+    let mut names = search.env_names();
+    names.sort();
+    let mut out = String::new();
+    for name in names {
+        out.push_str(&name);
+        out.push('\n');
+    }
+    let _ = args.names;
+    write_stdout(out.as_bytes())
+}
+
+pub fn shell_init(shell: Shell) -> Result<u8> {
+    write_stdout(init::shell_init(shell, &current_exe()).as_bytes())
+}
+
+pub fn completions(shell: Shell) -> Result<u8> {
+    write_stdout(init::completions(shell, &current_exe()).as_bytes())
+}
+
+fn current_exe() -> PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cenv"))
+}
+
+/// `cenv login-init SHELL`: everything a login shell evaluates, so that
+/// profile.d costs one exec: the shell function, the login umask for members
+/// of `login_umask_groups`, and the activation of the user's default env
+/// (`~/.config/cenv/default-env`, else `default_envs` for their group).
+/// Nothing is printed when nothing applies; problems are one line on stderr.
+pub fn login_init(process: &Process, shell: &str, cli_config: Option<&Path>) -> Result<u8> {
+    let integrated = match shell {
+        "bash" => Some(Shell::Bash),
+        "zsh" => Some(Shell::Zsh),
+        "fish" => Some(Shell::Fish),
+        _ => None,
+    };
+    let mut out: Vec<u8> = Vec::new();
+    if let Some(shell) = integrated {
+        out.extend_from_slice(init::shell_init(shell, &current_exe()).as_bytes());
+    }
+    let loaded = match config::load(process, cli_config) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("cenv: {e}");
+            return write_stdout(&out);
+        }
+    };
+    let config = &loaded.config;
+    let gids = process_groups();
+    let member = |groups: &mut dyn Iterator<Item = &Principal>| {
+        groups.filter_map(group_gid).any(|g| gids.contains(&g))
+    };
+    if member(&mut config.login_umask_groups.iter()) {
+        out.extend_from_slice(format!("umask {:03o}\n", config.umask).as_bytes());
+    }
+    let chosen = process
+        .home()
+        .and_then(|home| std::fs::read_to_string(home.join(".config/cenv/default-env")).ok())
+        .and_then(|text| {
+            text.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            config
+                .default_envs
+                .iter()
+                .find(|(group, _)| member(&mut std::iter::once(&Principal::Name((*group).clone()))))
+                .map(|(_, env)| env.clone())
+        });
+    if let Some(env) = chosen {
+        let render_as = integrated.unwrap_or(Shell::Bash);
+        match audited_activation(process, render_as, &EnvSpec::Name(env.clone()), cli_config) {
+            Ok(code) => out.extend(code),
+            Err(e) => eprintln!("cenv: default env '{env}' not activated: {e}"),
+        }
+    }
+    write_stdout(&out)
+}
+
+fn process_groups() -> Vec<u32> {
+    let mut gids: Vec<u32> = nix::unistd::getgroups()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
+    gids.push(nix::unistd::getgid().as_raw());
+    gids
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<u8> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::system("writing to standard output", e))?;
+    Ok(0)
+}
