@@ -480,6 +480,13 @@ pub fn check(path: &Path) -> Vec<String> {
     };
     check_groups(&mut problems, "default_groups", &config.default_groups);
     check_groups(&mut problems, "trusted_groups", &config.trusted_groups);
+    check_groups(&mut problems, "login_umask_groups", &config.login_umask_groups);
+    for (group, env) in &config.default_envs {
+        check_groups(&mut problems, "default_envs", &[Principal::Name(group.clone())]);
+        if !config.policy_env_exists(env) {
+            problems.push(format!("{}: default_envs: {group} = '{env}': no such env", path.display()));
+        }
+    }
     for (key, table) in &config.envs {
         check_groups(
             &mut problems,

@@ -163,9 +163,10 @@ pub fn plan_activation(
     let prompt = PromptStyle::of(caller);
 
     if old_shlvl > 0 && old_prefix.as_deref().is_some_and(|old| same_prefix(old, prefix)) {
-        return Ok(plan_reactivation(
-            prefix, caller, base, old_shlvl, env_vars, &prompt, warnings, extension,
-        ));
+        let mut plan = plan_reactivation(prefix, caller, base, old_shlvl, env_vars, &prompt, warnings);
+        plan.deactivate_scripts = scripts_in(&prefix.join("etc/conda/deactivate.d"), extension, true);
+        plan.activate_scripts = activate_scripts;
+        return Ok(plan);
     }
 
     let default_env = default_env_name(prefix, base);
@@ -226,7 +227,6 @@ fn plan_reactivation(
     env_vars: Vec<(String, String)>,
     prompt: &PromptStyle,
     warnings: Vec<String>,
-    extension: &str,
 ) -> ActivationPlan {
     let default_env = caller
         .get("CONDA_DEFAULT_ENV")
@@ -250,9 +250,9 @@ fn plan_reactivation(
     }
     ActivationPlan {
         prefix: prefix.to_owned(),
-        deactivate_scripts: scripts_in(&prefix.join("etc/conda/deactivate.d"), extension, true),
+        deactivate_scripts: Vec::new(),
         changes: dedupe_exports(changes),
-        activate_scripts: scripts_in(&prefix.join("etc/conda/activate.d"), extension, false),
+        activate_scripts: Vec::new(),
         warnings,
     }
 }

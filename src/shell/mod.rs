@@ -349,7 +349,7 @@ mod tests {
     #[test]
     fn fish_quoting() {
         assert_eq!(quote(Shell::Fish, b"it's \\ $x"), b"'it\\'s \\\\ $x'");
-        assert_eq!(quote(Shell::Fish, b"a\xffb"), b"'a'\\Xff''b'");
+        assert_eq!(quote(Shell::Fish, b"a\xffb"), b"'a'\\Xff'b'");
     }
 
     #[test]
