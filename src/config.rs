@@ -484,7 +484,10 @@ pub fn check(path: &Path) -> Vec<String> {
     for (group, env) in &config.default_envs {
         check_groups(&mut problems, "default_envs", &[Principal::Name(group.clone())]);
         if !config.policy_env_exists(env) {
-            problems.push(format!("{}: default_envs: {group} = '{env}': no such env", path.display()));
+            problems.push(format!(
+                "{}: default_envs: {group} = '{env}': no such env",
+                path.display()
+            ));
         }
     }
     for (key, table) in &config.envs {
