@@ -52,8 +52,16 @@ fish: `cenv shell-init fish | source`) evaluates it."
     Deactivate(DeactivateArgs),
     /// Start your shell confined in an env: `cenv run NAME $SHELL` with the env activated.
     Shell(ShellArgs),
-    /// List the envs visible to you.
+    /// List the envs visible to you: name, prefix, python, owner:group, whether you may use it.
     List(ListArgs),
+    /// Everything about one env: owner, mode, policy, packages, scripts, variables, trust, last change.
+    Info(EnvArgs),
+    /// A permission and hygiene audit; exit 0 when clean, 1 with warnings, 2 with errors.
+    Doctor(DoctorArgs),
+    /// Check an env's files against the installer's records (size, SHA-256, planted bin/ files).
+    Verify(EnvArgs),
+    /// Print auditd rules watching the envs roots and package caches for writes.
+    AuditRules,
     /// Print the shell function (and completion) for bash, zsh or fish.
     ShellInit(ShellNameArgs),
     /// Print completion for bash, zsh or fish (env names included).
@@ -99,8 +107,38 @@ pub struct ShellArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Print only the names, one per line (for completion).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub names: bool,
+    /// Print JSON (a stable schema: name, prefix, python, owner, group, may_use, reason).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// Use the env at this prefix instead of a name.
+    #[arg(short = 'p', long = "prefix", value_name = "PATH", conflicts_with = "name")]
+    pub prefix: Option<PathBuf>,
+    /// The env.
+    #[arg(value_name = "NAME", required_unless_present = "prefix")]
+    pub name: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The envs to check (default with --all: every env).
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Every env, the envs roots, and the machine: umask, login and PAM
+    /// integration, auditd watches, servers listening beyond loopback.
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -85,6 +85,9 @@ pub struct Config {
     /// Members of these groups get the configured umask in login shells.
     #[serde(default)]
     pub login_umask_groups: Vec<Principal>,
+    /// The mode an envs directory should have (`cenv doctor` checks it).
+    #[serde(default = "default_envs_dir_mode", deserialize_with = "deserialize_mode")]
+    pub envs_dir_mode: u32,
     /// The env a login shell activates for members of a group (group → env),
     /// unless the user chose one in ~/.config/cenv/default-env.
     #[serde(default)]
@@ -157,6 +160,21 @@ impl EffectiveSettings {
     }
 }
 
+fn default_envs_dir_mode() -> u32 {
+    0o2750
+}
+
+fn deserialize_mode<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
+    let text = String::deserialize(d)?;
+    let valid = !text.is_empty() && text.len() <= 4 && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match valid.then(|| u32::from_str_radix(&text, 8)) {
+        Some(Ok(mode)) => Ok(mode),
+        _ => Err(serde::de::Error::custom(format!(
+            "a mode must be an octal string like \"2750\", not {text:?}"
+        ))),
+    }
+}
+
 fn default_true() -> bool {
     true
 }
@@ -207,6 +225,7 @@ impl Default for Config {
             audit: AuditMode::default(),
             envs: BTreeMap::new(),
             login_umask_groups: Vec::new(),
+            envs_dir_mode: default_envs_dir_mode(),
             default_envs: BTreeMap::new(),
         }
     }
@@ -269,6 +288,15 @@ impl Config {
             .find(|(k, _)| std::fs::canonicalize(k).is_ok_and(|p| p == prefix))
             .map(|(_, t)| t);
         (key, by_path)
+    }
+
+    /// True when the config restricts who may use some env.
+    pub fn restricts_use(&self) -> bool {
+        !self.default_groups.is_empty()
+            || self.envs.values().any(|t| {
+                t.groups.as_ref().is_some_and(|g| !g.is_empty())
+                    || t.users.as_ref().is_some_and(|u| !u.is_empty())
+            })
     }
 
     /// The settings in force for the env at `prefix`.

@@ -13,8 +13,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::audit::{escape, tty_name, AuditLog, Trail, NOTICE, WARNING};
-use crate::cli::{ActivateArgs, DeactivateArgs, ListArgs};
-use crate::conda::{condarc, plan_activation, BaseInstall, EnvSpec, SearchPath};
+use crate::cli::{ActivateArgs, DeactivateArgs};
+use crate::conda::{condarc, plan_activation, BaseInstall, EnvSpec};
 use crate::config::{self, Principal};
 use crate::environ::Environ;
 use crate::error::{Error, Result};
@@ -144,21 +144,6 @@ pub fn deactivate(process: &Process, args: DeactivateArgs) -> Result<u8> {
     write_stdout(&code)
 }
 
-/// `cenv list --names`: the envs visible to the caller, one per line.
-pub fn list(process: &Process, args: ListArgs, cli_config: Option<&Path>) -> Result<u8> {
-    let loaded = config::load(process, cli_config)?;
-    let search = SearchPath::for_caller(&loaded.config, process);
-    let mut names = search.env_names();
-    names.sort();
-    let mut out = String::new();
-    for name in names {
-        out.push_str(&name);
-        out.push('\n');
-    }
-    let _ = args.names;
-    write_stdout(out.as_bytes())
-}
-
 pub fn shell_init(shell: Shell) -> Result<u8> {
     write_stdout(init::shell_init(shell, &current_exe()).as_bytes())
 }
@@ -238,7 +223,7 @@ fn process_groups() -> Vec<u32> {
     gids
 }
 
-fn write_stdout(bytes: &[u8]) -> Result<u8> {
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<u8> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(bytes)

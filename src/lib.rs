@@ -6,16 +6,19 @@
 //! message on stderr and an exit status (see [`error`]).
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod audit;
 pub mod cli;
 pub mod conda;
 pub mod config;
 pub mod confine;
+pub mod doctor;
 pub mod environ;
 pub mod error;
 pub mod exec;
 pub mod identity;
 pub mod interactive;
+pub mod inventory;
 pub mod policy;
 pub mod process;
 pub mod run;
@@ -23,6 +26,7 @@ pub mod scripts;
 pub mod shell;
 pub mod trust;
 pub mod tty;
+pub mod verify;
 
 mod sys;
 
@@ -71,7 +75,11 @@ fn dispatch(process: &Process, cli: Cli) -> std::result::Result<u8, Error> {
         }
         Command::Activate(args) => interactive::activate(process, args, cli.config.as_deref()),
         Command::Deactivate(args) => interactive::deactivate(process, args),
-        Command::List(args) => interactive::list(process, args, cli.config.as_deref()),
+        Command::List(args) => admin::list(process, args, cli.config.as_deref()),
+        Command::Info(args) => admin::info(process, args, cli.config.as_deref()),
+        Command::Doctor(args) => admin::doctor(process, args, cli.config.as_deref()),
+        Command::Verify(args) => admin::verify_env(process, args, cli.config.as_deref()),
+        Command::AuditRules => admin::audit_rules(process, cli.config.as_deref()),
         Command::ShellInit(args) => interactive::shell_init(args.shell),
         Command::Completions(args) => interactive::completions(args.shell),
         Command::LoginInit(args) => interactive::login_init(process, &args.shell, cli.config.as_deref()),

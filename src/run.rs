@@ -326,7 +326,12 @@ fn subject(identity: &Identity) -> Result<Subject> {
 /// Trusted owners: root, the user the command runs as, and the configured
 /// `trusted_owners` — by default the owner of the envs directory holding the
 /// env (for the base install, its own owner). Trusted groups: `trusted_groups`.
-fn trust_rules(config: &Config, env: &ResolvedEnv, identity: &Identity, is_base: bool) -> TrustRules {
+pub(crate) fn trust_rules(
+    config: &Config,
+    env: &ResolvedEnv,
+    identity: &Identity,
+    is_base: bool,
+) -> TrustRules {
     let mut owners = vec![0];
     if let Some(account) = account_of(identity) {
         owners.push(account.uid);

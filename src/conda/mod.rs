@@ -8,6 +8,7 @@
 pub mod activate;
 pub mod condarc;
 pub mod name;
+pub mod records;
 pub mod resolve;
 
 pub use activate::{plan_activation, ActivationPlan, BaseInstall};

@@ -1,0 +1,203 @@
+//! The admin and researcher tools around `cenv run`: `list`, `info`,
+//! `doctor`, `verify` and `audit-rules`. They read and report; they change
+//! nothing.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cli::{DoctorArgs, EnvArgs, ListArgs};
+use crate::conda::{resolve, EnvSpec, SearchPath};
+use crate::config::{self, LoadedConfig};
+use crate::doctor::{self, Finding};
+use crate::error::{Error, Result};
+use crate::interactive::write_stdout;
+use crate::inventory::{discover, env_info, format_info, format_table, list_envs};
+use crate::process::Process;
+use crate::verify::{verify, Problem};
+
+fn json<T: Serialize>(value: &T) -> Result<u8> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Usage(e.to_string()))?;
+    text.push('\n');
+    write_stdout(text.as_bytes())
+}
+
+fn spec(args: &EnvArgs) -> EnvSpec {
+    match (&args.prefix, &args.name) {
+        (Some(prefix), _) => EnvSpec::Prefix(prefix.clone()),
+        (None, name) => EnvSpec::Name(name.clone().unwrap_or_default()),
+    }
+}
+
+pub fn list(process: &Process, args: ListArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    if args.names {
+        let search = SearchPath::for_caller(&loaded.config, process);
+        let mut names: Vec<String> = discover(&loaded.config, &search)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        names.dedup();
+        let text: String = names.iter().map(|n| format!("{n}\n")).collect();
+        return write_stdout(text.as_bytes());
+    }
+    let envs = list_envs(process, &loaded);
+    if args.json {
+        #[derive(Serialize)]
+        struct Listing<'a> {
+            envs: &'a [crate::inventory::ListedEnv],
+        }
+        return json(&Listing { envs: &envs });
+    }
+    write_stdout(format_table(&envs).as_bytes())
+}
+
+pub fn info(process: &Process, args: EnvArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    let info = env_info(process, &loaded, &spec(&args))?;
+    if args.json {
+        return json(&info);
+    }
+    write_stdout(format_info(&info).as_bytes())
+}
+
+/// The envs directories in use and the envs a doctor run covers.
+fn doctor_targets(
+    process: &Process,
+    loaded: &LoadedConfig,
+    args: &DoctorArgs,
+) -> Result<Vec<(PathBuf, Option<PathBuf>)>> {
+    let config = &loaded.config;
+    let search = SearchPath::for_caller(config, process);
+    if args.names.is_empty() {
+        return Ok(discover(config, &search)
+            .into_iter()
+            .map(|(_, prefix)| {
+                let root = prefix.parent().map(Path::to_path_buf);
+                (prefix, root)
+            })
+            .collect());
+    }
+    args.names
+        .iter()
+        .map(|name| {
+            let env = resolve(&EnvSpec::Name(name.clone()), config, &search, &loaded.path)?;
+            let root = env.prefix.parent().map(Path::to_path_buf);
+            Ok((env.prefix, root))
+        })
+        .collect()
+}
+
+pub fn doctor(process: &Process, args: DoctorArgs, cli_config: Option<&Path>) -> Result<u8> {
+    if args.names.is_empty() && !args.all {
+        return Err(Error::Usage(
+            "name the envs to check, or --all for every env and the machine".into(),
+        ));
+    }
+    let loaded = config::load(process, cli_config)?;
+    let config = &loaded.config;
+    let targets = doctor_targets(process, &loaded, &args)?;
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut roots: Vec<PathBuf> = targets.iter().filter_map(|(_, r)| r.clone()).collect();
+    if args.all {
+        roots.extend(config.envs_dirs.iter().filter(|d| d.is_dir()).cloned());
+    }
+    roots.sort();
+    roots.dedup();
+    for root in &roots {
+        if config
+            .envs_dirs
+            .iter()
+            .any(|d| d == root || std::fs::canonicalize(d).is_ok_and(|c| &c == root))
+        {
+            findings.extend(doctor::check_envs_root(root, config));
+        }
+    }
+    for (prefix, root) in &targets {
+        findings.extend(doctor::check_env_tree(prefix, root.as_deref(), config));
+    }
+    if args.all {
+        findings.extend(doctor::check_umask(config));
+        findings.extend(doctor::check_login_integration());
+        let mut watched: Vec<PathBuf> = config.envs_dirs.iter().filter(|d| d.is_dir()).cloned().collect();
+        watched.extend(config.readonly_paths());
+        findings.extend(doctor::check_audit_watch(&watched, process.is_privileged()));
+        let prefixes: Vec<PathBuf> = targets.iter().map(|(p, _)| p.clone()).collect();
+        findings.extend(doctor::check_exposed_servers(&prefixes));
+    }
+    let status = doctor::exit_status(&findings);
+    if args.json {
+        #[derive(Serialize)]
+        struct DoctorReport<'a> {
+            findings: &'a [Finding],
+            errors: usize,
+            warnings: usize,
+        }
+        let count = |s| findings.iter().filter(|f| f.severity == s).count();
+        json(&DoctorReport {
+            findings: &findings,
+            errors: count(doctor::Severity::Error),
+            warnings: count(doctor::Severity::Warning),
+        })?;
+    } else {
+        let text: String = findings.iter().map(|f| f.line() + "\n").collect();
+        write_stdout(text.as_bytes())?;
+    }
+    Ok(status)
+}
+
+pub fn verify_env(process: &Process, args: EnvArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    let search = SearchPath::for_caller(&loaded.config, process);
+    let env = resolve(&spec(&args), &loaded.config, &search, &loaded.path)?;
+    let report = verify(&env.prefix)?;
+    let status = u8::from(!report.discrepancies.is_empty());
+    if args.json {
+        json(&report)?;
+    } else {
+        let mut text = String::new();
+        for d in &report.discrepancies {
+            let problem = match d.problem {
+                Problem::Missing => "missing",
+                Problem::Altered => "altered",
+                Problem::Unrecorded => "unrecorded",
+            };
+            let package = if d.package.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", d.package)
+            };
+            text.push_str(&format!(
+                "{problem}: {}{package}: {}\n",
+                report.prefix.join(&d.path).display(),
+                d.detail
+            ));
+        }
+        text.push_str(&format!(
+            "{}: {} files of {} packages checked, {} discrepancies\n",
+            report.prefix.display(),
+            report.files_checked,
+            report.packages,
+            report.discrepancies.len()
+        ));
+        write_stdout(text.as_bytes())?;
+    }
+    Ok(status)
+}
+
+pub fn audit_rules(process: &Process, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    let config = &loaded.config;
+    let mut paths: Vec<PathBuf> = config.envs_dirs.clone();
+    paths.extend(config.readonly_paths());
+    if let Some(base) = &config.base_prefix {
+        paths.push(base.join("envs"));
+    }
+    paths.dedup();
+    let mut text = String::from("# auditd rules from `cenv audit-rules`: writes and attribute changes in the shared envs\n# install: cenv audit-rules > /etc/audit/rules.d/cenv.rules && augenrules --load\n");
+    for path in paths {
+        text.push_str(&format!("-w {} -p wa -k cenv_env_write\n", path.display()));
+    }
+    write_stdout(text.as_bytes())
+}

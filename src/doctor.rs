@@ -1,0 +1,566 @@
+//! `cenv doctor`: a permission and hygiene audit of the envs and, with
+//! `--all`, of the machine around them — one finding per line with its
+//! severity, the path, what is wrong, why it matters and the command that
+//! fixes it. Exit status 0 when clean, 1 with warnings, 2 with errors.
+//!
+//! The tree scan is parallel (rayon), one task per directory, and reads only
+//! metadata (lstat), so a 100,000-file env takes well under a second with a
+//! warm cache.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::fs::Metadata;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::policy::group_gid;
+use crate::trust::{group_name, user_name};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub path: String,
+    pub problem: String,
+    pub why: String,
+    pub fix: String,
+}
+
+impl Finding {
+    fn new(
+        severity: Severity,
+        path: &Path,
+        problem: impl Into<String>,
+        why: &str,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            severity,
+            path: path.display().to_string(),
+            problem: problem.into(),
+            why: why.to_owned(),
+            fix: fix.into(),
+        }
+    }
+
+    pub fn line(&self) -> String {
+        let severity = format!("{:?}", self.severity).to_lowercase();
+        format!(
+            "{severity}: {}: {} — {}; fix: {}",
+            self.path, self.problem, self.why, self.fix
+        )
+    }
+}
+
+/// The exit status for a set of findings.
+pub fn exit_status(findings: &[Finding]) -> u8 {
+    match findings.iter().map(|f| f.severity).max() {
+        Some(Severity::Error) => 2,
+        Some(Severity::Warning) => 1,
+        _ => 0,
+    }
+}
+
+fn quote(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._+-:@".contains(&b))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// The envs directory itself: mode (2750 or the configured `envs_dir_mode`),
+/// the setgid bit, and no access for others when the policy restricts use.
+pub fn check_envs_root(root: &Path, config: &Config) -> Vec<Finding> {
+    let Ok(meta) = std::fs::metadata(root) else {
+        return Vec::new();
+    };
+    let mode = meta.mode() & 0o7777;
+    let mut findings = Vec::new();
+    if mode & 0o2000 == 0 {
+        findings.push(Finding::new(
+            Severity::Warning,
+            root,
+            format!("the setgid bit is not set (mode {mode:04o})"),
+            "new envs would not inherit the group, and the group could lose access to them",
+            format!("chmod g+s {}", quote(root)),
+        ));
+    }
+    if mode & 0o007 != 0 && config.restricts_use() {
+        findings.push(Finding::new(
+            Severity::Error,
+            root,
+            format!(
+                "everyone may enter it (mode {mode:04o}) although the policy restricts who may use the envs"
+            ),
+            "users outside the allowed groups can still read and run the envs without cenv",
+            format!("chmod o-rwx {}", quote(root)),
+        ));
+    }
+    if mode != config.envs_dir_mode {
+        findings.push(Finding::new(
+            Severity::Warning,
+            root,
+            format!("mode {mode:04o}, expected {:04o}", config.envs_dir_mode),
+            "a shared envs root is owned by the admin account and readable by the research group only",
+            format!("chmod {:04o} {}", config.envs_dir_mode, quote(root)),
+        ));
+    }
+    findings
+}
+
+/// What a tree scan compares against.
+struct EnvContext {
+    prefix: PathBuf,
+    owner: u32,
+    trusted_groups: Vec<u32>,
+}
+
+/// Per-file problems are capped per kind so a broken 100,000-file env gives
+/// a readable report; the rest is counted.
+const PER_KIND_LIMIT: usize = 10;
+
+#[derive(Default)]
+struct Collected {
+    findings: Vec<Finding>,
+    counts: BTreeMap<&'static str, usize>,
+}
+
+impl Collected {
+    fn add(&mut self, kind: &'static str, finding: Finding) {
+        let count = self.counts.entry(kind).or_default();
+        *count += 1;
+        if *count <= PER_KIND_LIMIT {
+            self.findings.push(finding);
+        }
+    }
+}
+
+/// Checks one env: owner and group against its envs root, and every file and
+/// directory in it.
+pub fn check_env_tree(prefix: &Path, root: Option<&Path>, config: &Config) -> Vec<Finding> {
+    let Ok(meta) = std::fs::metadata(prefix) else {
+        return Vec::new();
+    };
+    let mut findings = Vec::new();
+    if let Some(root_meta) = root.and_then(|r| std::fs::metadata(r).ok()) {
+        if meta.uid() != root_meta.uid() || meta.gid() != root_meta.gid() {
+            findings.push(Finding::new(
+                Severity::Warning,
+                prefix,
+                format!(
+                    "owned by {}:{}, but the envs root by {}:{}",
+                    user_name(meta.uid()),
+                    group_name(meta.gid()),
+                    user_name(root_meta.uid()),
+                    group_name(root_meta.gid())
+                ),
+                "an env not owned like the others escapes the admin's control or the group's access",
+                format!(
+                    "chown -R {}:{} {}",
+                    user_name(root_meta.uid()),
+                    group_name(root_meta.gid()),
+                    quote(prefix)
+                ),
+            ));
+        }
+    }
+    let context = EnvContext {
+        prefix: prefix.to_owned(),
+        owner: meta.uid(),
+        trusted_groups: config.trusted_groups.iter().filter_map(group_gid).collect(),
+    };
+    let collected = Mutex::new(Collected::default());
+    rayon::scope(|scope| scan_dir(prefix.to_owned(), &context, &collected, scope));
+    let collected = collected.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut tree_findings = collected.findings;
+    tree_findings.sort_by(|a, b| a.path.cmp(&b.path));
+    findings.extend(tree_findings);
+    for (kind, count) in collected.counts {
+        if count > PER_KIND_LIMIT {
+            findings.push(Finding::new(
+                Severity::Info,
+                prefix,
+                format!("{} more files with the problem '{kind}'", count - PER_KIND_LIMIT),
+                "only the first few of each kind are listed",
+                format!(
+                    "cenv doctor --json {} (and fix the listed ones first)",
+                    quote(prefix)
+                ),
+            ));
+        }
+    }
+    findings
+}
+
+fn scan_dir<'s>(dir: PathBuf, context: &'s EnvContext, out: &'s Mutex<Collected>, scope: &rayon::Scope<'s>) {
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let in_bin = dir == context.prefix.join("bin");
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() {
+            check_entry(&path, &meta, context, out, false);
+            scope.spawn(move |scope| scan_dir(path, context, out, scope));
+        } else {
+            check_entry(&path, &meta, context, out, in_bin);
+        }
+    }
+}
+
+fn check_entry(path: &Path, meta: &Metadata, context: &EnvContext, out: &Mutex<Collected>, in_bin: bool) {
+    let mode = meta.permissions().mode();
+    let is_symlink = meta.file_type().is_symlink();
+    let mut problems: Vec<(&'static str, Finding)> = Vec::new();
+    if !is_symlink {
+        if mode & 0o002 != 0 {
+            problems.push((
+                "writable by everyone",
+                Finding::new(
+                    Severity::Error,
+                    path,
+                    format!("writable by everyone (mode {:04o})", mode & 0o7777),
+                    "any user can change what everyone runs",
+                    format!("chmod o-w {}", quote(path)),
+                ),
+            ));
+        }
+        if mode & 0o020 != 0 && !context.trusted_groups.contains(&meta.gid()) {
+            problems.push((
+                "writable by the group",
+                Finding::new(
+                    Severity::Error,
+                    path,
+                    format!(
+                        "writable by the group {} (mode {:04o})",
+                        group_name(meta.gid()),
+                        mode & 0o7777
+                    ),
+                    "any member of the group can change what everyone runs",
+                    format!("chmod g-w {}", quote(path)),
+                ),
+            ));
+        }
+        if meta.is_file() && mode & 0o6000 != 0 {
+            problems.push((
+                "setuid or setgid",
+                Finding::new(
+                    Severity::Error,
+                    path,
+                    format!("a setuid/setgid file (mode {:04o})", mode & 0o7777),
+                    "a conda env has no business granting privileges",
+                    format!("chmod u-s,g-s {}", quote(path)),
+                ),
+            ));
+        }
+    }
+    if meta.uid() != context.owner {
+        problems.push((
+            "owned by another user",
+            Finding::new(
+                Severity::Warning,
+                path,
+                format!(
+                    "owned by {}, not by the env's owner {}",
+                    user_name(meta.uid()),
+                    user_name(context.owner)
+                ),
+                "someone other than the admin wrote into the shared env",
+                format!("chown {} {}", user_name(context.owner), quote(path)),
+            ),
+        ));
+    }
+    if in_bin && is_symlink {
+        if let Ok(target) = std::fs::read_link(path) {
+            let absolute = path.parent().unwrap_or(Path::new("/")).join(&target);
+            let resolved = std::fs::canonicalize(&absolute).unwrap_or(absolute);
+            if !resolved.starts_with(&context.prefix) {
+                problems.push((
+                    "bin/ link leading outside",
+                    Finding::new(
+                        Severity::Warning,
+                        path,
+                        format!("a symlink to {}, outside the env", resolved.display()),
+                        "a command of the env runs a program the env's checks do not cover",
+                        format!(
+                            "ls -l {}  # replace it with the program itself if it belongs to the env",
+                            quote(path)
+                        ),
+                    ),
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        let mut collected = out.lock().unwrap_or_else(|e| e.into_inner());
+        for (kind, finding) in problems {
+            collected.add(kind, finding);
+        }
+    }
+}
+
+/// The caller's own umask (from /proc/self/status), against the config's.
+pub fn check_umask(config: &Config) -> Vec<Finding> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(mask) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+    else {
+        return Vec::new();
+    };
+    if mask & config.umask == config.umask {
+        return Vec::new();
+    }
+    vec![Finding::new(
+        Severity::Warning,
+        Path::new("umask"),
+        format!("your umask is {mask:04o}, looser than {:04o}", config.umask),
+        "files you create can be read by every user of the machine",
+        format!(
+            "umask {:03o} (and set it in ~/.profile, or install packaging/profile.d/cenv.sh)",
+            config.umask
+        ),
+    )]
+}
+
+/// Whether the login and PAM umask integration is installed.
+pub fn check_login_integration() -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if !Path::new("/etc/profile.d/cenv.sh").exists() {
+        findings.push(Finding::new(
+            Severity::Warning,
+            Path::new("/etc/profile.d/cenv.sh"),
+            "the login integration is not installed",
+            "login shells of the research group do not get umask 027 or their default env",
+            "install -m 644 packaging/profile.d/cenv.sh /etc/profile.d/cenv.sh",
+        ));
+    }
+    let pam_included = std::fs::read_dir("/etc/pam.d")
+        .map(|entries| {
+            entries.flatten().any(|e| {
+                e.file_name() != "cenv-session"
+                    && std::fs::read_to_string(e.path()).is_ok_and(|t| {
+                        t.lines()
+                            .any(|l| !l.trim_start().starts_with('#') && l.contains("cenv-session"))
+                    })
+            })
+        })
+        .unwrap_or(false);
+    if !pam_included {
+        findings.push(Finding::new(
+            Severity::Warning,
+            Path::new("/etc/pam.d"),
+            "no PAM service includes cenv-session",
+            "sessions that never read a shell profile (ssh commands, sftp, scp) keep a world-readable umask",
+            "see pam/README.md: install pam/cenv-session and add `session include cenv-session` to common-session",
+        ));
+    }
+    findings
+}
+
+/// Whether an auditd watch covers each of `roots` (`auditctl -l` when root,
+/// else the rules files).
+pub fn check_audit_watch(roots: &[PathBuf], is_root: bool) -> Vec<Finding> {
+    let mut rules = String::new();
+    if is_root {
+        if let Ok(out) = std::process::Command::new("auditctl").arg("-l").output() {
+            rules.push_str(&String::from_utf8_lossy(&out.stdout));
+        }
+    }
+    rules.push_str(&std::fs::read_to_string("/etc/audit/audit.rules").unwrap_or_default());
+    if let Ok(entries) = std::fs::read_dir("/etc/audit/rules.d") {
+        for entry in entries.flatten() {
+            rules.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    roots
+        .iter()
+        .filter(|root| {
+            let root = root.display().to_string();
+            !rules.lines().any(|l| {
+                let l = l.trim();
+                !l.starts_with('#')
+                    && (l.contains(&format!("-w {root} ")) || l.contains(&format!("dir={root} ")) || l.ends_with(&format!("-w {root}")))
+                    && l.contains("-p") && l.split_whitespace().skip_while(|w| *w != "-p").nth(1).is_some_and(|p| p.contains('w'))
+            })
+        })
+        .map(|root| {
+            Finding::new(
+                Severity::Warning,
+                root,
+                "no auditd watch covers it",
+                "writes into shared envs leave no trace of who made them",
+                format!("echo '-w {} -p wa -k cenv_env_write' >> /etc/audit/rules.d/cenv.rules && augenrules --load  (or: cenv audit-rules)", root.display()),
+            )
+        })
+        .collect()
+}
+
+/// A TCP socket listening beyond loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub address: String,
+    pub port: u16,
+    pub inode: u64,
+}
+
+/// Listening sockets from /proc/net/tcp and tcp6 that are not bound to
+/// loopback.
+pub fn exposed_listeners() -> Vec<Listener> {
+    let mut listeners = Vec::new();
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        listeners.extend(text.lines().skip(1).filter_map(|l| parse_listener(l, v6)));
+    }
+    listeners
+}
+
+fn parse_listener(line: &str, v6: bool) -> Option<Listener> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if fields.len() < 10 || fields[3] != "0A" {
+        return None;
+    }
+    let (addr_hex, port_hex) = fields[1].split_once(':')?;
+    let port = u16::from_str_radix(port_hex, 16).ok()?;
+    let inode: u64 = fields[9].parse().ok()?;
+    let address = if v6 {
+        let mut bytes = [0u8; 16];
+        for (i, chunk) in addr_hex.as_bytes().chunks(8).enumerate().take(4) {
+            let word = u32::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
+            bytes[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
+        }
+        let ip = std::net::Ipv6Addr::from(bytes);
+        let loopback = ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback());
+        if loopback {
+            return None;
+        }
+        ip.to_string()
+    } else {
+        let word = u32::from_str_radix(addr_hex, 16).ok()?;
+        let ip = std::net::Ipv4Addr::from(word.to_le_bytes());
+        if ip.is_loopback() {
+            return None;
+        }
+        ip.to_string()
+    };
+    Some(Listener { address, port, inode })
+}
+
+/// Processes running a program from one of `prefixes` that listen beyond
+/// loopback — the Jupyter-on-0.0.0.0 case.
+pub fn check_exposed_servers(prefixes: &[PathBuf]) -> Vec<Finding> {
+    let listeners = exposed_listeners();
+    if listeners.is_empty() {
+        return Vec::new();
+    }
+    let mut findings = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return findings;
+    };
+    for proc_entry in procs.flatten() {
+        let Some(pid) = proc_entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let proc_dir = proc_entry.path();
+        let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else {
+            continue;
+        };
+        let sockets: Vec<u64> = fds
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter_map(|l| {
+                l.to_str()?
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        let mine: Vec<&Listener> = listeners.iter().filter(|l| sockets.contains(&l.inode)).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let exe = std::fs::read_link(proc_dir.join("exe")).ok();
+        let argv0 = std::fs::read(proc_dir.join("cmdline")).ok().and_then(|c| {
+            c.split(|&b| b == 0)
+                .next()
+                .map(|a| PathBuf::from(String::from_utf8_lossy(a).into_owned()))
+        });
+        let program = [exe, argv0]
+            .into_iter()
+            .flatten()
+            .find(|p| prefixes.iter().any(|prefix| p.starts_with(prefix)));
+        let Some(program) = program else { continue };
+        let uid = std::fs::metadata(&proc_dir).map(|m| m.uid()).unwrap_or(0);
+        for listener in mine {
+            findings.push(Finding::new(
+                Severity::Error,
+                &program,
+                format!("pid {pid} of {} listens on {}:{}", user_name(uid), listener.address, listener.port),
+                "a server from a shared env (a notebook runs code for whoever reaches it) is reachable beyond this machine",
+                format!(
+                    "restart it bound to 127.0.0.1 (e.g. jupyter lab --ip=127.0.0.1 --port={0}) and reach it with ssh -L {0}:127.0.0.1:{0} THIS-HOST",
+                    listener.port
+                ),
+            ));
+        }
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_tcp_lines() {
+        let any = "   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 12345 1 0000000000000000 100 0 0 10 0";
+        let lo = "   1: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 12346 1 0000000000000000 100 0 0 10 0";
+        let established = "   2: 0A00020F:1F90 0A000201:C350 01 00000000:00000000 00:00000000 00000000  1000        0 12347 1";
+        assert_eq!(
+            parse_listener(any, false),
+            Some(Listener {
+                address: "0.0.0.0".into(),
+                port: 8080,
+                inode: 12345
+            })
+        );
+        assert_eq!(parse_listener(lo, false), None);
+        assert_eq!(parse_listener(established, false), None);
+        let v6_any = "   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 222 1";
+        let v6_lo = "   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 223 1";
+        assert_eq!(parse_listener(v6_any, true).map(|l| l.address), Some("::".into()));
+        assert_eq!(parse_listener(v6_lo, true), None);
+    }
+
+    #[test]
+    fn exit_status_follows_the_worst_finding() {
+        let f = |s| Finding::new(s, Path::new("/x"), "p", "w", "f");
+        assert_eq!(exit_status(&[]), 0);
+        assert_eq!(exit_status(&[f(Severity::Info)]), 0);
+        assert_eq!(exit_status(&[f(Severity::Info), f(Severity::Warning)]), 1);
+        assert_eq!(exit_status(&[f(Severity::Warning), f(Severity::Error)]), 2);
+    }
+}
