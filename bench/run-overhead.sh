@@ -141,3 +141,50 @@ print("landlock, 1000 envs in the root: off %.3f ms, enforce %.3f ms (extra %.3f
          m["landlock-root-read-only"], m["landlock-root-read-only"] - m["landlock-off"]))
 print("peak memory: cenv run fast true %.2f MiB; env(1) running true %.2f MiB" % (peak / 1024, floor / 1024))
 PY
+
+# ---- the tools around cenv run: list, doctor, verify ----
+echo
+echo "== tools: cenv list over 1,000 envs; doctor and verify on an env of 100,000 files"
+"$python" - "$work" <<'PY'
+import hashlib, json, os, sys
+work = sys.argv[1]
+# 1,000 envs with a python record each, for cenv list
+for i in range(1000):
+    meta = os.path.join(work, "many", f"env{i}", "conda-meta")
+    os.makedirs(meta, exist_ok=True)
+    open(os.path.join(meta, "python-3.11.7-h0_0.json"), "w").write("{}")
+# one env of 100,000 small files with an installer record, for doctor and verify
+prefix = os.path.join(work, "bigenv", "huge")
+paths = []
+for d in range(100):
+    directory = os.path.join(prefix, "lib", f"d{d}")
+    os.makedirs(directory, exist_ok=True)
+    for f in range(1000):
+        data = (f"{d}/{f} " * 40).encode()
+        rel = f"lib/d{d}/f{f}.py"
+        with open(os.path.join(prefix, rel), "wb") as out:
+            out.write(data)
+        paths.append({"_path": rel, "path_type": "hardlink", "sha256": hashlib.sha256(data).hexdigest(), "size_in_bytes": len(data)})
+os.makedirs(os.path.join(prefix, "conda-meta"), exist_ok=True)
+json.dump({"name": "huge", "version": "1", "build": "0", "paths_data": {"paths": paths, "paths_version": 1}},
+          open(os.path.join(prefix, "conda-meta", "huge-1-0.json"), "w"))
+PY
+printf 'envs_dirs = ["%s/many"]\n' "$work" > "$work/many.toml"
+printf 'envs_dirs = ["%s/bigenv"]\n' "$work" > "$work/bigenv.toml"
+chmod -R a+rX "$work/many" "$work/bigenv" "$work"/*.toml
+# warm the cache, then measure
+as_runner env CENV_CONFIG="$work/bigenv.toml" "$work/cenv" verify huge >/dev/null
+as_runner hyperfine -N --warmup 3 --runs 20 --style none --export-json "$work/out/tools-list.1.json" \
+    -n list-1000 "env CENV_CONFIG=$work/many.toml $work/cenv list" >/dev/null
+as_runner hyperfine -N -i --warmup 1 --runs 5 --style none --export-json "$work/out/tools-scan.1.json" \
+    -n doctor-100k "env CENV_CONFIG=$work/bigenv.toml $work/cenv doctor huge" \
+    -n verify-100k "env CENV_CONFIG=$work/bigenv.toml $work/cenv verify huge" \
+    -n "find+xargs -P2 sha256sum" "sh -c 'find $work/bigenv/huge -type f -print0 | xargs -0 -P2 sha256sum >/dev/null'" >/dev/null
+"$python" - "$work/out" <<'PY'
+import glob, json, os, statistics, sys
+out = sys.argv[1]
+for name in ["tools-list", "tools-scan"]:
+    for path in glob.glob(os.path.join(out, name + ".*.json")):
+        for r in json.load(open(path))["results"]:
+            print("%-28s median %8.2f ms" % (r["command"], statistics.median(r["times"]) * 1000))
+PY

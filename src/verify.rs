@@ -149,25 +149,37 @@ fn check(prefix: &Path, job: &Job) -> Option<Discrepancy> {
         }
     }
     let expected = recorded.expected_sha256()?;
-    match sha256_of(&path) {
+    match sha256_of(&path, meta.size()) {
         Ok(actual) if actual.eq_ignore_ascii_case(expected) => None,
         Ok(actual) => discrepancy(Problem::Altered, format!("sha256 {actual}, recorded {expected}")),
         Err(e) => discrepancy(Problem::Altered, format!("cannot read it: {e}")),
     }
 }
 
-fn sha256_of(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+fn sha256_of(path: &Path, size: u64) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
+    // Most files of an env are small: read them whole, with one allocation of
+    // their own size; stream the big ones through a buffer.
+    if size <= 1 << 20 {
+        hasher.update(std::fs::read(path)?);
+    } else {
+        let mut file = std::fs::File::open(path)?;
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
         }
-        hasher.update(&buffer[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        hex.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+    }
+    Ok(hex)
 }
 
 fn unrecorded_in_bin(prefix: &Path, recorded: &HashSet<&str>) -> Vec<Discrepancy> {
