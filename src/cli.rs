@@ -18,7 +18,7 @@ would, and exec()s the command: no shell and no wrapper process is left behind, 
 stdin/stdout and the exit code are the command's own.\n\n\
 Exit status: the command's own; 125 when cenv itself fails, 126 when the command cannot be \
 executed, 127 when it is not found.",
-    after_help = "Configuration: /etc/cenv/cenv.toml (see `man cenv`)."
+    after_help = "Configuration: /etc/cenv/cenv.toml. Security model and its limits: SECURITY.md."
 )]
 pub struct Cli {
     /// Read this config file instead of the system one (unprivileged callers only;
@@ -69,6 +69,9 @@ fish: `cenv shell-init fish | source`) evaluates it."
     /// Print what a login shell evaluates: the function, umask, default env (profile.d uses it).
     #[command(hide = true)]
     LoginInit(LoginInitArgs),
+    /// Print the man page (roff), for packaging: cenv man-page > cenv.1
+    #[command(hide = true)]
+    ManPage,
 }
 
 #[derive(Debug, Args)]

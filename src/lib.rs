@@ -80,6 +80,14 @@ fn dispatch(process: &Process, cli: Cli) -> std::result::Result<u8, Error> {
         Command::Doctor(args) => admin::doctor(process, args, cli.config.as_deref()),
         Command::Verify(args) => admin::verify_env(process, args, cli.config.as_deref()),
         Command::AuditRules => admin::audit_rules(process, cli.config.as_deref()),
+        Command::ManPage => {
+            use clap::CommandFactory;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| Error::system("rendering the man page", e))?;
+            interactive::write_stdout(&page)
+        }
         Command::ShellInit(args) => interactive::shell_init(args.shell),
         Command::Completions(args) => interactive::completions(args.shell),
         Command::LoginInit(args) => interactive::login_init(process, &args.shell, cli.config.as_deref()),

@@ -671,3 +671,15 @@ fn sigpipe_is_not_left_ignored_for_the_command() {
         "SIGPIPE ignored: {ignored:x}"
     );
 }
+
+#[test]
+fn the_binary_renders_its_man_page() {
+    let sb = Sandbox::new();
+    let out = sb.cenv().arg("man-page").output().unwrap();
+    assert!(out.status.success());
+    let page = stdout(&out);
+    assert!(
+        page.contains(".TH cenv 1") && page.contains("run") && page.contains("doctor"),
+        "{page}"
+    );
+}
