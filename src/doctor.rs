@@ -112,6 +112,45 @@ pub fn check_envs_root(root: &Path, config: &Config) -> Vec<Finding> {
             format!("chmod o-rwx {}", quote(root)),
         ));
     }
+    if let Some(owners) = &config.trusted_owners {
+        if meta.uid() != 0
+            && !owners
+                .iter()
+                .filter_map(crate::policy::user_uid)
+                .any(|u| u == meta.uid())
+        {
+            findings.push(Finding::new(
+                Severity::Warning,
+                root,
+                format!(
+                    "owned by {}, who is not among trusted_owners",
+                    user_name(meta.uid())
+                ),
+                "the envs root belongs to the admin account that installs the envs",
+                format!("chown <admin> {}  # one of trusted_owners", quote(root)),
+            ));
+        }
+    }
+    if !config.default_groups.is_empty()
+        && !config
+            .default_groups
+            .iter()
+            .filter_map(group_gid)
+            .any(|g| g == meta.gid())
+    {
+        let groups: Vec<String> = config.default_groups.iter().map(ToString::to_string).collect();
+        findings.push(Finding::new(
+            Severity::Warning,
+            root,
+            format!(
+                "its group is {}, not one of default_groups ({})",
+                group_name(meta.gid()),
+                groups.join(", ")
+            ),
+            "the group that may use the envs should be the one that can read them",
+            format!("chgrp {} {}", groups[0], quote(root)),
+        ));
+    }
     if mode != config.envs_dir_mode {
         findings.push(Finding::new(
             Severity::Warning,

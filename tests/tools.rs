@@ -291,6 +291,88 @@ fn doctor_finds_each_broken_thing_with_its_fix() {
 }
 
 #[test]
+fn doctor_checks_the_roots_owner_and_group_against_the_config() {
+    require_root!();
+    let sb = shared(
+        &["cv"],
+        &format!("trusted_owners = [\"{BOB}\"]\ndefault_groups = [\"{BOB}\"]\n"),
+    );
+    let (_, report) = doctor_json(&sb, &["cv"]);
+    assert!(
+        has_finding(
+            &report,
+            "warning",
+            &sb.path("envs"),
+            &format!("owned by {ADMIN}, who is not among trusted_owners"),
+            "chown"
+        ),
+        "{report:#}"
+    );
+    assert!(
+        has_finding(
+            &report,
+            "warning",
+            &sb.path("envs"),
+            &format!("its group is {RESEARCH}, not one of default_groups ({BOB})"),
+            &format!("chgrp {BOB}")
+        ),
+        "{report:#}"
+    );
+    let sb = shared(
+        &["cv"],
+        &format!("trusted_owners = [\"{ADMIN}\"]\ndefault_groups = [\"{RESEARCH}\"]\n"),
+    );
+    let (status, report) = doctor_json(&sb, &["cv"]);
+    assert_eq!(
+        (status, report["findings"].clone()),
+        (Some(0), serde_json::json!([])),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn doctor_all_checks_the_login_and_pam_integration() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    let (_, report) = doctor_json(&sb, &["--all"]);
+    assert!(
+        has_finding(
+            &report,
+            "warning",
+            Path::new("/etc/profile.d/cenv.sh"),
+            "not installed",
+            "install -m 644"
+        ),
+        "{report:#}"
+    );
+    assert!(
+        has_finding(
+            &report,
+            "warning",
+            Path::new("/etc/pam.d"),
+            "no PAM service includes cenv-session",
+            "see pam/README.md"
+        ),
+        "{report:#}"
+    );
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    fs::copy(repo.join("packaging/profile.d/cenv.sh"), "/etc/profile.d/cenv.sh").unwrap();
+    fs::write("/etc/pam.d/cenv-test-service", "session include cenv-session\n").unwrap();
+    let (_, report) = doctor_json(&sb, &["--all"]);
+    fs::remove_file("/etc/profile.d/cenv.sh").unwrap();
+    fs::remove_file("/etc/pam.d/cenv-test-service").unwrap();
+    assert!(
+        !has_finding(&report, "warning", Path::new("/etc/profile.d/cenv.sh"), "", ""),
+        "{report:#}"
+    );
+    assert!(
+        !has_finding(&report, "warning", Path::new("/etc/pam.d"), "", ""),
+        "{report:#}"
+    );
+}
+
+#[test]
 fn doctor_says_when_a_restricted_root_is_open_to_everyone() {
     require_root!();
     let sb = shared(&["cv"], &format!("default_groups = [\"{RESEARCH}\"]\n"));
