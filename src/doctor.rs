@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::policy::group_gid;
-use crate::trust::{group_name, user_name};
+use crate::trust::{group_name, shell_quote, user_name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,18 +72,6 @@ pub fn exit_status(findings: &[Finding]) -> u8 {
     }
 }
 
-fn quote(path: &Path) -> String {
-    let text = path.display().to_string();
-    if text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._+-:@".contains(&b))
-    {
-        text
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
 /// The envs directory itself: mode (2750 or the configured `envs_dir_mode`),
 /// the setgid bit, and no access for others when the policy restricts use.
 pub fn check_envs_root(root: &Path, config: &Config) -> Vec<Finding> {
@@ -98,7 +86,7 @@ pub fn check_envs_root(root: &Path, config: &Config) -> Vec<Finding> {
             root,
             format!("the setgid bit is not set (mode {mode:04o})"),
             "new envs would not inherit the group, and the group could lose access to them",
-            format!("chmod g+s {}", quote(root)),
+            format!("chmod g+s {}", shell_quote(root)),
         ));
     }
     if mode & 0o007 != 0 && config.restricts_use() {
@@ -109,7 +97,7 @@ pub fn check_envs_root(root: &Path, config: &Config) -> Vec<Finding> {
                 "everyone may enter it (mode {mode:04o}) although the policy restricts who may use the envs"
             ),
             "users outside the allowed groups can still read and run the envs without cenv",
-            format!("chmod o-rwx {}", quote(root)),
+            format!("chmod o-rwx {}", shell_quote(root)),
         ));
     }
     if let Some(owners) = &config.trusted_owners {
@@ -127,7 +115,7 @@ pub fn check_envs_root(root: &Path, config: &Config) -> Vec<Finding> {
                     user_name(meta.uid())
                 ),
                 "the envs root belongs to the admin account that installs the envs",
-                format!("chown <admin> {}  # one of trusted_owners", quote(root)),
+                format!("chown <admin> {}  # one of trusted_owners", shell_quote(root)),
             ));
         }
     }
@@ -148,7 +136,7 @@ pub fn check_envs_root(root: &Path, config: &Config) -> Vec<Finding> {
                 groups.join(", ")
             ),
             "the group that may use the envs should be the one that can read them",
-            format!("chgrp {} {}", groups[0], quote(root)),
+            format!("chgrp {} {}", groups[0], shell_quote(root)),
         ));
     }
     if mode != config.envs_dir_mode {
@@ -157,7 +145,7 @@ pub fn check_envs_root(root: &Path, config: &Config) -> Vec<Finding> {
             root,
             format!("mode {mode:04o}, expected {:04o}", config.envs_dir_mode),
             "a shared envs root is owned by the admin account and readable by the research group only",
-            format!("chmod {:04o} {}", config.envs_dir_mode, quote(root)),
+            format!("chmod {:04o} {}", config.envs_dir_mode, shell_quote(root)),
         ));
     }
     findings
@@ -214,7 +202,7 @@ pub fn check_env_tree(prefix: &Path, root: Option<&Path>, config: &Config) -> Ve
                     "chown -R {}:{} {}",
                     user_name(root_meta.uid()),
                     group_name(root_meta.gid()),
-                    quote(prefix)
+                    shell_quote(prefix)
                 ),
             ));
         }
@@ -239,7 +227,7 @@ pub fn check_env_tree(prefix: &Path, root: Option<&Path>, config: &Config) -> Ve
                 "only the first few of each kind are listed",
                 format!(
                     "cenv doctor --json {} (and fix the listed ones first)",
-                    quote(prefix)
+                    shell_quote(prefix)
                 ),
             ));
         }
@@ -277,7 +265,7 @@ fn check_entry(path: &Path, meta: &Metadata, context: &EnvContext, out: &Mutex<C
                     path,
                     format!("writable by everyone (mode {:04o})", mode & 0o7777),
                     "any user can change what everyone runs",
-                    format!("chmod o-w {}", quote(path)),
+                    format!("chmod o-w {}", shell_quote(path)),
                 ),
             ));
         }
@@ -293,7 +281,7 @@ fn check_entry(path: &Path, meta: &Metadata, context: &EnvContext, out: &Mutex<C
                         mode & 0o7777
                     ),
                     "any member of the group can change what everyone runs",
-                    format!("chmod g-w {}", quote(path)),
+                    format!("chmod g-w {}", shell_quote(path)),
                 ),
             ));
         }
@@ -305,7 +293,7 @@ fn check_entry(path: &Path, meta: &Metadata, context: &EnvContext, out: &Mutex<C
                     path,
                     format!("a setuid/setgid file (mode {:04o})", mode & 0o7777),
                     "a conda env has no business granting privileges",
-                    format!("chmod u-s,g-s {}", quote(path)),
+                    format!("chmod u-s,g-s {}", shell_quote(path)),
                 ),
             ));
         }
@@ -322,7 +310,7 @@ fn check_entry(path: &Path, meta: &Metadata, context: &EnvContext, out: &Mutex<C
                     user_name(context.owner)
                 ),
                 "someone other than the admin wrote into the shared env",
-                format!("chown {} {}", user_name(context.owner), quote(path)),
+                format!("chown {} {}", user_name(context.owner), shell_quote(path)),
             ),
         ));
     }
@@ -340,7 +328,7 @@ fn check_entry(path: &Path, meta: &Metadata, context: &EnvContext, out: &Mutex<C
                         "a command of the env runs a program the env's checks do not cover",
                         format!(
                             "ls -l {}  # replace it with the program itself if it belongs to the env",
-                            quote(path)
+                            shell_quote(path)
                         ),
                     ),
                 ));

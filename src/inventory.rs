@@ -17,11 +17,11 @@ use serde::Serialize;
 
 use crate::conda::activate::{environment_env_vars, scripts_in};
 use crate::conda::records::{last_change, python_version, record_files, LastChange};
-use crate::conda::{resolve, EnvSpec, SearchPath};
+use crate::conda::{EnvSpec, SearchPath};
 use crate::config::{Config, EffectiveSettings, LoadedConfig, Principal};
 use crate::error::{Error, Result};
 use crate::identity::{Account, Identity};
-use crate::policy::{authorize, Subject};
+use crate::policy::{authorize, resolve_explained, Subject};
 use crate::process::Process;
 use crate::trust::{check_env, group_name, user_name};
 
@@ -256,19 +256,9 @@ pub struct TrustInfo {
 pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Result<EnvInfo> {
     let config = &loaded.config;
     let search = SearchPath::for_caller(config, process);
-    let env = match resolve(spec, config, &search, &loaded.path) {
-        // an env the caller cannot see: the policy's refusal says why
-        Err(Error::EnvNotAccessible { name, dir, admin }) => {
-            authorize(
-                &current_subject(process),
-                &config.settings_for_name(&name),
-                &name,
-                || admin.clone(),
-            )?;
-            return Err(Error::EnvNotAccessible { name, dir, admin });
-        }
-        other => other?,
-    };
+    let env = resolve_explained(spec, config, &search, &loaded.path, || {
+        Ok(current_subject(process))
+    })?;
     let prefix = env.prefix.clone();
     let meta = std::fs::metadata(&prefix).map_err(|source| Error::PrefixAccess {
         path: prefix.clone(),

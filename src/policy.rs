@@ -7,7 +7,10 @@
 
 use nix::unistd::Group;
 
-use crate::config::{EffectiveSettings, Principal};
+use std::path::Path;
+
+use crate::conda::{resolve, EnvSpec, ResolvedEnv, SearchPath};
+use crate::config::{Config, EffectiveSettings, Principal};
 use crate::error::{Error, Result};
 
 /// The user a run is for, as the policy sees them.
@@ -100,6 +103,27 @@ pub fn authorize(
         ),
         reason,
     })
+}
+
+/// Resolves an env; when the caller cannot even see it (the envs root is
+/// closed to them), the policy for that name — if it has one — gives the
+/// clearer answer before the "not accessible" error does.
+pub fn resolve_explained(
+    spec: &EnvSpec,
+    config: &Config,
+    search: &SearchPath,
+    config_path: &Path,
+    subject: impl FnOnce() -> Result<Subject>,
+) -> Result<ResolvedEnv> {
+    match resolve(spec, config, search, config_path) {
+        Err(Error::EnvNotAccessible { name, dir, admin }) => {
+            authorize(&subject()?, &config.settings_for_name(&name), &name, || {
+                admin.clone()
+            })?;
+            Err(Error::EnvNotAccessible { name, dir, admin })
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use caps::CapSet;
 
 use crate::audit::{escape, escape_command, tty_name, AuditLog, Trail, NOTICE, WARNING};
 use crate::cli::RunArgs;
-use crate::conda::{plan_activation, resolve, BaseInstall, EnvSpec, ResolvedEnv, SearchPath};
+use crate::conda::{plan_activation, BaseInstall, EnvSpec, ResolvedEnv, SearchPath};
 use crate::config::{self, AuditMode, Config, EffectiveSettings, LoadedConfig};
 use crate::confine::{apply_umask, effective_umask, restrict_writes, set_no_new_privs, LandlockOutcome};
 use crate::environ::Environ;
@@ -26,7 +26,7 @@ use crate::identity::{
     account_of, clear_capability_sets, clear_unprivileged_capabilities, drop_to, holds_no_capabilities,
     identify, refuse_setuid_install, reset_environment, verify_capabilities_empty, Account, Identity,
 };
-use crate::policy::{authorize, group_gid, user_uid, Subject};
+use crate::policy::{authorize, group_gid, resolve_explained, user_uid, Subject};
 use crate::process::Process;
 use crate::scripts::activated_environment;
 use crate::trust::{check_command, check_env, user_name, verify_unchanged, EnvCheck, Finding, TrustRules};
@@ -129,20 +129,7 @@ pub(crate) fn prepare(
     trail.user = identity.user_name();
     trail.invoker = invoker_name(&identity);
     let search = SearchPath::for_caller(config, process);
-    let env = match resolve(spec, config, &search, &loaded.path) {
-        // An env the caller cannot even see: the policy, if it has one for
-        // the name, gives the clearer answer.
-        Err(Error::EnvNotAccessible { name, dir, admin }) => {
-            authorize(
-                &subject(&identity)?,
-                &config.settings_for_name(&name),
-                &name,
-                || admin.clone(),
-            )?;
-            return Err(Error::EnvNotAccessible { name, dir, admin });
-        }
-        other => other?,
-    };
+    let env = resolve_explained(spec, config, &search, &loaded.path, || subject(&identity))?;
     trail.prefix = escape(env.prefix.as_os_str().as_encoded_bytes());
     let settings = config.settings_for(&env.prefix);
     let env_owner = std::fs::metadata(&env.prefix).map(|m| m.uid()).unwrap_or(0);

@@ -110,7 +110,8 @@ pub fn group_name(gid: u32) -> String {
         .map_or_else(|| gid.to_string(), |g| g.name)
 }
 
-fn shell_quote(path: &Path) -> String {
+/// A path as one shell word, quoted only when it needs to be.
+pub fn shell_quote(path: &Path) -> String {
     let text = path.display().to_string();
     if text
         .bytes()

@@ -12,23 +12,9 @@ use std::process::Command;
 use common::*;
 
 fn shared(extra_config: &str) -> Sandbox {
-    let sb = Sandbox::new();
-    shared_layout(&sb, &["cv"]);
-    sb.config(&format!(
-        "envs_dirs = [\"{}\"]\n{extra_config}",
-        sb.path("envs").display()
-    ));
-    let work = sb.mkdir("work");
-    fs::set_permissions(&work, fs::Permissions::from_mode(0o1777)).unwrap();
-    sb
-}
-
-fn cenv_as(sb: &Sandbox, user: &str) -> Command {
-    let mut cmd = as_user(user, cenv_binary());
-    cmd.arg("--config")
-        .arg(sb.path("cenv.toml"))
-        .current_dir(sb.path("work"));
-    cmd
+    shared_sandbox(&["cv"], |sb| {
+        format!("envs_dirs = [\"{}\"]\n{extra_config}", sb.path("envs").display())
+    })
 }
 
 fn marker(name: &str) -> String {

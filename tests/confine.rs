@@ -17,28 +17,16 @@ const NO_LANDLOCK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/n
 const STATUS: &str = "import os; print(open('/proc/self/status').read(), end='')";
 
 fn shared(envs: &[&str]) -> Sandbox {
-    let sb = Sandbox::new();
-    shared_layout(&sb, envs);
-    sb.config(&format!(
-        "envs_dirs = [\"{}\"]\nreadonly_paths = [\"{}\"]\n",
-        sb.path("envs").display(),
-        sb.path("pkgs").display()
-    ));
-    // a working directory that is not an ancestor of the envs
-    let work = sb.mkdir("work");
-    fs::set_permissions(&work, fs::Permissions::from_mode(0o1777)).unwrap();
-    sb
+    shared_sandbox(envs, |sb| {
+        format!(
+            "envs_dirs = [\"{}\"]\nreadonly_paths = [\"{}\"]\n",
+            sb.path("envs").display(),
+            sb.path("pkgs").display()
+        )
+    })
 }
 
 /// `cenv --config <sandbox config> ...` run by `user` with their real groups.
-fn cenv_as(sb: &Sandbox, user: &str) -> Command {
-    let mut cmd = as_user(user, cenv_binary());
-    cmd.arg("--config")
-        .arg(sb.path("cenv.toml"))
-        .current_dir(sb.path("work"));
-    cmd
-}
-
 fn ok(out: Output) -> String {
     assert!(
         out.status.success(),

@@ -22,14 +22,6 @@ fn config(g: &Genuine, extra: &str) -> Sandbox {
     sb
 }
 
-fn cenv_as(sb: &Sandbox, user: &str) -> Command {
-    let mut cmd = as_user(user, cenv_binary());
-    cmd.arg("--config")
-        .arg(sb.path("cenv.toml"))
-        .current_dir(sb.path("work"));
-    cmd
-}
-
 fn ok(out: Output) -> String {
     assert!(out.status.success(), "{}\nstderr: {}", out.status, stderr(&out));
     stdout(&out)

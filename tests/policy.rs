@@ -11,15 +11,9 @@ use std::process::{Command, Output};
 use common::*;
 
 fn shared(envs: &[&str], extra_config: &str) -> Sandbox {
-    let sb = Sandbox::new();
-    shared_layout(&sb, envs);
-    sb.config(&format!(
-        "envs_dirs = [\"{}\"]\n{extra_config}",
-        sb.path("envs").display()
-    ));
-    let work = sb.mkdir("work");
-    fs::set_permissions(&work, fs::Permissions::from_mode(0o1777)).unwrap();
-    sb
+    shared_sandbox(envs, |sb| {
+        format!("envs_dirs = [\"{}\"]\n{extra_config}", sb.path("envs").display())
+    })
 }
 
 /// Lets users outside the research group read the envs, so that the policy
@@ -31,14 +25,6 @@ fn readable_by_all(sb: &Sandbox, envs: &[&str]) {
             chmod(&sb.path(&format!("envs/{env}{rel}")), 0o2755);
         }
     }
-}
-
-fn cenv_as(sb: &Sandbox, user: &str) -> Command {
-    let mut cmd = as_user(user, cenv_binary());
-    cmd.arg("--config")
-        .arg(sb.path("cenv.toml"))
-        .current_dir(sb.path("work"));
-    cmd
 }
 
 fn run_as(sb: &Sandbox, user: &str, args: &[&str]) -> Output {

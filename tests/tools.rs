@@ -11,27 +11,14 @@ use std::process::{Child, Command, Output, Stdio};
 use common::*;
 
 fn shared(envs: &[&str], extra: &str) -> Sandbox {
-    let sb = Sandbox::new();
-    shared_layout(&sb, envs);
+    let sb = shared_sandbox(envs, |sb| {
+        format!("envs_dirs = [\"{}\"]\n{extra}", sb.path("envs").display())
+    });
     // the fixtures' bin/python leads to the system python: not what doctor is about here
     for env in envs {
         let _ = fs::remove_file(sb.path(&format!("envs/{env}/bin/python")));
     }
-    sb.config(&format!(
-        "envs_dirs = [\"{}\"]\n{extra}",
-        sb.path("envs").display()
-    ));
-    sb.mkdir("work");
-    fs::set_permissions(sb.path("work"), fs::Permissions::from_mode(0o1777)).unwrap();
     sb
-}
-
-fn cenv_as(sb: &Sandbox, user: &str) -> Command {
-    let mut cmd = as_user(user, cenv_binary());
-    cmd.arg("--config")
-        .arg(sb.path("cenv.toml"))
-        .current_dir(sb.path("work"));
-    cmd
 }
 
 /// Compares `actual` with tests/snapshots/NAME after replacing the sandbox

@@ -585,3 +585,26 @@ macro_rules! require_genuine {
         }
     }};
 }
+
+/// `cenv --config <sandbox>/cenv.toml ...` run by `user` with their real
+/// groups, from the sandbox's `work/` directory.
+pub fn cenv_as(sb: &Sandbox, user: &str) -> Command {
+    let mut cmd = as_user(user, cenv_binary());
+    cmd.arg("--config")
+        .arg(sb.path("cenv.toml"))
+        .current_dir(sb.path("work"));
+    cmd
+}
+
+/// A sandbox with the shared layout of `envs`, `config` as its config file,
+/// and a world-writable (sticky) `work/` directory that is not an ancestor of
+/// the envs, where the commands run.
+pub fn shared_sandbox(envs: &[&str], config: impl FnOnce(&Sandbox) -> String) -> Sandbox {
+    let sb = Sandbox::new();
+    shared_layout(&sb, envs);
+    let text = config(&sb);
+    sb.config(&text);
+    let work = sb.mkdir("work");
+    fs::set_permissions(&work, fs::Permissions::from_mode(0o1777)).unwrap();
+    sb
+}
