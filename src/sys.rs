@@ -30,18 +30,22 @@ pub fn map_fd_for_child(command: &mut Command, fd: BorrowedFd<'_>, target: RawFd
     }
 }
 
-/// Gives up the controlling terminal, so that TIOCSTI (which needs the
-/// terminal to be the caller's controlling one, or CAP_SYS_ADMIN) can no
-/// longer push input into it. Returns false when there was none.
+/// Gives up the controlling terminal shared with the parent's session, so
+/// that TIOCSTI (which needs the terminal to be the caller's controlling one,
+/// or CAP_SYS_ADMIN) can no longer push input into it. Returns whether it did.
 ///
-/// For a process that is not a session leader, TIOCNOTTY only detaches this
+/// TIOCNOTTY in a process that is not a session leader only detaches that
 /// process: it stays in its process group, so the terminal's ^C and ^Z still
-/// reach it. A session leader's TIOCNOTTY also sends SIGHUP to the terminal's
-/// foreground group, which includes this process; SIGHUP is ignored around
-/// the call and restored to the default afterwards.
+/// reach it. A process that *is* the session leader (sudo's pty with
+/// `use_pty`, or `script -c`) owns its terminal's session: no process outside
+/// it reads that terminal, so there is nothing to protect, while detaching
+/// would hang up the session and leave ^C with nowhere to go. It is left alone.
 pub fn detach_controlling_terminal() -> io::Result<bool> {
     use nix::fcntl::{open, OFlag};
     use nix::sys::stat::Mode;
+    if nix::unistd::getsid(None)? == nix::unistd::getpid() {
+        return Ok(false);
+    }
     let tty = match open(
         "/dev/tty",
         OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
@@ -52,31 +56,12 @@ pub fn detach_controlling_terminal() -> io::Result<bool> {
         Err(nix::errno::Errno::ENXIO) => return Ok(false),
         Err(e) => return Err(e.into()),
     };
-    let session_leader = nix::unistd::getsid(None)? == nix::unistd::getpid();
-    if session_leader {
-        set_sighup(libc::SIG_IGN)?;
-    }
     // SAFETY: TIOCNOTTY takes no argument; `tty` is an open descriptor owned
     // by this function for the duration of the call.
-    let result = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCNOTTY) };
-    let error = io::Error::last_os_error();
-    if session_leader {
-        set_sighup(libc::SIG_DFL)?;
-    }
-    if result == -1 {
-        return Err(error);
-    }
-    Ok(true)
-}
-
-fn set_sighup(disposition: libc::sighandler_t) -> io::Result<()> {
-    // SAFETY: installs SIG_IGN or SIG_DFL, not a handler function, so no code
-    // of ours can run in signal context.
-    let previous = unsafe { libc::signal(libc::SIGHUP, disposition) };
-    if previous == libc::SIG_ERR {
+    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCNOTTY) } == -1 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The three Landlock system calls. cenv uses them directly rather than

@@ -646,3 +646,24 @@ fn pam_sets_umask_027_for_members_of_the_group_only() {
     assert_eq!(alice, "0027");
     assert_eq!(bob, before);
 }
+
+#[test]
+fn activate_refuses_to_act_for_another_user_from_root() {
+    require_root!();
+    let sb = fixture();
+    let out = Command::new(cenv_binary())
+        .args(["activate", "--shell", "bash", "-p"])
+        .arg(sb.path("envs/a"))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("SUDO_UID", user(ALICE).uid.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(stdout(&out), "", "no code for the shell to evaluate");
+    assert!(
+        stderr(&out).contains("cannot drop root's privileges"),
+        "{}",
+        stderr(&out)
+    );
+}
