@@ -94,32 +94,38 @@ fn probe_args(sb: &Sandbox, env: &str, user: &str) -> Vec<PathBuf> {
     ]
 }
 
-#[test]
-fn alice_runs_as_herself_with_no_capabilities_umask_027_and_no_new_privs() {
-    require_root!();
-    let sb = shared(&["cv"]);
-    let alice = user(ALICE);
-    let status = ok(cenv_as(&sb, ALICE)
-        .args(["run", "cv", "python", "-c", STATUS])
-        .output()
-        .unwrap());
+/// Asserts what /proc/self/status of a command run as `name` shows: its uids
+/// and gids, the research group among its groups, and empty capability sets.
+fn assert_status_of(status: &str, name: &str, cap_sets: &[&str]) {
+    let u = user(name);
     assert_eq!(
-        status_field(&status, "Uid"),
-        Some(format!("{0}\t{0}\t{0}\t{0}", alice.uid).as_str())
+        status_field(status, "Uid"),
+        Some(format!("{0}\t{0}\t{0}\t{0}", u.uid).as_str())
     );
     assert_eq!(
-        status_field(&status, "Gid"),
-        Some(format!("{0}\t{0}\t{0}\t{0}", alice.gid).as_str())
+        status_field(status, "Gid"),
+        Some(format!("{0}\t{0}\t{0}\t{0}", u.gid).as_str())
     );
-    let groups: Vec<u32> = status_field(&status, "Groups")
+    let groups: Vec<u32> = status_field(status, "Groups")
         .unwrap()
         .split_whitespace()
         .map(|g| g.parse().unwrap())
         .collect();
     assert!(groups.contains(&group_gid(RESEARCH)), "{groups:?}");
-    for cap in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
-        assert_eq!(status_field(&status, cap), Some("0000000000000000"), "{cap}");
+    for cap in cap_sets {
+        assert_eq!(status_field(status, cap), Some("0000000000000000"), "{cap}");
     }
+}
+
+#[test]
+fn alice_runs_as_herself_with_no_capabilities_umask_027_and_no_new_privs() {
+    require_root!();
+    let sb = shared(&["cv"]);
+    let status = ok(cenv_as(&sb, ALICE)
+        .args(["run", "cv", "python", "-c", STATUS])
+        .output()
+        .unwrap());
+    assert_status_of(&status, ALICE, &["CapEff", "CapPrm", "CapInh", "CapAmb"]);
     assert_eq!(status_field(&status, "NoNewPrivs"), Some("1"));
     assert_eq!(status_field(&status, "Umask"), Some("0027"));
     // a file she creates in her home gets mode 0640
@@ -272,7 +278,6 @@ fn root_via_sudo_runs_as_the_sudo_user() {
     require_root!();
     let _lock = machine_lock();
     let sb = shared(&["cv"]);
-    let alice = user(ALICE);
     let sudoers = Path::new("/etc/sudoers.d/cenv-test");
     fs::write(
         sudoers,
@@ -295,23 +300,11 @@ fn root_via_sudo_runs_as_the_sudo_user() {
         .unwrap();
     fs::remove_file(sudoers).unwrap();
     let status = ok(out);
-    assert_eq!(
-        status_field(&status, "Uid"),
-        Some(format!("{0}\t{0}\t{0}\t{0}", alice.uid).as_str())
+    assert_status_of(
+        &status,
+        ALICE,
+        &["CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"],
     );
-    assert_eq!(
-        status_field(&status, "Gid"),
-        Some(format!("{0}\t{0}\t{0}\t{0}", alice.gid).as_str())
-    );
-    let groups: Vec<u32> = status_field(&status, "Groups")
-        .unwrap()
-        .split_whitespace()
-        .map(|g| g.parse().unwrap())
-        .collect();
-    assert!(groups.contains(&group_gid(RESEARCH)), "{groups:?}");
-    for cap in ["CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"] {
-        assert_eq!(status_field(&status, cap), Some("0000000000000000"), "{cap}");
-    }
     assert_eq!(status_field(&status, "NoNewPrivs"), Some("1"));
     assert_eq!(status_field(&status, "Umask"), Some("0027"));
     let home = nix::unistd::User::from_name(ALICE).unwrap().unwrap().dir;

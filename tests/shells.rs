@@ -66,7 +66,7 @@ fn fixture() -> Sandbox {
 
 /// Runs `body` in `shell` (no rc files) as the ordinary test user, after the
 /// cenv function is defined. `dump NAME` writes `env -0` to out/NAME.
-fn in_shell(sb: &Sandbox, shell: &str, body: &str) -> Output {
+fn shell_command(sb: &Sandbox, shell: &str, body: &str) -> Command {
     let exe = cenv_binary().display().to_string();
     let (program, flags, prelude) = match shell {
         "bash" => (
@@ -100,7 +100,11 @@ fn in_shell(sb: &Sandbox, shell: &str, body: &str) -> Output {
         use std::os::unix::process::CommandExt;
         cmd.uid(u.uid).gid(u.gid);
     }
-    cmd.output().unwrap()
+    cmd
+}
+
+fn in_shell(sb: &Sandbox, shell: &str, body: &str) -> Output {
+    shell_command(sb, shell, body).output().unwrap()
 }
 
 fn dumped(sb: &Sandbox, name: &str) -> Vec<(String, String)> {
@@ -304,47 +308,14 @@ fn any_value_round_trips_through_each_shell() {
             sb.write("envs/a/conda-meta/state", &state.to_string());
             // ... overwriting what the caller had (any bytes), which deactivation restores
             let originals: Vec<Vec<u8>> = (0..VARS).map(|_| rng.bytes()).collect();
-            let mut cmd_out = {
-                let exe = cenv_binary().display().to_string();
-                let (program, flags, prelude) = match shell {
-                    "bash" => (
-                        "/usr/bin/bash",
-                        vec!["--norc", "--noprofile", "-c"],
-                        format!("eval \"$('{exe}' shell-init bash)\"\n"),
-                    ),
-                    "zsh" => (
-                        "/usr/bin/zsh",
-                        vec!["-f", "-c"],
-                        format!("eval \"$('{exe}' shell-init zsh)\"\n"),
-                    ),
-                    _ => (
-                        "/usr/bin/fish",
-                        vec!["--no-config", "-c"],
-                        format!("'{exe}' shell-init fish | source\n"),
-                    ),
-                };
-                // (`true` last: zsh -c execs its last command with SHLVL - 1)
-                let body = "/usr/bin/env -0 > \"$OUT/before\"\ncenv activate a\n/usr/bin/env -0 > \"$OUT/activated\"\ncenv deactivate\n/usr/bin/env -0 > \"$OUT/after\"\ntrue\n";
-                let mut cmd = Command::new(program);
-                cmd.args(flags).arg(format!("{prelude}{body}"));
-                // fish keeps bytes that are not UTF-8 only in a UTF-8 locale
-                // (in the C locale it reads the environment as Latin-1)
-                cmd.env_clear()
-                    .env("PATH", "/usr/bin:/bin")
-                    .env("LANG", "C.UTF-8")
-                    .env("HOME", sb.home())
-                    .env("CENV_CONFIG", sb.path("cenv.toml"))
-                    .env("OUT", sb.path("out"))
-                    .current_dir(&sb.root);
-                for (i, value) in originals.iter().enumerate() {
-                    cmd.env(format!("PROP_{i}"), OsStr::from_bytes(value));
-                }
-                if let Some(u) = runner() {
-                    use std::os::unix::process::CommandExt;
-                    cmd.uid(u.uid).gid(u.gid);
-                }
-                cmd
-            };
+            // (`true` last: zsh -c execs its last command with SHLVL - 1; and fish
+            // keeps bytes that are not UTF-8 only in a UTF-8 locale, which
+            // shell_command sets)
+            let body = "/usr/bin/env -0 > \"$OUT/before\"\ncenv activate a\n/usr/bin/env -0 > \"$OUT/activated\"\ncenv deactivate\n/usr/bin/env -0 > \"$OUT/after\"\ntrue\n";
+            let mut cmd_out = shell_command(&sb, shell, body);
+            for (i, value) in originals.iter().enumerate() {
+                cmd_out.env(format!("PROP_{i}"), OsStr::from_bytes(value));
+            }
             let out = cmd_out.output().unwrap();
             assert!(out.status.success(), "{shell} round {round}: {}", stderr(&out));
             let raw = |name: &str| -> Vec<(OsString, OsString)> {
