@@ -25,6 +25,9 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 
+use crate::error::Outcome;
+pub use crate::escape::escape;
+
 /// Where the local syslog daemon listens.
 pub const SYSLOG_SOCKET: &str = "/dev/log";
 
@@ -47,7 +50,6 @@ enum Connection {
 #[derive(Debug)]
 pub struct AuditLog {
     connection: Result<Connection, io::Error>,
-    pid: u32,
 }
 
 impl AuditLog {
@@ -65,10 +67,7 @@ impl AuditLog {
                 Some(libc::EPROTOTYPE) => UnixStream::connect(path).map(Connection::Stream),
                 _ => Err(e),
             });
-        AuditLog {
-            connection,
-            pid: std::process::id(),
-        }
+        AuditLog { connection }
     }
 
     /// Why no daemon is reachable, if none is.
@@ -83,7 +82,9 @@ impl AuditLog {
             Err(e) => return Err(io::Error::new(e.kind(), e.to_string())),
         };
         for body in split_line(line) {
-            let mut message = format!("<{priority}>cenv[{}]: {body}", self.pid).into_bytes();
+            // the pid at sending time: after the pty relay's fork, the
+            // command's own process sends the line
+            let mut message = format!("<{priority}>cenv[{}]: {body}", std::process::id()).into_bytes();
             match connection {
                 Connection::Datagram(socket) => {
                     socket.send(&message)?;
@@ -121,35 +122,24 @@ pub fn split_line(line: &str) -> Vec<String> {
     }
 }
 
-/// Escapes a field: backslash, control characters (C0, DEL, C1) and bytes
-/// that are not UTF-8 become `\\`, `\xNN`; everything else is kept.
-pub fn escape(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                c if c.is_control() => {
-                    let mut buf = [0u8; 4];
-                    for b in c.encode_utf8(&mut buf).bytes() {
-                        out.push_str(&format!("\\x{b:02x}"));
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out
+/// Escapes one field of the line: everything [`escape`] escapes, and `;`
+/// (as `\x3b`), so a value can never contain the ` ; ` that separates fields
+/// — a working directory named `d ; USER=root` stays one field.
+pub fn field(bytes: &[u8]) -> String {
+    escape(bytes).replace(';', "\\x3b")
+}
+
+/// The first field, the invoking user: a field in which `:` (the separator
+/// after it) is escaped too.
+pub fn invoker_field(bytes: &[u8]) -> String {
+    field(bytes).replace(':', "\\x3a")
 }
 
 /// The words of a command line, each escaped, joined by spaces.
 pub fn escape_command<'a>(words: impl IntoIterator<Item = &'a OsStr>) -> String {
     words
         .into_iter()
-        .map(|w| escape(w.as_bytes()))
+        .map(|w| field(w.as_bytes()))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -169,6 +159,8 @@ pub struct Trail {
     pub landlock: String,
     /// The command as it will be executed (resolved path first), escaped.
     pub command: String,
+    /// Set once the run's line is sent, right before exec.
+    pub run_logged: bool,
 }
 
 impl Trail {
@@ -187,13 +179,25 @@ impl Trail {
         )
     }
 
-    pub fn refusal_line(&self, reason: &str) -> String {
+    /// The line of a run that ended before its command started: refused,
+    /// command not found, not executable, or failed.
+    pub fn failure_line(&self, outcome: Outcome, reason: &str) -> String {
+        self.outcome_line(outcome.words(), reason)
+    }
+
+    /// The line sent when execve(2) failed after the run's line was sent:
+    /// the same pid, and says the command did not start.
+    pub fn exec_failed_line(&self, reason: &str) -> String {
+        self.outcome_line("exec failed, the run above did not start", reason)
+    }
+
+    fn outcome_line(&self, words: &str, reason: &str) -> String {
         format!(
-            "{} : command refused ; TTY={} ; ENV={} ; REASON={} ; PWD={} ; COMMAND={}",
+            "{} : {words} ; TTY={} ; ENV={} ; REASON={} ; PWD={} ; COMMAND={}",
             self.invoker,
             self.tty,
             self.env,
-            escape(reason.as_bytes()),
+            field(reason.as_bytes()),
             self.pwd,
             self.command
         )
@@ -208,7 +212,7 @@ pub fn tty_name() -> String {
     match std::fs::read_link("/proc/self/fd/0") {
         Ok(path) => {
             let text = path.as_os_str().as_bytes();
-            escape(text.strip_prefix(b"/dev/").unwrap_or(text))
+            field(text.strip_prefix(b"/dev/").unwrap_or(text))
         }
         Err(_) => "unknown".into(),
     }
@@ -219,14 +223,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_controls_backslash_and_invalid_utf8() {
-        assert_eq!(escape(b"plain text"), "plain text");
-        assert_eq!(escape(b"a\nb"), "a\\x0ab");
-        assert_eq!(escape(b"\x1b[31mred"), "\\x1b[31mred");
-        assert_eq!(escape(b"back\\slash"), "back\\\\slash");
-        assert_eq!(escape(b"caf\xe9"), "caf\\xe9");
-        assert_eq!(escape("caf\u{e9}".as_bytes()), "caf\u{e9}");
-        assert_eq!(escape("\u{9b}x".as_bytes()), "\\xc2\\x9bx");
+    fn field_separators_are_escaped_in_values() {
+        assert_eq!(field(b"d ; USER=root"), "d \\x3b USER=root");
+        assert_eq!(invoker_field(b"a : b;c"), "a \\x3a b\\x3bc");
     }
 
     #[test]
@@ -264,14 +263,17 @@ mod tests {
             umask: "027".into(),
             landlock: "enforced (ABI 7)".into(),
             command: "/opt/miniconda/envs/project-cv/bin/python train.py".into(),
+            run_logged: false,
         };
         assert_eq!(
             trail.run_line(),
             "alice : TTY=pts/0 ; ENV=project-cv ; PREFIX=/opt/miniconda/envs/project-cv ; PWD=/home/alice/proj ; USER=alice ; UMASK=027 ; LANDLOCK=enforced (ABI 7) ; COMMAND=/opt/miniconda/envs/project-cv/bin/python train.py"
         );
         assert!(trail
-            .refusal_line("not in group ai-researchers\n")
-            .contains("REASON=not in group ai-researchers\\x0a ;"));
+            .failure_line(Outcome::Refused, "not in group ai-researchers\n")
+            .contains(
+                "command refused ; TTY=pts/0 ; ENV=project-cv ; REASON=not in group ai-researchers\\x0a ;"
+            ));
     }
 
     #[test]

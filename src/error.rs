@@ -115,6 +115,37 @@ pub enum Error {
 
     #[error("{0}")]
     Usage(String),
+
+    /// Standard output was closed under cenv: it ends quietly, as a program
+    /// killed by SIGPIPE would.
+    #[error("standard output is closed")]
+    BrokenPipe,
+}
+
+/// How a failed run is recorded in the audit log, so that an admin grepping
+/// for refusals sees refusals only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The policy, the trust check or a security rule said no.
+    Refused,
+    /// The command does not exist in the activated PATH (127).
+    NotFound,
+    /// The command exists but cannot be executed (126).
+    NotExecutable,
+    /// cenv itself failed: a missing env, a broken config, a system error.
+    Failed,
+}
+
+impl Outcome {
+    /// The words of the audit line.
+    pub fn words(self) -> &'static str {
+        match self {
+            Outcome::Refused => "command refused",
+            Outcome::NotFound => "command not found",
+            Outcome::NotExecutable => "command not executable",
+            Outcome::Failed => "run failed",
+        }
+    }
 }
 
 impl Error {
@@ -123,7 +154,25 @@ impl Error {
         match self {
             Error::CommandNotFound { .. } => EXIT_NOT_FOUND,
             Error::CommandNotExecutable { .. } => EXIT_NOT_EXECUTABLE,
+            Error::BrokenPipe => crate::output::EXIT_BROKEN_PIPE,
             _ => EXIT_CENV_FAILURE,
+        }
+    }
+
+    /// What the audit log calls this failure.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Error::CommandNotFound { .. } => Outcome::NotFound,
+            Error::CommandNotExecutable { .. } => Outcome::NotExecutable,
+            Error::NotAllowed { .. }
+            | Error::Untrusted { .. }
+            | Error::Trust(_)
+            | Error::Identity(_)
+            | Error::SetuidInstall { .. }
+            | Error::ConfigUntrusted { .. }
+            | Error::EnvNotAccessible { .. }
+            | Error::Confinement(_) => Outcome::Refused,
+            _ => Outcome::Failed,
         }
     }
 

@@ -1,0 +1,110 @@
+//! Making untrusted bytes safe to show: in the audit log, and on a terminal.
+//!
+//! Paths, env names, variable values and arguments come from users and from
+//! files in shared envs. Shown raw, a newline fakes a line (`trust check:
+//! trusted`) and an escape sequence retitles or clears an admin's terminal.
+//! [`escape`] turns every control character (C0, DEL, C1), every byte that is
+//! not UTF-8 and the backslash itself into `\xNN` / `\\`, so the result is
+//! printable, unambiguous and reversible. JSON output never goes through it:
+//! it is exact by construction.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsStr;
+use std::fmt::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Escapes backslash, control characters (C0, DEL, C1) and bytes that are
+/// not UTF-8 as `\\` and `\xNN`; everything else is kept.
+pub fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        let _ = write!(out, "\\x{b:02x}");
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// [`escape`] for a string that needs no escaping in the common case.
+pub fn text(s: &str) -> String {
+    escape(s.as_bytes())
+}
+
+/// [`escape`] for a path.
+pub fn path(p: &Path) -> String {
+    escape(p.as_os_str().as_bytes())
+}
+
+/// [`escape`] for an OS string.
+pub fn os(s: &OsStr) -> String {
+    escape(s.as_bytes())
+}
+
+/// Reverses [`escape`]; None when the text is not something it produced.
+pub fn unescape(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        match bytes.get(i + 1)? {
+            b'\\' => {
+                out.push(b'\\');
+                i += 2;
+            }
+            b'x' => {
+                let hex = std::str::from_utf8(bytes.get(i + 2..i + 4)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 4;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_controls_backslash_and_invalid_utf8() {
+        assert_eq!(escape(b"plain text"), "plain text");
+        assert_eq!(escape(b"a\nb"), "a\\x0ab");
+        assert_eq!(escape(b"\x1b[31mred"), "\\x1b[31mred");
+        assert_eq!(escape(b"back\\slash"), "back\\\\slash");
+        assert_eq!(escape(b"caf\xe9"), "caf\\xe9");
+        assert_eq!(escape("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(escape("\u{9b}x".as_bytes()), "\\xc2\\x9bx");
+    }
+
+    #[test]
+    fn unescape_reverses_escape() {
+        for sample in [
+            &b"a\nb\\c\xff\x1b]0;t\x07"[..],
+            b"",
+            b"\\x41",
+            "\u{85}é".as_bytes(),
+        ] {
+            assert_eq!(unescape(&escape(sample)).as_deref(), Some(sample));
+        }
+        assert_eq!(unescape("\\q"), None);
+    }
+}
