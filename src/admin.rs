@@ -12,8 +12,9 @@ use crate::conda::{resolve, EnvSpec, SearchPath};
 use crate::config::{self, LoadedConfig};
 use crate::doctor::{self, Finding};
 use crate::error::{Error, Result};
-use crate::interactive::write_stdout;
+use crate::escape;
 use crate::inventory::{discover, env_info, format_info, format_table, list_envs};
+use crate::output::write_stdout;
 use crate::process::Process;
 use crate::verify::{verify, Problem};
 
@@ -39,7 +40,12 @@ pub fn list(process: &Process, args: ListArgs, cli_config: Option<&Path>) -> Res
             .map(|(n, _)| n)
             .collect();
         names.dedup();
-        let text: String = names.iter().map(|n| format!("{n}\n")).collect();
+        // only names `cenv run NAME` accepts: they are safe for any shell
+        let text: String = names
+            .iter()
+            .filter(|n| crate::conda::name::validate_env_name(n).is_ok())
+            .map(|n| format!("{n}\n"))
+            .collect();
         return write_stdout(text.as_bytes());
     }
     let envs = list_envs(process, &loaded);
@@ -141,7 +147,7 @@ pub fn doctor(process: &Process, args: DoctorArgs, cli_config: Option<&Path>) ->
             warnings: count(doctor::Severity::Warning),
         })?;
     } else {
-        let text: String = findings.iter().map(|f| f.line() + "\n").collect();
+        let text: String = findings.iter().map(|f| escape::text(&f.line()) + "\n").collect();
         write_stdout(text.as_bytes())?;
     }
     Ok(status)
@@ -162,21 +168,22 @@ pub fn verify_env(process: &Process, args: EnvArgs, cli_config: Option<&Path>) -
                 Problem::Missing => "missing",
                 Problem::Altered => "altered",
                 Problem::Unrecorded => "unrecorded",
+                Problem::Invalid => "invalid",
             };
             let package = if d.package.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", d.package)
+                format!(" ({})", escape::text(&d.package))
             };
             text.push_str(&format!(
                 "{problem}: {}{package}: {}\n",
-                report.prefix.join(&d.path).display(),
-                d.detail
+                escape::path(&report.prefix.join(&d.path)),
+                escape::text(&d.detail)
             ));
         }
         text.push_str(&format!(
             "{}: {} files of {} packages checked, {} discrepancies\n",
-            report.prefix.display(),
+            escape::path(&report.prefix),
             report.files_checked,
             report.packages,
             report.discrepancies.len()
@@ -197,7 +204,7 @@ pub fn audit_rules(process: &Process, cli_config: Option<&Path>) -> Result<u8> {
     paths.dedup();
     let mut text = String::from("# auditd rules from `cenv audit-rules`: writes and attribute changes in the shared envs\n# install: cenv audit-rules > /etc/audit/rules.d/cenv.rules && augenrules --load\n");
     for path in paths {
-        text.push_str(&format!("-w {} -p wa -k cenv_env_write\n", path.display()));
+        text.push_str(&format!("-w {} -p wa -k cenv_env_write\n", escape::path(&path)));
     }
     write_stdout(text.as_bytes())
 }

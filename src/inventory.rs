@@ -15,7 +15,8 @@ use nix::unistd::AccessFlags;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::conda::activate::{environment_env_vars, scripts_in};
+use crate::conda::activate::{environment_env_vars, scripts_in, ACTIVATE_DIR};
+use crate::conda::files::PrefixDir;
 use crate::conda::records::{last_change, python_version, record_files, LastChange};
 use crate::conda::{EnvSpec, SearchPath};
 use crate::config::{Config, EffectiveSettings, LoadedConfig, Principal};
@@ -176,14 +177,16 @@ pub fn format_table(envs: &[ListedEnv]) -> String {
         "USE".to_owned(),
     ]];
     for env in envs {
+        // names and paths come from anyone who can create a directory:
+        // escaped, so none can fake a row or drive the terminal
         rows.push([
-            env.name.clone(),
-            env.prefix.display().to_string(),
-            env.python.clone().unwrap_or_else(|| "-".into()),
-            format!("{}:{}", env.owner, env.group),
+            crate::escape::text(&env.name),
+            crate::escape::path(&env.prefix),
+            crate::escape::text(&env.python.clone().unwrap_or_else(|| "-".into())),
+            crate::escape::text(&format!("{}:{}", env.owner, env.group)),
             match (&env.may_use, &env.reason) {
                 (true, _) => "yes".into(),
-                (false, Some(reason)) => format!("no: {reason}"),
+                (false, Some(reason)) => format!("no: {}", crate::escape::text(reason)),
                 (false, None) => "no".into(),
             },
         ]);
@@ -275,10 +278,11 @@ pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Res
     let rules = crate::run::trust_rules(config, &env, &identity, settings.key == "base");
     let findings = check_env(&prefix, &rules).map(|c| c.findings).unwrap_or_default();
     let mut warnings = Vec::new();
-    let env_vars = environment_env_vars(&prefix, &mut warnings).unwrap_or_default();
-    let activate_dir = prefix.join("etc/conda/activate.d");
-    let mut activate_scripts = scripts_in(&activate_dir, ".sh", false);
-    activate_scripts.extend(scripts_in(&activate_dir, ".fish", false));
+    let env_vars = environment_env_vars(&prefix, &mut warnings)?;
+    let mut activate_scripts = scripts_in(&prefix, ACTIVATE_DIR, ".sh", false)?;
+    activate_scripts.extend(scripts_in(&prefix, ACTIVATE_DIR, ".fish", false)?);
+    let packages = record_files(&PrefixDir::open(&prefix)?)?.len();
+    let last_change = last_change(&prefix)?;
     Ok(EnvInfo {
         name: env.requested.clone(),
         owner,
@@ -287,7 +291,7 @@ pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Res
         policy: PolicyInfo::from(&settings),
         may_use,
         reason,
-        packages: record_files(&prefix).len(),
+        packages,
         python: python_version(&prefix),
         activate_scripts,
         env_vars: env_vars
@@ -298,7 +302,7 @@ pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Res
             trusted: findings.is_empty(),
             findings: findings.iter().map(ToString::to_string).collect(),
         },
-        last_change: last_change(&prefix),
+        last_change,
         prefix,
     })
 }
@@ -313,7 +317,9 @@ pub fn format_info(info: &EnvInfo) -> String {
     };
     let paths = |items: &[PathBuf]| list(&items.iter().map(|p| p.display().to_string()).collect::<Vec<_>>());
     let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<17}{v}\n"));
+    // every value is escaped: a variable or path from a shared env must not
+    // fake a line (`trust check: trusted`) or drive the admin's terminal
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<17}{}\n", crate::escape::text(&v)));
     line("name:", info.name.clone());
     line("prefix:", info.prefix.display().to_string());
     line("owner:group:", format!("{}:{}", info.owner, info.group));

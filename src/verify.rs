@@ -12,7 +12,11 @@
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::OwnedFd;
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{fstat, Mode};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -20,6 +24,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::conda::files::{record_path_is_safe, PrefixDir};
 use crate::conda::records::{read_record, record_files, RecordedPath};
 use crate::error::Result;
 
@@ -29,6 +34,8 @@ pub enum Problem {
     Missing,
     Altered,
     Unrecorded,
+    /// A record names a path outside the env (absolute, or with `..`).
+    Invalid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,10 +60,11 @@ struct Job {
 }
 
 pub fn verify(prefix: &Path) -> Result<Report> {
+    let dir = PrefixDir::open(prefix)?;
     let mut jobs = Vec::new();
-    let records = record_files(prefix);
+    let records = record_files(&dir)?;
     for file in &records {
-        let record = read_record(file)?;
+        let record = read_record(&dir, file)?;
         let package = format!("{}-{}-{}", record.name, record.version, record.build);
         jobs.extend(record.paths().into_iter().map(|recorded| Job {
             package: package.clone(),
@@ -74,7 +82,7 @@ pub fn verify(prefix: &Path) -> Result<Report> {
         let found: Vec<Discrepancy> = jobs
             .par_iter()
             .filter_map(|job| {
-                let result = check(prefix, job);
+                let result = check(&dir, job);
                 done.fetch_add(1, Ordering::Relaxed);
                 result
             })
@@ -83,7 +91,7 @@ pub fn verify(prefix: &Path) -> Result<Report> {
         found
     });
     let mut discrepancies = discrepancies;
-    discrepancies.extend(unrecorded_in_bin(prefix, &recorded));
+    discrepancies.extend(unrecorded_in_bin(&dir, &recorded));
     discrepancies.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Report {
         prefix: prefix.to_owned(),
@@ -101,9 +109,42 @@ fn progress(done: &AtomicUsize, finished: &AtomicBool, total: usize) {
     eprint!("\r\x1b[K");
 }
 
-fn check(prefix: &Path, job: &Job) -> Option<Discrepancy> {
+/// Opens `path` below the prefix, never leaving it: symlinks on the way
+/// are followed only while they stay beneath the prefix (openat2's
+/// RESOLVE_BENEATH), the last component is never followed.
+fn open_beneath(prefix: &PrefixDir, path: &str, flags: OFlag) -> nix::Result<OwnedFd> {
+    // openat2 validates flags strictly: O_PATH takes no others but these
+    let extra = if flags.contains(OFlag::O_PATH) {
+        OFlag::empty()
+    } else {
+        OFlag::O_NOCTTY
+    };
+    let flags = flags | extra | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    match openat2(prefix.fd(), path, how) {
+        // before Linux 5.6: no symlink on the way at all
+        Err(Errno::ENOSYS) => {
+            let mut current = prefix.fd().try_clone_to_owned().map_err(|_| Errno::EBADF)?;
+            let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+            for (i, name) in components.iter().enumerate() {
+                let last = i + 1 == components.len();
+                let f = if last {
+                    flags
+                } else {
+                    OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+                };
+                current = openat(&current, *name, f, Mode::empty())?;
+            }
+            Ok(current)
+        }
+        other => other,
+    }
+}
+
+fn check(prefix: &PrefixDir, job: &Job) -> Option<Discrepancy> {
     let recorded = &job.recorded;
-    let path = prefix.join(&recorded.path);
     let discrepancy = |problem, detail: String| {
         Some(Discrepancy {
             problem,
@@ -112,58 +153,89 @@ fn check(prefix: &Path, job: &Job) -> Option<Discrepancy> {
             detail,
         })
     };
-    let meta = match std::fs::symlink_metadata(&path) {
-        Ok(meta) => meta,
-        Err(_) => return discrepancy(Problem::Missing, "recorded by the installer, not on disk".into()),
+    if !record_path_is_safe(&recorded.path) {
+        return discrepancy(
+            Problem::Invalid,
+            "the record names a path outside the env (absolute, or with ..): refused, not read".into(),
+        );
+    }
+    let st = match open_beneath(prefix, &recorded.path, OFlag::O_PATH).and_then(|fd| fstat(&fd)) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => {
+            return discrepancy(Problem::Missing, "recorded by the installer, not on disk".into())
+        }
+        Err(Errno::EXDEV | Errno::ELOOP) => {
+            return discrepancy(
+                Problem::Altered,
+                "a symlink on the way leads outside the env".into(),
+            )
+        }
+        Err(e) => return discrepancy(Problem::Altered, format!("cannot check it: {}", e.desc())),
     };
+    let kind = st.st_mode & libc::S_IFMT;
     match recorded.path_type.as_deref() {
         Some("directory") => {
-            return (!meta.is_dir()).then(|| Discrepancy {
-                problem: Problem::Altered,
-                path: recorded.path.clone(),
-                package: job.package.clone(),
-                detail: "recorded as a directory".into(),
-            })
+            return (kind != libc::S_IFDIR)
+                .then(|| discrepancy(Problem::Altered, "recorded as a directory".into()))
+                .flatten()
         }
         Some("softlink") => {
-            return (!meta.file_type().is_symlink()).then(|| Discrepancy {
-                problem: Problem::Altered,
-                path: recorded.path.clone(),
-                package: job.package.clone(),
-                detail: "recorded as a symlink, now a regular file".into(),
-            })
+            return (kind != libc::S_IFLNK)
+                .then(|| {
+                    discrepancy(
+                        Problem::Altered,
+                        "recorded as a symlink, now a regular file".into(),
+                    )
+                })
+                .flatten()
         }
         _ => {}
     }
-    if meta.file_type().is_symlink() {
+    if kind == libc::S_IFLNK {
         return None;
     }
+    if kind != libc::S_IFREG {
+        return discrepancy(
+            Problem::Altered,
+            "not a regular file (a FIFO, device, socket or directory)".into(),
+        );
+    }
+    let size = st.st_size as u64;
     if recorded.prefix_placeholder.is_none() {
-        if let Some(size) = recorded.size_in_bytes {
-            if meta.size() != size {
+        if let Some(recorded_size) = recorded.size_in_bytes {
+            if size != recorded_size {
                 return discrepancy(
                     Problem::Altered,
-                    format!("size {} bytes, recorded {size}", meta.size()),
+                    format!("size {size} bytes, recorded {recorded_size}"),
                 );
             }
         }
     }
     let expected = recorded.expected_sha256()?;
-    match sha256_of(&path, meta.size()) {
+    let file = open_beneath(prefix, &recorded.path, OFlag::O_RDONLY | OFlag::O_NONBLOCK);
+    match file
+        .map_err(std::io::Error::from)
+        .and_then(|fd| sha256_of(fd, size))
+    {
         Ok(actual) if actual.eq_ignore_ascii_case(expected) => None,
         Ok(actual) => discrepancy(Problem::Altered, format!("sha256 {actual}, recorded {expected}")),
         Err(e) => discrepancy(Problem::Altered, format!("cannot read it: {e}")),
     }
 }
 
-fn sha256_of(path: &Path, size: u64) -> std::io::Result<String> {
+fn sha256_of(fd: OwnedFd, size: u64) -> std::io::Result<String> {
+    if fstat(&fd)?.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut file = std::fs::File::from(fd);
     let mut hasher = Sha256::new();
     // Most files of an env are small: read them whole, with one allocation of
     // their own size; stream the big ones through a buffer.
     if size <= 1 << 20 {
-        hasher.update(std::fs::read(path)?);
+        let mut whole = Vec::with_capacity(size as usize);
+        file.read_to_end(&mut whole)?;
+        hasher.update(whole);
     } else {
-        let mut file = std::fs::File::open(path)?;
         let mut buffer = vec![0u8; 1 << 20];
         loop {
             let n = file.read(&mut buffer)?;
@@ -182,14 +254,14 @@ fn sha256_of(path: &Path, size: u64) -> std::io::Result<String> {
     Ok(hex)
 }
 
-fn unrecorded_in_bin(prefix: &Path, recorded: &HashSet<&str>) -> Vec<Discrepancy> {
-    let Ok(entries) = std::fs::read_dir(prefix.join("bin")) else {
+fn unrecorded_in_bin(prefix: &PrefixDir, recorded: &HashSet<&str>) -> Vec<Discrepancy> {
+    let Ok(names) = prefix.list("bin") else {
         return Vec::new();
     };
-    entries
-        .flatten()
-        .filter_map(|e| {
-            let rel = format!("bin/{}", e.file_name().to_string_lossy());
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let rel = format!("bin/{}", name.to_string_lossy());
             (!recorded.contains(rel.as_str())).then(|| Discrepancy {
                 problem: Problem::Unrecorded,
                 path: rel,

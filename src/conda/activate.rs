@@ -16,8 +16,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::conda::files::{PrefixDir, ENV_VARS_LIMIT};
 use crate::environ::Environ;
 use crate::error::{Error, Result};
+
+/// Where an env keeps the scripts activation sources.
+pub const ACTIVATE_DIR: &str = "etc/conda/activate.d";
+/// ...and those deactivation sources.
+pub const DEACTIVATE_DIR: &str = "etc/conda/deactivate.d";
 
 /// The value conda uses to mean "do not set this variable".
 pub const UNSET_MARKER: &str = "***unset***";
@@ -159,12 +165,12 @@ pub fn plan_activation(
         .filter(|p| !p.is_empty())
         .map(PathBuf::from);
     let env_vars = environment_env_vars(prefix, &mut warnings)?;
-    let activate_scripts = scripts_in(&prefix.join("etc/conda/activate.d"), extension, false);
+    let activate_scripts = scripts_in(prefix, ACTIVATE_DIR, extension, false)?;
     let prompt = PromptStyle::of(caller);
 
     if old_shlvl > 0 && old_prefix.as_deref().is_some_and(|old| same_prefix(old, prefix)) {
         let mut plan = plan_reactivation(prefix, caller, base, old_shlvl, env_vars, &prompt, warnings);
-        plan.deactivate_scripts = scripts_in(&prefix.join("etc/conda/deactivate.d"), extension, true);
+        plan.deactivate_scripts = scripts_in(prefix, DEACTIVATE_DIR, extension, true)?;
         plan.activate_scripts = activate_scripts;
         return Ok(plan);
     }
@@ -206,7 +212,7 @@ pub fn plan_activation(
     let mut deactivate_scripts = Vec::new();
     if let (Some(old), true) = (&old_prefix, old_shlvl > 0) {
         changes.push(export(format!("CONDA_PREFIX_{old_shlvl}"), old.as_os_str()));
-        deactivate_scripts = scripts_in(&old.join("etc/conda/deactivate.d"), extension, true);
+        deactivate_scripts = scripts_in(old, DEACTIVATE_DIR, extension, true)?;
     }
     changes.extend(conda_exe_changes(base));
     Ok(ActivationPlan {
@@ -477,42 +483,48 @@ pub fn normpath(path: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `activate.d/*EXT` sorted by byte order, or `deactivate.d/*EXT` reversed.
-/// The extension is the shell's: `.sh` for POSIX shells, `.fish` for fish.
-pub fn scripts_in(dir: &Path, extension: &str, reverse: bool) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
+/// The scripts in `PREFIX/SUB` (`etc/conda/activate.d` or
+/// `etc/conda/deactivate.d`) whose names end in `extension` (`.sh` for POSIX
+/// shells, `.fish` for fish), sorted by byte order — reversed for
+/// deactivation. The directory is opened without following symlinks.
+pub fn scripts_in(prefix: &Path, sub: &str, extension: &str, reverse: bool) -> Result<Vec<PathBuf>> {
+    let dir = match PrefixDir::open(prefix) {
+        Ok(dir) => dir,
+        // an old prefix (CONDA_PREFIX of the caller) that is gone: nothing to run
+        Err(Error::PrefixAccess { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
-    let mut scripts: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.as_os_str().as_bytes().ends_with(extension.as_bytes()))
+    let mut scripts: Vec<PathBuf> = dir
+        .list(sub)?
+        .into_iter()
+        .filter(|name| name.as_bytes().ends_with(extension.as_bytes()))
+        .map(|name| prefix.join(sub).join(name))
         .collect();
-    scripts.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
     if reverse {
         scripts.reverse();
     }
-    scripts
+    Ok(scripts)
 }
 
 /// The env's configured variables: `etc/conda/env_vars.d/*` (sorted), then
 /// `conda-meta/state`'s `env_vars` overriding them. Names keep their case here
 /// (conda upper-cases them when exporting); `PATH` and invalid names are
-/// skipped with a warning.
+/// skipped with a warning. Each file is read through [`PrefixDir`]: no
+/// symlink, no FIFO, at most [`ENV_VARS_LIMIT`] bytes.
 pub fn environment_env_vars(prefix: &Path, warnings: &mut Vec<String>) -> Result<Vec<(String, String)>> {
+    let dir = PrefixDir::open(prefix)?;
     let mut vars: Vec<(String, String)> = Vec::new();
-    let env_vars_dir = prefix.join("etc/conda/env_vars.d");
-    if let Ok(entries) = std::fs::read_dir(&env_vars_dir) {
-        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        files.sort();
-        for file in files {
-            let object = read_json_object(&file)?;
-            merge_vars(&mut vars, &file, &object, warnings);
+    for name in dir.list(ENV_VARS_DIR)? {
+        let relative = format!("{ENV_VARS_DIR}/{}", name.to_string_lossy());
+        if let Some(bytes) = dir.read(&relative, ENV_VARS_LIMIT)? {
+            let path = prefix.join(ENV_VARS_DIR).join(&name);
+            let object = parse_json_object(&path, &bytes)?;
+            merge_vars(&mut vars, &path, &object, warnings);
         }
     }
-    let state = prefix.join("conda-meta/state");
-    if state.exists() {
-        let object = read_json_object(&state)?;
+    if let Some(bytes) = dir.read(STATE_FILE, ENV_VARS_LIMIT)? {
+        let state = prefix.join(STATE_FILE);
+        let object = parse_json_object(&state, &bytes)?;
         match object.get("env_vars") {
             Some(Value::Object(env_vars)) => merge_vars(&mut vars, &state, env_vars, warnings),
             Some(_) => warnings.push(format!("{}: env_vars is not an object; ignored", state.display())),
@@ -522,12 +534,14 @@ pub fn environment_env_vars(prefix: &Path, warnings: &mut Vec<String>) -> Result
     Ok(vars)
 }
 
-fn read_json_object(path: &Path) -> Result<serde_json::Map<String, Value>> {
-    let text = std::fs::read(path).map_err(|e| Error::EnvMetadata {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
-    match serde_json::from_slice(&text) {
+/// Where an env keeps its variables: one JSON object per file here...
+pub const ENV_VARS_DIR: &str = "etc/conda/env_vars.d";
+/// ...and `{"env_vars": {...}}` here, which overrides them.
+pub const STATE_FILE: &str = "conda-meta/state";
+
+/// Parses a flat JSON object of variables (an `env_vars.d` file or `state`).
+pub fn parse_json_object(path: &Path, text: &[u8]) -> Result<serde_json::Map<String, Value>> {
+    match serde_json::from_slice(text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Error::EnvMetadata {
             path: path.to_owned(),

@@ -7,6 +7,7 @@
 
 pub mod activate;
 pub mod condarc;
+pub mod files;
 pub mod name;
 pub mod records;
 pub mod resolve;

@@ -3,10 +3,11 @@
 //! (cheaply, from the record's file name), and `conda-meta/history`.
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::conda::files::{PrefixDir, HISTORY_LIMIT, RECORD_LIMIT};
 use crate::error::{Error, Result};
 
 /// One installed file as a conda or rattler PrefixRecord describes it.
@@ -76,37 +77,43 @@ impl PackageRecord {
     }
 }
 
-/// The `conda-meta/*.json` record files of a prefix.
-pub fn record_files(prefix: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(prefix.join("conda-meta")) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
+/// The names of the `conda-meta/*.json` record files of a prefix, sorted.
+pub fn record_files(prefix: &PrefixDir) -> Result<Vec<String>> {
+    Ok(prefix
+        .list("conda-meta")?
+        .into_iter()
+        .filter_map(|n| n.into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect())
 }
 
-pub fn read_record(path: &Path) -> Result<PackageRecord> {
-    let text = std::fs::read(path).map_err(|e| Error::EnvMetadata {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
+/// Reads `conda-meta/NAME` as a package record (at most [`RECORD_LIMIT`]
+/// bytes, no symlink, a regular file).
+pub fn read_record(prefix: &PrefixDir, name: &str) -> Result<PackageRecord> {
+    let relative = format!("conda-meta/{name}");
+    let path = prefix.path().join(&relative);
+    let text = prefix
+        .read(&relative, RECORD_LIMIT)?
+        .ok_or_else(|| Error::EnvMetadata {
+            path: path.clone(),
+            message: "it disappeared while cenv read the records".into(),
+        })?;
     serde_json::from_slice(&text).map_err(|e| Error::EnvMetadata {
-        path: path.to_owned(),
-        message: format!("not a package record: {e}"),
+        path,
+        message: format!(
+            "not a package record (line {} column {}): {e}",
+            e.line(),
+            e.column()
+        ),
     })
 }
 
 /// The Python version, from the name of `conda-meta/python-<version>-<build>.json`
 /// (no Python is run and no record is parsed).
 pub fn python_version(prefix: &Path) -> Option<String> {
-    let entries = std::fs::read_dir(prefix.join("conda-meta")).ok()?;
-    entries.flatten().find_map(|e| {
-        let name = e.file_name().into_string().ok()?;
+    let names = PrefixDir::open(prefix).ok()?.list("conda-meta").ok()?;
+    names.into_iter().find_map(|name| {
+        let name = name.into_string().ok()?;
         let rest = name.strip_prefix("python-")?.strip_suffix(".json")?;
         let (version, _build) = rest.split_once('-')?;
         version
@@ -122,8 +129,13 @@ pub struct LastChange {
     pub command: Option<String>,
 }
 
-pub fn last_change(prefix: &Path) -> Option<LastChange> {
-    let text = std::fs::read_to_string(prefix.join("conda-meta/history")).ok()?;
+/// The last transaction of `conda-meta/history` (read as
+/// [`crate::conda::files`] reads metadata: at most [`HISTORY_LIMIT`] bytes).
+pub fn last_change(prefix: &Path) -> Result<Option<LastChange>> {
+    let Some(bytes) = PrefixDir::open(prefix)?.read("conda-meta/history", HISTORY_LIMIT)? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
     let mut last: Option<LastChange> = None;
     for line in text.lines() {
         if let Some(date) = line.strip_prefix("==> ").and_then(|l| l.strip_suffix(" <==")) {
@@ -135,7 +147,7 @@ pub fn last_change(prefix: &Path) -> Option<LastChange> {
             change.command = Some(cmd.trim().to_owned());
         }
     }
-    last
+    Ok(last)
 }
 
 #[cfg(test)]
@@ -168,7 +180,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            last_change(&dir),
+            last_change(&dir).unwrap(),
             Some(LastChange {
                 date: "2024-03-04 11:22:33".into(),
                 command: Some("conda install numpy".into())

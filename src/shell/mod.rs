@@ -20,7 +20,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use crate::conda::activate::{push_single_quoted, scripts_in, Change};
+use crate::conda::activate::{push_single_quoted, scripts_in, Change, ACTIVATE_DIR, DEACTIVATE_DIR};
 use crate::conda::ActivationPlan;
 use crate::environ::Environ;
 use crate::error::{Error, Result};
@@ -295,11 +295,7 @@ pub fn render_deactivation(shell: Shell, caller: &Environ, ps1: Option<&OsStr>) 
             saved_name.to_string_lossy()
         ))
     })?;
-    for path in scripts_in(
-        &prefix.join("etc/conda/deactivate.d"),
-        shell.script_extension(),
-        true,
-    ) {
+    for path in scripts_in(&prefix, DEACTIVATE_DIR, shell.script_extension(), true)? {
         script.source(&path);
     }
     let mut restored_modifier = OsString::new();
@@ -324,11 +320,7 @@ pub fn render_deactivation(shell: Shell, caller: &Environ, ps1: Option<&OsStr>) 
     // Back in the env that was active before: its activate.d scripts run
     // again, as conda runs them when it deactivates to a lower level.
     if let Some(previous) = restored_prefix {
-        for path in scripts_in(
-            &previous.join("etc/conda/activate.d"),
-            shell.script_extension(),
-            false,
-        ) {
+        for path in scripts_in(&previous, ACTIVATE_DIR, shell.script_extension(), false)? {
             script.source(&path);
         }
     }
