@@ -362,11 +362,11 @@ pub fn load(process: &Process, cli_path: Option<&Path>) -> Result<LoadedConfig> 
     match requested {
         Some(path) if !process.is_privileged() => load_file(&path, false),
         Some(path) => {
-            eprintln!(
-                "cenv: warning: ignoring config {} for a privileged run; using {}",
-                path.display(),
+            crate::output::warning(&format!(
+                "ignoring config {} for a privileged run; using {}",
+                crate::escape::path(&path),
                 SYSTEM_CONFIG_PATH
-            );
+            ));
             load_file(Path::new(SYSTEM_CONFIG_PATH), true)
         }
         None => load_file(Path::new(SYSTEM_CONFIG_PATH), true),
@@ -506,6 +506,15 @@ pub fn check(path: &Path) -> Vec<String> {
             problems.push(format!("{}: {what}: no group named '{g}'", path.display()));
         }
     };
+    if config.allow_root {
+        problems.push(format!(
+            "{}: warning: allow_root = true: root may run commands as root; with every capability \
+             cleared uid 0 still owns most of the system (it can read root-only files it owns, such \
+             as /etc/shadow, and write files root owns); /etc, /usr, /boot and the envs roots are \
+             read-only for such runs, nothing else is",
+            path.display()
+        ));
+    }
     check_groups(&mut problems, "default_groups", &config.default_groups);
     check_groups(&mut problems, "trusted_groups", &config.trusted_groups);
     check_groups(&mut problems, "login_umask_groups", &config.login_umask_groups);

@@ -114,7 +114,26 @@ pub fn refuse_setuid_install(process: &Process) -> Result<()> {
     })
 }
 
+/// The human on whose behalf a process with real uid 0 runs: the user sudo
+/// (`SUDO_UID`, also set by sudo-rs and run0) or pkexec (`PKEXEC_UID`) says
+/// started it. Only ever consulted when the real uid is 0: an ordinary user
+/// can set these variables to anything.
+fn delegating_user(env: &Environ) -> Result<Option<(Account, &'static str)>> {
+    if let Some(uid) = env.get("SUDO_UID") {
+        return Ok(Some((lookup_uid(uid, "SUDO_UID")?, "SUDO_UID")));
+    }
+    if let Some(uid) = env.get("PKEXEC_UID") {
+        return Ok(Some((lookup_uid(uid, "PKEXEC_UID")?, "PKEXEC_UID")));
+    }
+    Ok(None)
+}
+
 /// Works out who the caller is.
+///
+/// `--user` is honoured only from root itself: real uid 0 and no sudo or
+/// pkexec caller other than root. Through sudo or pkexec, `--user` may only
+/// name the invoker (sudo's own `-u` is how a sudo rule chooses a target);
+/// anything else would let every user a sudo rule admits become anyone.
 pub fn identify(
     process: &Process,
     user_flag: Option<&str>,
@@ -132,21 +151,32 @@ pub fn identify(
             uid: process.real_uid,
         });
     }
-    let env = &process.environ;
-    let (target, source) = if let Some(user) = user_flag {
-        (lookup_user(user, "--user")?, "--user")
-    } else if let Some(uid) = env.get("SUDO_UID") {
-        (lookup_uid(uid, "SUDO_UID")?, "SUDO_UID")
-    } else if let Some(uid) = env.get("PKEXEC_UID") {
-        (lookup_uid(uid, "PKEXEC_UID")?, "PKEXEC_UID")
-    } else if allow_root {
-        return Ok(Identity::Root);
-    } else {
-        return Err(Error::Identity(format!(
-            "refusing to run as root with no caller to drop to: name one with --user NAME, run cenv \
-             through sudo as that user, or set allow_root = true in {config_path} to run as root \
-             (with every capability cleared and Landlock in force)"
-        )));
+    refuse_nested_user_namespace()?;
+    let delegating = delegating_user(&process.environ)?;
+    let (target, source) = match (user_flag, delegating) {
+        (Some(user), Some((invoker, source))) if invoker.uid != 0 => {
+            let named = lookup_user(user, "--user")?;
+            if named.uid != invoker.uid {
+                return Err(Error::Identity(format!(
+                    "--user {user} refused: cenv was started through {} by {}, and --user may only name \
+                     the invoking user; to run a command as another user, an admin writes a sudo rule \
+                     for that user and runs `sudo -u USER cenv run ...`",
+                    if source == "SUDO_UID" { "sudo" } else { "pkexec" },
+                    invoker.name
+                )));
+            }
+            (invoker, source)
+        }
+        (Some(user), _) => (lookup_user(user, "--user")?, "--user"),
+        (None, Some((invoker, source))) => (invoker, source),
+        (None, None) if allow_root => return Ok(Identity::Root),
+        (None, None) => {
+            return Err(Error::Identity(format!(
+                "refusing to run as root with no caller to drop to: name one with --user NAME, run cenv \
+                 through sudo as that user, or set allow_root = true in {config_path} to run as root \
+                 (with every capability cleared and Landlock in force)"
+            )))
+        }
     };
     if target.uid == 0 {
         return Err(Error::Identity(format!(
@@ -154,14 +184,91 @@ pub fn identify(
              (set allow_root = true in {config_path} and run cenv as root directly)"
         )));
     }
-    let invoked_by = match (source, env.get_str("SUDO_USER")) {
-        ("SUDO_UID", Some(user)) => user.to_owned(),
-        _ => "root".to_owned(),
-    };
     Ok(Identity::FromRoot {
+        invoked_by: invoker(process),
         target,
         source,
-        invoked_by,
+    })
+}
+
+/// The audit line's first field: the human who started cenv — sudo's
+/// `SUDO_USER` (or the name of `SUDO_UID`), pkexec's `PKEXEC_UID`, root, or
+/// the ordinary caller — escaped like every field. For uid 0 inside a user
+/// namespace, the uid outside it.
+pub fn invoker(process: &Process) -> String {
+    use crate::audit::invoker_field;
+    if process.real_uid != 0 {
+        return invoker_field(name_of(process.real_uid).as_bytes());
+    }
+    if let Some(outside) = nested_user_namespace_uid() {
+        return invoker_field(format!("{} (uid 0 in a user namespace)", name_of(outside)).as_bytes());
+    }
+    let env = &process.environ;
+    if let Some(user) = env
+        .get("SUDO_USER")
+        .filter(|u| !u.is_empty() && env.contains("SUDO_UID"))
+    {
+        return invoker_field(user.as_bytes());
+    }
+    for var in ["SUDO_UID", "PKEXEC_UID"] {
+        if let Some(uid) = env.get_str(var).and_then(|u| u.parse::<u32>().ok()) {
+            return invoker_field(name_of(uid).as_bytes());
+        }
+    }
+    "root".into()
+}
+
+fn name_of(uid: u32) -> String {
+    Account::by_uid(uid).map_or_else(|| format!("#{uid}"), |a| a.name)
+}
+
+/// The uid outside the user namespace this process is in, when it is not the
+/// initial one (`unshare -U`, a rootless container). There, uid 0 is not
+/// root: it holds no power over the system, and every file — the system
+/// config included — may have been replaced with a mount.
+pub fn nested_user_namespace_uid() -> Option<u32> {
+    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+    let first: Vec<&str> = map.split_whitespace().take(3).collect();
+    match first.as_slice() {
+        ["0", "0", "4294967295"] => None,
+        [_, outside, _] => outside.parse().ok().or(Some(u32::MAX)),
+        _ => Some(u32::MAX),
+    }
+}
+
+fn refuse_nested_user_namespace() -> Result<()> {
+    match nested_user_namespace_uid() {
+        None => Ok(()),
+        Some(outside) => Err(Error::Identity(format!(
+            "refusing to act as root inside a user namespace (this is uid 0 there, uid {outside} outside): \
+             its root is not the system's, and its files — the system config among them — may be \
+             anyone's mounts; run cenv outside the namespace, or as an ordinary uid inside it"
+        ))),
+    }
+}
+
+/// A command other than `run` and `shell`, started by root on behalf of a
+/// caller (sudo, pkexec): drop to that caller before doing anything, so that
+/// `sudo cenv info` or `sudo cenv verify` read only what the caller may read.
+/// Root itself (no caller) keeps its powers: `doctor --all` needs them.
+/// Returns the process as it is after the drop.
+pub fn act_as_caller(process: Process) -> Result<Process> {
+    if process.real_uid != 0 || nested_user_namespace_uid().is_some() {
+        return Ok(process);
+    }
+    let Some((caller, _)) = delegating_user(&process.environ)? else {
+        return Ok(process);
+    };
+    if caller.uid == 0 {
+        return Ok(process);
+    }
+    drop_to(&caller)?;
+    Ok(Process {
+        real_uid: caller.uid,
+        effective_uid: caller.uid,
+        real_gid: caller.gid,
+        effective_gid: caller.gid,
+        ..process
     })
 }
 

@@ -9,20 +9,20 @@
 //! is already running cannot be restricted by a program it starts.
 #![forbid(unsafe_code)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::audit::{escape, tty_name, AuditLog, Trail, NOTICE, WARNING};
+use crate::audit::{field, tty_name, AuditLog, Trail, NOTICE, WARNING};
 use crate::cli::{ActivateArgs, DeactivateArgs};
 use crate::conda::{condarc, plan_activation, BaseInstall, EnvSpec};
 use crate::config::{self, Principal};
 use crate::environ::Environ;
 use crate::error::{Error, Result};
+use crate::identity::invoker;
+use crate::output::{message, warning, write_stdout};
 use crate::policy::group_gid;
 use crate::process::Process;
-use crate::run::{prepare, Prepared};
+use crate::run::{admit, establish_caller, Admitted};
 use crate::shell::{init, render_activation, render_deactivation, Shell};
-use crate::trust::user_name;
 
 const NEEDS_SHELL_INIT: &str = "cenv activate changes the current shell, so it runs through the shell \
 function: eval \"$(cenv shell-init bash)\" first (zsh alike; fish: cenv shell-init fish | source). \
@@ -50,32 +50,30 @@ fn audited_activation(
 ) -> Result<Vec<u8>> {
     let audit = AuditLog::connect();
     let mut trail = Trail {
+        invoker: invoker(process),
         tty: tty_name(),
         env: match spec {
-            EnvSpec::Name(name) => escape(name.as_bytes()),
-            EnvSpec::Prefix(path) => escape(path.as_os_str().as_encoded_bytes()),
+            EnvSpec::Name(name) => field(name.as_bytes()),
+            EnvSpec::Prefix(path) => field(path.as_os_str().as_encoded_bytes()),
         },
         pwd: process
             .cwd
             .as_ref()
-            .map(|p| escape(p.as_os_str().as_encoded_bytes()))
+            .map(|p| field(p.as_os_str().as_encoded_bytes()))
             .unwrap_or_default(),
         command: format!("activate --shell {}", shell.name()),
         ..Trail::default()
     };
     let result = activation_code(process, shell, spec, cli_config, &audit, &mut trail);
-    if trail.invoker.is_empty() {
-        trail.invoker = user_name(process.real_uid);
-    }
     let (priority, line) = match &result {
         Ok(_) => (NOTICE, trail.run_line()),
         Err(Error::AuditUnavailable { .. }) => return result,
-        Err(e) => (WARNING, trail.refusal_line(&e.audit_reason())),
+        Err(e) => (WARNING, trail.failure_line(e.outcome(), &e.audit_reason())),
     };
     if let Err(e) = audit.send(priority, &line) {
-        eprintln!(
-            "cenv: warning: this activation is not in the audit log: no syslog daemon at /dev/log ({e})"
-        );
+        warning(&format!(
+            "this activation is not in the audit log: no syslog daemon at /dev/log ({e})"
+        ));
     }
     result
 }
@@ -88,24 +86,21 @@ fn activation_code(
     audit: &AuditLog,
     trail: &mut Trail,
 ) -> Result<Vec<u8>> {
-    let Prepared {
-        loaded,
-        identity,
-        env,
-        ..
-    } = prepare(process, spec, None, cli_config, audit, trail)?;
-    if identity.dropped_from_root() {
+    let caller = establish_caller(process, None, cli_config, audit, trail)?;
+    if caller.identity.dropped_from_root() {
         return Err(Error::Identity(
             "cenv activate cannot drop root's privileges from a shell that is already running; \
              use `cenv shell NAME` or `cenv run NAME COMMAND`"
                 .into(),
         ));
     }
+    let Admitted { env, .. } = admit(process, &caller, spec, trail)?;
+    let loaded = caller.loaded;
     let caller = with_condarc_changeps1(process);
     let base = loaded.config.base_prefix.as_deref().map(BaseInstall::probe);
     let plan = plan_activation(&env.prefix, &caller, base.as_ref(), shell.script_extension())?;
-    for warning in &plan.warnings {
-        eprintln!("cenv: warning: {warning}");
+    for w in &plan.warnings {
+        warning(&crate::escape::text(w));
     }
     trail.umask = "-".into();
     trail.landlock = "not applied (interactive shell)".into();
@@ -175,7 +170,7 @@ pub fn login_init(process: &Process, shell: &str, cli_config: Option<&Path>) -> 
     let loaded = match config::load(process, cli_config) {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("cenv: {e}");
+            message(&crate::escape::text(&e.to_string()));
             return write_stdout(&out);
         }
     };
@@ -207,7 +202,9 @@ pub fn login_init(process: &Process, shell: &str, cli_config: Option<&Path>) -> 
         let render_as = integrated.unwrap_or(Shell::Bash);
         match audited_activation(process, render_as, &EnvSpec::Name(env.clone()), cli_config) {
             Ok(code) => out.extend(code),
-            Err(e) => eprintln!("cenv: default env '{env}' not activated: {e}"),
+            Err(e) => message(&crate::escape::text(&format!(
+                "default env '{env}' not activated: {e}"
+            ))),
         }
     }
     write_stdout(&out)
@@ -221,13 +218,4 @@ fn process_groups() -> Vec<u32> {
         .collect();
     gids.push(nix::unistd::getgid().as_raw());
     gids
-}
-
-pub(crate) fn write_stdout(bytes: &[u8]) -> Result<u8> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(bytes)
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Error::system("writing to standard output", e))?;
-    Ok(0)
 }

@@ -15,17 +15,19 @@ pub mod confine;
 pub mod doctor;
 pub mod environ;
 pub mod error;
+pub mod escape;
 pub mod exec;
 pub mod identity;
 pub mod interactive;
 pub mod inventory;
+pub mod output;
 pub mod policy;
 pub mod process;
+pub mod relay;
 pub mod run;
 pub mod scripts;
 pub mod shell;
 pub mod trust;
-pub mod tty;
 pub mod verify;
 
 mod sys;
@@ -40,6 +42,9 @@ use crate::process::Process;
 
 /// Runs cenv as a program and returns its exit status.
 pub fn main() -> ExitCode {
+    if !output::ensure_standard_descriptors() {
+        return ExitCode::from(EXIT_CENV_FAILURE);
+    }
     let process = Process::current();
     let cli = match Cli::try_parse_from(&process.args) {
         Ok(cli) => cli,
@@ -48,10 +53,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_CENV_FAILURE } else { 0 });
         }
     };
-    match dispatch(&process, cli) {
+    match dispatch(process, cli) {
         Ok(status) => ExitCode::from(status),
+        Err(Error::BrokenPipe) => ExitCode::from(output::EXIT_BROKEN_PIPE),
         Err(error) => {
-            eprintln!("cenv: {error}");
+            // paths and names in a message may come from anyone: escaped
+            output::message(&escape::text(&error.to_string()));
             ExitCode::from(error.exit_code())
         }
     }
@@ -59,7 +66,15 @@ pub fn main() -> ExitCode {
 
 /// Runs one subcommand; returns its exit status, or the error that ended it
 /// (a successful `run` never returns: it becomes the command).
-fn dispatch(process: &Process, cli: Cli) -> std::result::Result<u8, Error> {
+fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
+    // Everything but a run reads as the caller: started by root for someone
+    // (sudo, pkexec), drop to them first. `run` and `shell` drop in their
+    // pipeline, after the config is read and the pty relay split off.
+    let process = match cli.command {
+        Command::Run(_) | Command::Shell(_) => process,
+        _ => identity::act_as_caller(process)?,
+    };
+    let process = &process;
     match cli.command {
         Command::Run(args) => Err(run::run(process, args, cli.config.as_deref())),
         Command::Shell(args) => {
@@ -86,7 +101,7 @@ fn dispatch(process: &Process, cli: Cli) -> std::result::Result<u8, Error> {
             clap_mangen::Man::new(Cli::command())
                 .render(&mut page)
                 .map_err(|e| Error::system("rendering the man page", e))?;
-            interactive::write_stdout(&page)
+            output::write_stdout(&page)
         }
         Command::ShellInit(args) => interactive::shell_init(args.shell),
         Command::Completions(args) => interactive::completions(args.shell),
@@ -94,15 +109,16 @@ fn dispatch(process: &Process, cli: Cli) -> std::result::Result<u8, Error> {
         Command::CheckConfig(args) => {
             let path = args.path.unwrap_or_else(|| config::SYSTEM_CONFIG_PATH.into());
             let problems = config::check(&path);
+            let mut text = String::new();
             for problem in &problems {
-                println!("{problem}");
+                text.push_str(&escape::text(problem));
+                text.push('\n');
             }
             if problems.is_empty() {
-                println!("{}: OK", path.display());
-                Ok(0)
-            } else {
-                Ok(1)
+                text.push_str(&format!("{}: OK\n", escape::path(&path)));
             }
+            output::write_stdout(text.as_bytes())?;
+            Ok(u8::from(!problems.is_empty()))
         }
     }
 }

@@ -14,18 +14,20 @@ use std::path::{Path, PathBuf};
 
 use caps::CapSet;
 
-use crate::audit::{escape, escape_command, tty_name, AuditLog, Trail, NOTICE, WARNING};
+use crate::audit::{escape_command, field, tty_name, AuditLog, Trail, NOTICE, WARNING};
 use crate::cli::RunArgs;
 use crate::conda::{plan_activation, BaseInstall, EnvSpec, ResolvedEnv, SearchPath};
 use crate::config::{self, AuditMode, Config, EffectiveSettings, LoadedConfig};
 use crate::confine::{apply_umask, effective_umask, restrict_writes, set_no_new_privs, LandlockOutcome};
 use crate::environ::Environ;
-use crate::error::{Error, Result};
+use crate::error::{Error, Outcome, Result};
 use crate::exec::{exec, find_command};
 use crate::identity::{
     account_of, clear_capability_sets, clear_unprivileged_capabilities, drop_to, holds_no_capabilities,
-    identify, refuse_setuid_install, reset_environment, verify_capabilities_empty, Account, Identity,
+    identify, invoker, refuse_setuid_install, reset_environment, verify_capabilities_empty, Account,
+    Identity,
 };
+use crate::output::warning;
 use crate::policy::{authorize, group_gid, resolve_explained, user_uid, Subject};
 use crate::process::Process;
 use crate::scripts::activated_environment;
@@ -78,7 +80,7 @@ impl RunRequest {
 }
 
 /// Runs the pipeline; returns only when something failed before or at exec,
-/// after writing the refusal to the audit log.
+/// after writing the outcome to the audit log.
 pub fn run(process: &Process, args: RunArgs, cli_config: Option<&Path>) -> Error {
     // Connected first: before the config is read and long before Landlock.
     let audit = AuditLog::connect();
@@ -87,39 +89,51 @@ pub fn run(process: &Process, args: RunArgs, cli_config: Option<&Path>) -> Error
         Ok(never) => match never {},
         Err(e) => e,
     };
-    if trail.invoker.is_empty() {
-        trail.invoker = user_name(process.real_uid);
-    }
-    if !matches!(error, Error::AuditUnavailable { .. }) {
-        log(&audit, WARNING, &trail.refusal_line(&error.audit_reason()));
+    let reason = error.audit_reason();
+    match &error {
+        Error::AuditUnavailable { .. } => {}
+        // the run's line is already in the log: one more line says it did
+        // not start, under the same pid — never a second "refused"
+        _ if trail.run_logged => log(&audit, WARNING, &trail.exec_failed_line(&reason)),
+        _ => {
+            let outcome = error.outcome();
+            let priority = match outcome {
+                Outcome::NotFound | Outcome::NotExecutable => NOTICE,
+                Outcome::Refused | Outcome::Failed => WARNING,
+            };
+            log(&audit, priority, &trail.failure_line(outcome, &reason));
+        }
     }
     error
 }
 
 enum Never {}
 
-/// What every command that puts an env to use has established before it does
-/// anything with it: the trusted config, who the caller is, the env, its
-/// settings, that the policy admits the caller and that the env's paths can
-/// be trusted.
-pub(crate) struct Prepared {
+/// Who the caller is, under which config: established before anything about
+/// an env is looked at, and before privilege is dropped.
+pub(crate) struct Caller {
     pub loaded: LoadedConfig,
     pub identity: Identity,
+}
+
+/// An env a caller may use: resolved, admitted by the policy, its paths
+/// judged trustworthy.
+pub(crate) struct Admitted {
     pub env: ResolvedEnv,
     pub settings: EffectiveSettings,
     pub rules: TrustRules,
     pub env_check: EnvCheck,
 }
 
-/// load the trusted config → identify → resolve → authorize → check trust.
-pub(crate) fn prepare(
+/// refuse a setuid install → load the trusted config → require the audit
+/// daemon if the config says so → identify the caller.
+pub(crate) fn establish_caller(
     process: &Process,
-    spec: &EnvSpec,
     user_flag: Option<&str>,
     cli_config: Option<&Path>,
     audit: &AuditLog,
     trail: &mut Trail,
-) -> Result<Prepared> {
+) -> Result<Caller> {
     refuse_setuid_install(process)?;
     let loaded = config::load(process, cli_config)?;
     let config = &loaded.config;
@@ -127,21 +141,32 @@ pub(crate) fn prepare(
     let config_path = loaded.path.display().to_string();
     let identity = identify(process, user_flag, config.allow_root, &config_path)?;
     trail.user = identity.user_name();
-    trail.invoker = invoker_name(&identity);
+    Ok(Caller { loaded, identity })
+}
+
+/// resolve → authorize → check trust. For a run started by root this runs
+/// after the drop, as the user the command will run as: root's view of the
+/// filesystem never decides what a user may reach.
+pub(crate) fn admit(
+    process: &Process,
+    caller: &Caller,
+    spec: &EnvSpec,
+    trail: &mut Trail,
+) -> Result<Admitted> {
+    let config = &caller.loaded.config;
+    let identity = &caller.identity;
     let search = SearchPath::for_caller(config, process);
-    let env = resolve_explained(spec, config, &search, &loaded.path, || subject(&identity))?;
-    trail.prefix = escape(env.prefix.as_os_str().as_encoded_bytes());
+    let env = resolve_explained(spec, config, &search, &caller.loaded.path, || subject(identity))?;
+    trail.prefix = field(env.prefix.as_os_str().as_encoded_bytes());
     let settings = config.settings_for(&env.prefix);
     let env_owner = std::fs::metadata(&env.prefix).map(|m| m.uid()).unwrap_or(0);
-    authorize(&subject(&identity)?, &settings, &env.requested, || {
+    authorize(&subject(identity)?, &settings, &env.requested, || {
         user_name(env_owner)
     })?;
-    let rules = trust_rules(config, &env, &identity, settings.key == "base");
+    let rules = trust_rules(config, &env, identity, settings.key == "base");
     let env_check = check_env(&env.prefix, &rules)?;
     judge_findings(&env, &env_check.findings, config.strict_permissions)?;
-    Ok(Prepared {
-        loaded,
-        identity,
+    Ok(Admitted {
         env,
         settings,
         rules,
@@ -157,44 +182,48 @@ fn run_pipeline(
     trail: &mut Trail,
 ) -> Result<Never> {
     let mut request = RunRequest::from_args(args.prefix, args.words, args.user_shell)?;
-    let Prepared {
-        loaded,
-        identity,
+    let caller = establish_caller(process, args.user.as_deref(), cli_config, audit, trail)?;
+    let identity = &caller.identity;
+    let config = &caller.loaded.config;
+    if identity.dropped_from_root() {
+        let ttys = crate::relay::terminals();
+        if ttys.contains(&true) {
+            // root's terminal: from here on this is the command's side of a
+            // new pseudo-terminal, and the parent relays
+            crate::relay::continue_on_new_terminal(ttys)?;
+        }
+    }
+    drop_privileges(identity)?;
+    let Admitted {
         env,
         settings,
         rules,
         env_check,
-    } = prepare(
-        process,
-        &request.env,
-        args.user.as_deref(),
-        cli_config,
-        audit,
-        trail,
-    )?;
-    let config = &loaded.config;
+    } = admit(process, &caller, &request.env, trail)?;
     let umask = effective_umask(settings.umask, args.umask.as_deref())?;
-    let caller_environ = starting_environment(process, &identity, args.clean_env)?;
+    let caller_environ = starting_environment(process, identity, args.clean_env)?;
 
-    drop_privileges(&identity)?;
     apply_umask(umask);
     set_no_new_privs()?;
     let base = config.base_prefix.as_deref().map(BaseInstall::probe);
     let plan = plan_activation(&env.prefix, &caller_environ, base.as_ref(), ".sh")?;
-    let landlock = restrict_writes(settings.landlock, &env.prefix, &settings.readonly_paths)?;
+    let read_only = read_only_paths(config, &settings, identity);
+    let landlock = restrict_writes(settings.landlock, &env.prefix, &read_only)?;
     if matches!(
         landlock,
         LandlockOutcome::Partial { .. } | LandlockOutcome::Unavailable
     ) {
-        eprintln!("cenv: warning: Landlock is {landlock} on this kernel: the env is not fully read-only for this run");
+        warning(&format!(
+            "Landlock is {landlock} on this kernel: the env is not fully read-only for this run"
+        ));
     }
 
-    for warning in &plan.warnings {
-        eprintln!("cenv: warning: {warning}");
+    for w in &plan.warnings {
+        warning(&crate::escape::text(w));
     }
     let environ = activated_environment(&plan, &caller_environ, process.cwd.as_deref())?;
     if request.user_shell {
-        request.argv = vec![user_shell(&caller_environ, &identity)];
+        request.argv = vec![user_shell(&caller_environ, identity)];
     }
     let program = find_command(&request.argv[0], environ.get("PATH"))?;
     trail.command = escape_command(
@@ -210,16 +239,33 @@ fn run_pipeline(
     trail.umask = format!("{umask:03o}");
     trail.landlock = landlock.to_string();
     log(audit, NOTICE, &trail.run_line());
+    trail.run_logged = true;
     Err(exec(&program, &request.argv, &environ))
+}
+
+/// Directories a run as root itself (`allow_root = true`) may not write
+/// either: uid 0 without capabilities still owns them.
+const ROOT_READ_ONLY: [&str; 3] = ["/etc", "/usr", "/boot"];
+
+/// The trees the Landlock rule makes read-only besides the env: the
+/// configured ones, and for a run as root the system's own directories and
+/// every envs root.
+fn read_only_paths(config: &Config, settings: &EffectiveSettings, identity: &Identity) -> Vec<PathBuf> {
+    let mut paths = settings.readonly_paths.clone();
+    if matches!(identity, Identity::Root) {
+        paths.extend(ROOT_READ_ONLY.iter().map(PathBuf::from).filter(|p| p.is_dir()));
+        paths.extend(config.envs_dirs.iter().filter(|d| d.is_dir()).cloned());
+    }
+    paths
 }
 
 fn initial_trail(process: &Process, args: &RunArgs) -> Trail {
     let (env, command_words) = match &args.prefix {
-        Some(prefix) => (escape(prefix.as_os_str().as_encoded_bytes()), &args.words[..]),
+        Some(prefix) => (field(prefix.as_os_str().as_encoded_bytes()), &args.words[..]),
         None => (
             args.words
                 .first()
-                .map(|w| escape(w.as_encoded_bytes()))
+                .map(|w| field(w.as_encoded_bytes()))
                 .unwrap_or_default(),
             args.words.get(1..).unwrap_or_default(),
         ),
@@ -229,12 +275,13 @@ fn initial_trail(process: &Process, args: &RunArgs) -> Trail {
         _ => command_words,
     };
     Trail {
+        invoker: invoker(process),
         tty: tty_name(),
         env,
         pwd: process
             .cwd
             .as_ref()
-            .map(|p| escape(p.as_os_str().as_encoded_bytes()))
+            .map(|p| field(p.as_os_str().as_encoded_bytes()))
             .unwrap_or_default(),
         command: escape_command(command_words.iter().map(|w| w.as_os_str())),
         ..Trail::default()
@@ -251,14 +298,6 @@ fn user_shell(environ: &Environ, identity: &Identity) -> OsString {
         .map(OsStr::to_owned)
         .or_else(|| account_of(identity).map(|a| a.shell.into_os_string()))
         .unwrap_or_else(|| "/bin/sh".into())
-}
-
-/// The first field of the audit line: who started cenv.
-fn invoker_name(identity: &Identity) -> String {
-    match identity {
-        Identity::FromRoot { invoked_by, .. } => invoked_by.clone(),
-        other => other.user_name(),
-    }
 }
 
 /// `audit = "required"` refuses to run when no daemon can receive the line;
@@ -278,10 +317,10 @@ fn require_audit(audit: &AuditLog, config: &Config) -> Result<()> {
 
 fn log(audit: &AuditLog, priority: u8, line: &str) {
     if let Err(e) = audit.send(priority, line) {
-        eprintln!(
-            "cenv: warning: this run is not in the audit log: no syslog daemon at {} ({e})",
+        warning(&format!(
+            "this run is not in the audit log: no syslog daemon at {} ({e})",
             crate::audit::SYSLOG_SOCKET
-        );
+        ));
     }
 }
 
@@ -358,10 +397,10 @@ fn judge_findings(env: &ResolvedEnv, findings: &[Finding], strict: bool) -> Resu
             reason: format!("untrusted env: {} {}", first.path.display(), first.why()),
         });
     }
-    eprintln!(
-        "cenv: warning: env '{}' would be refused with strict_permissions: {text}",
-        env.requested
-    );
+    warning(&format!(
+        "env '{}' would be refused with strict_permissions: {text}",
+        crate::escape::text(&env.requested)
+    ));
     Ok(())
 }
 
@@ -388,12 +427,9 @@ fn drop_privileges(identity: &Identity) -> Result<()> {
         Identity::FromRoot { target, .. } => {
             drop_to(target)?;
             verify_capabilities_empty(&ALL_CAPABILITY_SETS)?;
-            // After the drop the command must not reach root's terminal.
-            if !crate::tty::kernel_blocks_tiocsti() {
-                crate::sys::detach_controlling_terminal()
-                    .map_err(|e| Error::system("giving up root's controlling terminal", e))?;
-            }
-            Ok(())
+            // nothing root had open reaches the command (sudo's closefrom)
+            crate::sys::close_on_exec_from(3)
+                .map_err(|e| Error::system("closing the descriptors root passed on", e))
         }
         Identity::Root => {
             clear_capability_sets(&ALL_CAPABILITY_SETS)?;

@@ -30,40 +30,6 @@ pub fn map_fd_for_child(command: &mut Command, fd: BorrowedFd<'_>, target: RawFd
     }
 }
 
-/// Gives up the controlling terminal shared with the parent's session, so
-/// that TIOCSTI (which needs the terminal to be the caller's controlling one,
-/// or CAP_SYS_ADMIN) can no longer push input into it. Returns whether it did.
-///
-/// TIOCNOTTY in a process that is not a session leader only detaches that
-/// process: it stays in its process group, so the terminal's ^C and ^Z still
-/// reach it. A process that *is* the session leader (sudo's pty with
-/// `use_pty`, or `script -c`) owns its terminal's session: no process outside
-/// it reads that terminal, so there is nothing to protect, while detaching
-/// would hang up the session and leave ^C with nowhere to go. It is left alone.
-pub fn detach_controlling_terminal() -> io::Result<bool> {
-    use nix::fcntl::{open, OFlag};
-    use nix::sys::stat::Mode;
-    if nix::unistd::getsid(None)? == nix::unistd::getpid() {
-        return Ok(false);
-    }
-    let tty = match open(
-        "/dev/tty",
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        // ENXIO: no controlling terminal.
-        Err(nix::errno::Errno::ENXIO) => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    // SAFETY: TIOCNOTTY takes no argument; `tty` is an open descriptor owned
-    // by this function for the duration of the call.
-    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCNOTTY) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(true)
-}
-
 /// The three Landlock system calls. cenv uses them directly rather than
 /// through the landlock crate's ruleset builder (it takes the access-right
 /// constants from the crate) so that the rule is exactly what a reviewer reads
@@ -176,4 +142,147 @@ pub fn restore_default_sigpipe() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Makes `terminal` the controlling terminal of this process, which must be
+/// a session leader without one (right after `setsid`).
+pub fn set_controlling_terminal(terminal: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal a terminal
+    // that is another session's); the descriptor is borrowed, so open.
+    if unsafe { libc::ioctl(terminal.as_raw_fd(), libc::TIOCSCTTY, 0) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The window size of the terminal `fd`.
+pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<libc::winsize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer,
+    // which points to a live, correctly laid out value.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size as *mut libc::winsize) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(size)
+}
+
+/// Sets the window size of the terminal `fd` (the kernel then sends
+/// SIGWINCH to its foreground process group).
+pub fn set_window_size(fd: BorrowedFd<'_>, size: &libc::winsize) -> io::Result<()> {
+    // SAFETY: TIOCSWINSZ reads one `struct winsize` through the pointer,
+    // which points to a live value for the duration of the call.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, size as *const libc::winsize) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Marks every descriptor from `first` up close-on-exec, so that nothing a
+/// privileged caller had open reaches the command (sudo's `closefrom`).
+/// cenv's own descriptors stay usable until the exec.
+pub fn close_on_exec_from(first: RawFd) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range takes plain integers and only changes descriptor
+    // flags; no memory is passed.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if result == 0 {
+        return Ok(());
+    }
+    // Before Linux 5.11: each open descriptor, from /proc.
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd >= first)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD with FD_CLOEXEC only changes a flag; a descriptor
+        // that is not open (the one read_dir used) makes it fail with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// The two processes after [`fork`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    Parent { child: libc::pid_t },
+    Child,
+}
+
+/// fork(2), refused unless this process has a single thread.
+pub fn fork() -> io::Result<Forked> {
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    if threads != 1 {
+        return Err(io::Error::other(format!(
+            "cannot fork safely: the process has {threads} threads"
+        )));
+    }
+    // SAFETY: the process has exactly one thread (checked above), so the
+    // child is a full copy in which no lock can be held by another thread;
+    // it may run any code, as after a fork of a single-threaded program.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent {
+            child: child.as_raw(),
+        }),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// The POSIX ACL (`system.posix_acl_access`) of the file `fd` refers to, as
+/// the kernel stores it; None when it has none. Works on `O_PATH`
+/// descriptors, through their `/proc/self/fd` entry.
+pub fn posix_acl_access(fd: BorrowedFd<'_>) -> io::Result<Option<Vec<u8>>> {
+    let path = std::ffi::CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let name = c"system.posix_acl_access";
+    let mut buffer = vec![0u8; 256];
+    loop {
+        // SAFETY: `path` and `name` are NUL-terminated strings that live for
+        // the call; `buffer` is writable for `buffer.len()` bytes.
+        let n = unsafe {
+            libc::getxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+            )
+        };
+        if n >= 0 {
+            buffer.truncate(n as usize);
+            return Ok(Some(buffer));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ENODATA | libc::EOPNOTSUPP) => return Ok(None),
+            Some(libc::ERANGE) if buffer.len() < 1 << 16 => buffer.resize(buffer.len() * 4, 0),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Whether `fd` is an open descriptor.
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD takes no argument and only reads the descriptor's flags.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Borrows standard input, output or error (0, 1 or 2) for good.
+pub fn standard_fd(fd: RawFd) -> BorrowedFd<'static> {
+    assert!((0..=2).contains(&fd), "not a standard descriptor: {fd}");
+    // SAFETY: fds 0–2 are open for the whole life of the process: at start-up
+    // `output::ensure_standard_descriptors` opens /dev/null in place of any
+    // that is closed, and cenv never closes them (dup2 only replaces them).
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }

@@ -14,7 +14,7 @@
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -38,6 +38,10 @@ pub enum Problem {
     WorldWritable,
     /// A component that should be a directory is a symlink (or was swapped).
     Symlink,
+    /// A POSIX ACL entry grants write to a user who is not a trusted owner.
+    AclUser(u32),
+    /// A POSIX ACL entry grants write to a group that is not trusted.
+    AclGroup(u32),
 }
 
 /// One path that failed the check, with everything a message needs.
@@ -59,6 +63,8 @@ impl Finding {
             Problem::WorldWritable => format!("chmod o-w {path}"),
             Problem::UntrustedOwner => format!("chown root {path}"),
             Problem::Symlink => format!("ls -l {path}  # a symlink where a directory belongs: inspect it"),
+            Problem::AclUser(uid) => format!("setfacl -x u:{} {path}", user_name(uid)),
+            Problem::AclGroup(gid) => format!("setfacl -x g:{} {path}", group_name(gid)),
         }
     }
 
@@ -69,6 +75,8 @@ impl Finding {
             Problem::WorldWritable => "any user could plant or change programs there",
             Problem::UntrustedOwner => "its owner could plant or change programs there",
             Problem::Symlink => "it could redirect the env to files nobody checked",
+            Problem::AclUser(_) => "that user could plant or change programs there",
+            Problem::AclGroup(_) => "a member of that group could plant or change programs there",
         }
     }
 }
@@ -82,6 +90,13 @@ impl fmt::Display for Finding {
             Problem::GroupWritable => format!("is writable by the group {}", group_name(self.gid)),
             Problem::WorldWritable => "is writable by everyone".to_owned(),
             Problem::Symlink => "is a symlink".to_owned(),
+            Problem::AclUser(uid) => {
+                format!("grants write to the user {} through a POSIX ACL", user_name(uid))
+            }
+            Problem::AclGroup(gid) => format!(
+                "grants write to the group {} through a POSIX ACL",
+                group_name(gid)
+            ),
         };
         write!(
             f,
@@ -151,9 +166,98 @@ impl From<&std::fs::Metadata> for Meta {
     }
 }
 
-/// Judges one stat result.
+/// Judges one stat result (mode bits only; see [`judge_fd`] for ACLs).
 pub fn judge(path: &Path, st: impl Into<Meta>, rules: &TrustRules, is_ancestor: bool) -> Option<Finding> {
-    let st: Meta = st.into();
+    judge_with_acl(path, st.into(), None, rules, is_ancestor)
+}
+
+/// Judges the file `fd` refers to: its stat and its POSIX ACL.
+pub fn judge_fd(
+    path: &Path,
+    fd: BorrowedFd<'_>,
+    st: &FileStat,
+    rules: &TrustRules,
+    is_ancestor: bool,
+) -> Option<Finding> {
+    let is_symlink = st.st_mode & libc::S_IFMT == libc::S_IFLNK;
+    // a symlink has no ACL of its own; one that cannot be read is judged
+    // as if it granted write to an unknown user (stricter, never looser)
+    let acl = if is_symlink {
+        None
+    } else {
+        match crate::sys::posix_acl_access(fd) {
+            Ok(Some(bytes)) => Some(Acl::parse(&bytes).unwrap_or_else(Acl::unreadable)),
+            Ok(None) => None,
+            Err(_) => Some(Acl::unreadable()),
+        }
+    };
+    judge_with_acl(path, Meta::from(st), acl.as_ref(), rules, is_ancestor)
+}
+
+/// The entries of a POSIX access ACL (`system.posix_acl_access`) that can
+/// grant write: named users, named groups, the owning group, and the mask
+/// that limits all three.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acl {
+    users: Vec<(u32, bool)>,
+    groups: Vec<(u32, bool)>,
+    owning_group_writes: bool,
+    mask_allows_write: bool,
+}
+
+impl Acl {
+    const TAG_USER: u16 = 0x02;
+    const TAG_GROUP_OBJ: u16 = 0x04;
+    const TAG_GROUP: u16 = 0x08;
+    const TAG_MASK: u16 = 0x10;
+    const WRITE: u16 = 0x02;
+
+    /// Parses the kernel's xattr form: a version-2 header, then 8-byte
+    /// entries (tag u16, perm u16, id u32), little-endian.
+    pub fn parse(bytes: &[u8]) -> Option<Acl> {
+        let (header, entries) = bytes.split_at_checked(4)?;
+        if u32::from_le_bytes(header.try_into().ok()?) != 2 || entries.len() % 8 != 0 {
+            return None;
+        }
+        let mut acl = Acl {
+            users: Vec::new(),
+            groups: Vec::new(),
+            owning_group_writes: false,
+            mask_allows_write: true,
+        };
+        for entry in entries.chunks_exact(8) {
+            let tag = u16::from_le_bytes([entry[0], entry[1]]);
+            let writes = u16::from_le_bytes([entry[2], entry[3]]) & Self::WRITE != 0;
+            let id = u32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]);
+            match tag {
+                Self::TAG_USER => acl.users.push((id, writes)),
+                Self::TAG_GROUP => acl.groups.push((id, writes)),
+                Self::TAG_GROUP_OBJ => acl.owning_group_writes = writes,
+                Self::TAG_MASK => acl.mask_allows_write = writes,
+                _ => {}
+            }
+        }
+        Some(acl)
+    }
+
+    /// An ACL cenv could not read: taken as granting write to someone unknown.
+    fn unreadable() -> Acl {
+        Acl {
+            users: vec![(u32::MAX, true)],
+            groups: Vec::new(),
+            owning_group_writes: true,
+            mask_allows_write: true,
+        }
+    }
+}
+
+fn judge_with_acl(
+    path: &Path,
+    st: Meta,
+    acl: Option<&Acl>,
+    rules: &TrustRules,
+    is_ancestor: bool,
+) -> Option<Finding> {
     let mode = st.mode;
     let finding = |problem| Finding {
         path: path.to_owned(),
@@ -177,8 +281,30 @@ pub fn judge(path: &Path, st: impl Into<Meta>, rules: &TrustRules, is_ancestor: 
     if mode & 0o002 != 0 {
         return Some(finding(Problem::WorldWritable));
     }
-    if mode & 0o020 != 0 && !rules.groups.contains(&st.gid) {
+    // With an ACL the mode's group bits are the mask; the owning group's own
+    // entry says whether it writes.
+    let group_writes = match acl {
+        Some(acl) => acl.owning_group_writes && acl.mask_allows_write,
+        None => mode & 0o020 != 0,
+    };
+    if group_writes && !rules.groups.contains(&st.gid) {
         return Some(finding(Problem::GroupWritable));
+    }
+    if let Some(acl) = acl.filter(|a| a.mask_allows_write) {
+        if let Some((uid, _)) = acl
+            .users
+            .iter()
+            .find(|(uid, w)| *w && !rules.owners.contains(uid))
+        {
+            return Some(finding(Problem::AclUser(*uid)));
+        }
+        if let Some((gid, _)) = acl
+            .groups
+            .iter()
+            .find(|(gid, w)| *w && !rules.groups.contains(gid))
+        {
+            return Some(finding(Problem::AclGroup(*gid)));
+        }
     }
     None
 }
@@ -242,13 +368,13 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
         })
         .collect();
     for name in &components {
-        findings.extend(judge(&walked, &st, rules, true));
+        findings.extend(judge_fd(&walked, current.as_fd(), &st, rules, true));
         let next = open_nofollow(&current, name).map_err(|e| io_error(&walked.join(name), e))?;
         walked.push(name);
         st = fstat(&next).map_err(|e| io_error(&walked, e))?;
         current = next;
     }
-    findings.extend(judge(&walked, &st, rules, false));
+    findings.extend(judge_fd(&walked, current.as_fd(), &st, rules, false));
     let prefix_id = FileId::of(&st);
     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
         return Ok(EnvCheck {
@@ -264,19 +390,20 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
         let Some((fd, sub_st)) = open_below(&current, sub) else {
             continue;
         };
-        findings.extend(judge(&path, &sub_st, rules, false));
+        findings.extend(judge_fd(&path, fd.as_fd(), &sub_st, rules, false));
         if sub == "bin" {
             bin_id = Some(FileId::of(&sub_st));
         }
         if sub == "etc/conda/activate.d" && sub_st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            let scripts = [".sh", ".fish"]
-                .into_iter()
-                .flat_map(|ext| crate::conda::activate::scripts_in(&path, ext, false));
+            let mut scripts = Vec::new();
+            for ext in [".sh", ".fish"] {
+                scripts.extend(crate::conda::activate::scripts_in(prefix, sub, ext, false)?);
+            }
             for script in scripts {
                 let Some(name) = script.file_name() else { continue };
                 if let Ok(script_fd) = open_nofollow(&fd, name) {
                     if let Ok(script_st) = fstat(&script_fd) {
-                        findings.extend(judge(&script, &script_st, rules, false));
+                        findings.extend(judge_fd(&script, script_fd.as_fd(), &script_st, rules, false));
                     }
                 }
             }
@@ -409,6 +536,58 @@ mod tests {
         assert!(judge(p, st(libc::S_IFDIR | 0o0777, 0, 0), &rules(), true).is_some());
         // the prefix itself is never allowed to be world-writable
         assert!(judge(p, st(libc::S_IFDIR | 0o1777, 0, 0), &rules(), false).is_some());
+    }
+
+    fn acl_bytes(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+        let mut bytes = 2u32.to_le_bytes().to_vec();
+        for (tag, perm, id) in entries {
+            bytes.extend_from_slice(&tag.to_le_bytes());
+            bytes.extend_from_slice(&perm.to_le_bytes());
+            bytes.extend_from_slice(&id.to_le_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn an_acl_granting_write_to_an_untrusted_user_or_group_is_found() {
+        let p = Path::new("/env/bin");
+        // user::rwx user:carol:rwx group::r-x mask::rwx other::r-x
+        let acl = Acl::parse(&acl_bytes(&[
+            (1, 7, u32::MAX),
+            (2, 7, 4242),
+            (4, 5, u32::MAX),
+            (0x10, 7, u32::MAX),
+            (0x20, 5, u32::MAX),
+        ]))
+        .unwrap();
+        let meta = st(libc::S_IFDIR | 0o775, 0, 9);
+        assert_eq!(
+            judge_with_acl(p, meta, Some(&acl), &rules(), false)
+                .unwrap()
+                .problem,
+            Problem::AclUser(4242)
+        );
+        // the mask takes write away from everyone named: nothing to find
+        let masked = Acl::parse(&acl_bytes(&[(2, 7, 4242), (4, 5, u32::MAX), (0x10, 5, u32::MAX)])).unwrap();
+        assert_eq!(
+            judge_with_acl(p, st(libc::S_IFDIR | 0o755, 0, 9), Some(&masked), &rules(), false),
+            None
+        );
+        // a trusted user named: fine; a named group not trusted: found
+        let group = Acl::parse(&acl_bytes(&[
+            (2, 7, 1000),
+            (8, 7, 77),
+            (4, 5, u32::MAX),
+            (0x10, 7, u32::MAX),
+        ]))
+        .unwrap();
+        assert_eq!(
+            judge_with_acl(p, meta, Some(&group), &rules(), false)
+                .unwrap()
+                .problem,
+            Problem::AclGroup(77)
+        );
+        assert!(Acl::parse(b"\x01\x00\x00\x00").is_none());
     }
 
     #[test]

@@ -539,50 +539,6 @@ fn ok_ref(out: &Output) -> String {
 }
 
 #[test]
-fn a_command_dropped_from_root_cannot_inject_into_roots_terminal() {
-    require_root!();
-    let sb = shared(&["cv"]);
-    let inject = "import fcntl, termios, errno\n\
-                  try:\n    fcntl.ioctl(0, termios.TIOCSTI, b'#')\n    print('TIOCSTI=OK')\n\
-                  except OSError as e:\n    print('TIOCSTI=' + errno.errorcode[e.errno])\n";
-    let script_file = sb.write("work/inject.py", inject);
-    fs::set_permissions(&script_file, fs::Permissions::from_mode(0o644)).unwrap();
-    // script(1) gives the command a real terminal as its controlling tty.
-    let under_tty = |command: String| {
-        let out = Command::new("script")
-            .args(["-qec", &command, "/dev/null"])
-            .current_dir(sb.path("work"))
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        stdout(&out)
-    };
-    // Control: a process of alice's on a terminal that is its controlling tty
-    // can inject (this kernel allows legacy TIOCSTI).
-    let legacy = fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").unwrap_or_default();
-    if legacy.trim() == "1" {
-        let control = under_tty(format!(
-            "setpriv --reuid {ALICE} --regid {ALICE} --init-groups /usr/bin/python3 {}",
-            script_file.display()
-        ));
-        assert!(control.contains("TIOCSTI=OK"), "control: {control}");
-    }
-    // Through cenv, dropped from root: refused.
-    // Through cenv, dropped from root, started by root's shell (which stays
-    // the terminal's session leader, as an interactive shell does): refused.
-    let through_cenv = under_tty(format!(
-        "/bin/sh -c '{} run --user {ALICE} -p {} python {}; true'",
-        cenv_binary().display(),
-        sb.path("envs/cv").display(),
-        script_file.display()
-    ));
-    assert!(
-        through_cenv.contains("TIOCSTI=EPERM") || through_cenv.contains("TIOCSTI=EIO"),
-        "{through_cenv}"
-    );
-}
-
-#[test]
 fn clean_env_gives_an_ordinary_user_the_reset_environment() {
     require_root!();
     let sb = shared(&["cv"]);
@@ -604,53 +560,6 @@ fn clean_env_gives_an_ordinary_user_the_reset_environment() {
         out.contains("MY_SETTING=1\n"),
         "an unprivileged run keeps the caller's environment"
     );
-}
-
-#[test]
-fn after_the_terminal_is_given_up_ctrl_c_still_reaches_the_command() {
-    require_root!();
-    let sb = shared(&["cv"]);
-    let script = "import signal, sys, time\n\
-                  signal.signal(signal.SIGINT, lambda *a: (print('GOT SIGINT', flush=True), sys.exit(5)))\n\
-                  print('READY', flush=True)\n\
-                  time.sleep(20)\n";
-    let script_file = sb.write("work/wait.py", script);
-    fs::set_permissions(&script_file, fs::Permissions::from_mode(0o644)).unwrap();
-    // started by a root shell that stays the session leader, as in the
-    // TIOCSTI test: cenv gives up the terminal there
-    let command = format!(
-        "/bin/sh -c '{} run --user {ALICE} -p {} python {}; true'",
-        cenv_binary().display(),
-        sb.path("envs/cv").display(),
-        script_file.display()
-    );
-    // script(1) relays its stdin to the terminal: a ^C written there is the
-    // terminal's interrupt character, sent to the foreground process group.
-    let mut child = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(sb.path("work"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    use std::io::{BufRead, Write};
-    while !line.contains("READY") {
-        line.clear();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "the command did not start"
-        );
-    }
-    stdin.write_all(b"\x03").unwrap();
-    stdin.flush().unwrap();
-    let mut rest = String::new();
-    let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
-    drop(stdin);
-    let _ = child.wait();
-    assert!(rest.contains("GOT SIGINT"), "{rest}");
 }
 
 #[test]

@@ -619,22 +619,27 @@ fn pam_sets_umask_027_for_members_of_the_group_only() {
 }
 
 #[test]
-fn activate_refuses_to_act_for_another_user_from_root() {
+fn activate_started_by_root_for_a_user_is_computed_as_that_user() {
     require_root!();
     let sb = fixture();
-    let out = Command::new(cenv_binary())
-        .args(["activate", "--shell", "bash", "-p"])
-        .arg(sb.path("envs/a"))
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("SUDO_UID", user(ALICE).uid.to_string())
-        .output()
-        .unwrap();
+    let activate = |prefix: &std::path::Path| {
+        Command::new(cenv_binary())
+            .args(["activate", "--shell", "bash", "-p"])
+            .arg(prefix)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("SUDO_UID", user(ALICE).uid.to_string())
+            .output()
+            .unwrap()
+    };
+    let out = activate(&sb.path("envs/a"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("export CONDA_PREFIX="), "{}", stdout(&out));
+    // what alice cannot read, root does not read for her
+    let hidden = sb.make_env("root-only/env");
+    fs::set_permissions(sb.path("root-only"), fs::Permissions::from_mode(0o700)).unwrap();
+    let out = activate(&hidden);
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(stdout(&out), "", "no code for the shell to evaluate");
-    assert!(
-        stderr(&out).contains("cannot drop root's privileges"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
 }

@@ -181,7 +181,10 @@ impl Sandbox {
     /// (the system Python, with a pyvenv.cfg so that `sys.prefix` is the env).
     pub fn make_env(&self, rel: &str) -> PathBuf {
         let prefix = self.mkdir(rel);
-        self.write(&format!("{rel}/conda-meta/python-3.11.2-h0_0.json"), "{}\n");
+        self.write(
+            &format!("{rel}/conda-meta/python-3.11.2-h0_0.json"),
+            "{\"name\": \"python\", \"version\": \"3.11.2\", \"build\": \"h0_0\"}\n",
+        );
         self.mkdir(&format!("{rel}/bin"));
         symlink("/usr/bin/python3", prefix.join("bin/python")).unwrap();
         self.write(
@@ -607,4 +610,152 @@ pub fn shared_sandbox(envs: &[&str], config: impl FnOnce(&Sandbox) -> String) ->
     let work = sb.mkdir("work");
     fs::set_permissions(&work, fs::Permissions::from_mode(0o1777)).unwrap();
     sb
+}
+
+/// A real terminal for a test: a pseudo-terminal whose slave is the
+/// controlling terminal of a `sh -c SCRIPT` session (started with
+/// util-linux's `setsid -c`), as root's login shell has its terminal. The
+/// test types into the master and reads what the terminal shows.
+pub struct Terminal {
+    master: fs::File,
+    pub slave_path: PathBuf,
+    output: std::sync::Arc<Mutex<Vec<u8>>>,
+    pub child: std::process::Child,
+}
+
+impl Terminal {
+    /// Starts `sh -c script` (as root, in `dir`) on a new terminal of
+    /// `rows` x `cols`.
+    pub fn start(script: &str, dir: &Path, rows: u16, cols: u16) -> Terminal {
+        use std::io::Read;
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let slave_path = fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&pty.slave)
+        ))
+        .unwrap();
+        sh(&[
+            "stty",
+            "-F",
+            slave_path.to_str().unwrap(),
+            "rows",
+            &rows.to_string(),
+            "cols",
+            &cols.to_string(),
+        ]);
+        let stdio = |fd: &std::os::fd::OwnedFd| std::process::Stdio::from(fd.try_clone().unwrap());
+        let child = Command::new("setsid")
+            .args(["-c", "sh", "-c", script])
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("TERM", "xterm")
+            .stdin(stdio(&pty.slave))
+            .stdout(stdio(&pty.slave))
+            .stderr(stdio(&pty.slave))
+            .spawn()
+            .unwrap();
+        drop(pty.slave);
+        let master = fs::File::from(pty.master);
+        let output = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut reader = master.try_clone().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buffer[..n]);
+            }
+        });
+        Terminal {
+            master,
+            slave_path,
+            output,
+            child,
+        }
+    }
+
+    /// Everything the terminal showed so far, carriage returns removed.
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).replace('\r', "")
+    }
+
+    /// Waits (up to 20 s) until the terminal shows `text`.
+    pub fn wait_for(&self, text: &str) -> String {
+        for _ in 0..2000 {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the terminal never showed {text:?}; it shows:\n{}", self.screen());
+    }
+
+    /// Types `bytes` on the terminal's keyboard.
+    pub fn type_keys(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.master.write_all(bytes).unwrap();
+        self.master.flush().unwrap();
+    }
+
+    /// Resizes the terminal (its foreground process group gets SIGWINCH).
+    pub fn resize(&self, rows: u16, cols: u16) {
+        sh(&[
+            "stty",
+            "-F",
+            self.slave_path.to_str().unwrap(),
+            "rows",
+            &rows.to_string(),
+            "cols",
+            &cols.to_string(),
+        ]);
+    }
+
+    /// Waits for the session's shell to end; returns what the terminal showed.
+    pub fn finish(mut self) -> String {
+        for _ in 0..2000 {
+            if self.child.try_wait().unwrap().is_some() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                return self.screen();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        panic!("the terminal's shell did not end; it shows:\n{}", self.screen());
+    }
+}
+
+/// A sudoers rule for a test, removed when dropped.
+pub struct SudoRule {
+    path: PathBuf,
+}
+
+impl SudoRule {
+    /// `USER ALL=(root) NOPASSWD: <the cenv binary>` in /etc/sudoers.d.
+    pub fn allow(user: &str, name: &str) -> SudoRule {
+        let path = PathBuf::from(format!("/etc/sudoers.d/cenv-test-{name}"));
+        fs::write(
+            &path,
+            format!("{user} ALL=(root) NOPASSWD: {}\n", cenv_binary().display()),
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o440)).unwrap();
+        SudoRule { path }
+    }
+}
+
+impl Drop for SudoRule {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// `sudo -n cenv ARGS...` run by `user` (who needs a [`SudoRule`]).
+pub fn sudo_cenv(user: &str) -> Command {
+    let mut cmd = as_user(user, "sudo");
+    cmd.args(["-n", "--"]).arg(cenv_binary());
+    cmd
 }

@@ -1,0 +1,533 @@
+//! Runs and inspections started by root — through a sudo rule, from root's
+//! terminal, or by root for someone — must never hand out root's powers.
+//! Each test is an attack found by review, tried for real: real sudo, real
+//! users, a real terminal, a real syslog daemon. (Actor in SECURITY.md:
+//! "root on someone's behalf", and the researcher who holds a sudo rule.)
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+fn shared() -> Sandbox {
+    shared_sandbox(&["cv"], |_| String::new())
+}
+
+fn code(out: &Output) -> Option<i32> {
+    out.status.code()
+}
+
+// ---- a researcher with a sudo rule for cenv ----
+
+#[test]
+fn sudo_user_flag_naming_another_user_is_refused_and_logged_as_the_invoker() {
+    require_root!();
+    let _lock = machine_lock();
+    let syslog = Syslog::start();
+    let sb = shared();
+    let _rule = SudoRule::allow(ALICE, "user-flag");
+    let marker = format!("userflag-{}", std::process::id());
+    for subcommand in [&["run"][..], &["shell"][..]] {
+        let mut cmd = sudo_cenv(ALICE);
+        cmd.args(subcommand)
+            .args(["--user", BOB, "-p"])
+            .arg(sb.path("envs/cv"));
+        if subcommand == ["run"] {
+            cmd.args(["sh", "-c", &format!("id -un; touch /tmp/{marker}")]);
+        }
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        assert_eq!(code(&out), Some(125), "{subcommand:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("--user {BOB} refused")) && err.contains("sudo -u"),
+            "{err}"
+        );
+        assert!(!stdout(&out).contains(BOB), "it ran as bob: {}", stdout(&out));
+    }
+    assert!(!Path::new(&format!("/tmp/{marker}")).exists());
+    let line = syslog.line_with(&format!("REASON=--user {BOB} refused"));
+    assert!(line.starts_with("authpriv.warning cenv["), "{line}");
+    assert!(line.contains(&format!(": {ALICE} : command refused ;")), "{line}");
+    // naming herself is allowed: it is who sudo says she is
+    let out = sudo_cenv(ALICE)
+        .args(["run", "--user", ALICE, "-p"])
+        .arg(sb.path("envs/cv"))
+        .args(["id", "-un"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), ALICE, "{}", stderr(&out));
+}
+
+#[test]
+fn a_forged_sudo_user_cannot_fake_the_audit_lines_first_field() {
+    require_root!();
+    let _lock = machine_lock();
+    let syslog = Syslog::start();
+    let sb = shared();
+    let alice = user(ALICE);
+    let marker = format!("forged-{}", std::process::id());
+    let out = Command::new(cenv_binary())
+        .args(["run", "-p"])
+        .arg(sb.path("envs/cv"))
+        .args(["true", &marker])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("SUDO_UID", alice.uid.to_string())
+        .env("SUDO_USER", "mallory : TTY=x ; USER=root\nforged line")
+        .current_dir(sb.path("work"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = syslog.line_with(&marker);
+    assert!(
+        line.contains(": mallory \\x3a TTY=x \\x3b USER=root\\x0aforged line : TTY="),
+        "{line}"
+    );
+    assert!(line.contains(&format!("USER={ALICE} ;")), "{line}");
+}
+
+// ---- root's terminal ----
+
+/// A command run from root's terminal by `cenv run --user alice`.
+fn on_roots_terminal(sb: &Sandbox, command: &str, after: &str) -> Terminal {
+    let script = format!(
+        "{} run --user {ALICE} -p {} {command}; echo \"CENV-STATUS=$?\"; {after}",
+        cenv_binary().display(),
+        sb.path("envs/cv").display(),
+    );
+    Terminal::start(&script, &sb.path("work"), 24, 80)
+}
+
+fn python_file(sb: &Sandbox, name: &str, text: &str) -> String {
+    let path = sb.write(&format!("work/{name}"), text);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_process_left_behind_cannot_read_what_root_types_next() {
+    require_root!();
+    let sb = shared();
+    let log = sb.path("work/leftover.log");
+    let leftover = python_file(
+        &sb,
+        "leftover.py",
+        &format!(
+            "import os, signal, sys, time\n\
+             if os.fork() == 0:\n\
+             \x20   signal.signal(signal.SIGHUP, signal.SIG_IGN)\n\
+             \x20   os.setsid()\n\
+             \x20   log = open({log:?}, 'w')\n\
+             \x20   deadline = time.time() + 4\n\
+             \x20   while time.time() < deadline:\n\
+             \x20       try:\n\
+             \x20           data = os.read(0, 100)\n\
+             \x20           log.write('READ:%r\\n' % data); log.flush()\n\
+             \x20           if not data: time.sleep(0.1)\n\
+             \x20       except OSError as e:\n\
+             \x20           log.write('ERROR:%s\\n' % e.strerror); log.flush(); time.sleep(0.1)\n\
+             \x20   os._exit(0)\n\
+             print('COMMAND-DONE', flush=True)\n"
+        ),
+    );
+    let mut terminal = on_roots_terminal(
+        &sb,
+        &format!("python {leftover}"),
+        "read line; echo \"ROOT-READ=$line\"",
+    );
+    terminal.wait_for("CENV-STATUS=0");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    terminal.type_keys(b"root-secret-password\n");
+    let screen = terminal.finish();
+    assert!(screen.contains("ROOT-READ=root-secret-password"), "{screen}");
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    let seen = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !seen.contains("root-secret"),
+        "the leftover read root's keystrokes:\n{seen}"
+    );
+    assert!(
+        seen.contains("ERROR:Input/output error") || seen.contains("READ:b''"),
+        "the leftover should get EIO or end of file: {seen}"
+    );
+}
+
+#[test]
+fn tiocsti_from_the_command_never_reaches_roots_shell() {
+    require_root!();
+    let sb = shared();
+    let inject = python_file(
+        &sb,
+        "inject.py",
+        "import fcntl, os, termios\n\
+         for c in b'echo INJECTED-BY-ALICE\\n':\n\
+         \x20   try:\n\
+         \x20       fcntl.ioctl(0, termios.TIOCSTI, bytes([c]))\n\
+         \x20   except OSError as e:\n\
+         \x20       print('TIOCSTI failed:', e.strerror); break\n\
+         # no descriptor of the command may be root's terminal\n\
+         for fd in os.listdir('/proc/self/fd'):\n\
+         \x20   try: print('FD', fd, os.readlink('/proc/self/fd/' + fd))\n\
+         \x20   except OSError: pass\n",
+    );
+    let mut terminal = on_roots_terminal(
+        &sb,
+        &format!("python {inject}"),
+        "read line; echo \"ROOT-READ=$line\"",
+    );
+    terminal.wait_for("CENV-STATUS=");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    terminal.type_keys(b"typed-by-root\n");
+    let roots = terminal.slave_path.display().to_string();
+    let screen = terminal.finish();
+    assert!(screen.contains("ROOT-READ=typed-by-root"), "{screen}");
+    assert!(!screen.contains("ROOT-READ=echo INJECTED"), "{screen}");
+    for line in screen.lines().filter(|l| l.starts_with("FD ")) {
+        assert!(
+            !line.ends_with(&roots),
+            "the command holds root's terminal: {line}\n{screen}"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_window_size_and_exit_codes_pass_through_the_relay() {
+    require_root!();
+    let sb = shared();
+    let waiter = python_file(
+        &sb,
+        "wait.py",
+        "import os, signal, sys, time\n\
+         def winch(*a): print('SIZE', os.get_terminal_size().lines, os.get_terminal_size().columns, flush=True)\n\
+         signal.signal(signal.SIGWINCH, winch)\n\
+         signal.signal(signal.SIGINT, lambda *a: (print('GOT SIGINT', flush=True), sys.exit(5)))\n\
+         winch()\n\
+         print('READY', flush=True)\n\
+         time.sleep(20)\n",
+    );
+    let script = format!(
+        "{cenv} run --user {ALICE} -p {env} python {waiter}; echo \"STATUS-A=$?\"; \
+         {cenv} run --user {ALICE} -p {env} sh -c 'exit 7'; echo \"STATUS-B=$?\"; \
+         {cenv} run --user {ALICE} -p {env} sh -c 'kill -INT $$'; echo \"STATUS-C=$?\"; \
+         {cenv} run --user {ALICE} -p {env} true; echo \"STATUS-D=$?\"",
+        cenv = cenv_binary().display(),
+        env = sb.path("envs/cv").display(),
+    );
+    let mut terminal = Terminal::start(&script, &sb.path("work"), 33, 101);
+    terminal.wait_for("READY");
+    assert!(terminal.screen().contains("SIZE 33 101"), "{}", terminal.screen());
+    terminal.resize(40, 120);
+    terminal.wait_for("SIZE 40 120");
+    terminal.type_keys(b"\x03");
+    let screen = terminal.finish();
+    assert!(screen.contains("GOT SIGINT"), "{screen}");
+    assert!(screen.contains("STATUS-A=5"), "{screen}");
+    assert!(screen.contains("STATUS-B=7"), "{screen}");
+    assert!(screen.contains("STATUS-C=130"), "{screen}");
+    assert!(screen.contains("STATUS-D=0"), "{screen}");
+}
+
+#[test]
+fn without_a_terminal_a_run_from_root_still_leaves_no_cenv_process() {
+    require_root!();
+    let sb = shared();
+    let child = Command::new(cenv_binary())
+        .args(["run", "--user", ALICE, "-p"])
+        .arg(sb.path("envs/cv"))
+        .args(["sh", "-c", "echo $$; cat /proc/$$/comm"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(sb.path("work"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(pid.to_string().as_str()),
+        "cenv was not replaced by the command: {text}"
+    );
+    assert_eq!(lines.next(), Some("sh"));
+}
+
+// ---- inspections through sudo ----
+
+/// An env of alice's own in her home directory, for `sudo cenv info/verify -p`.
+fn alices_env(sb: &Sandbox) -> std::path::PathBuf {
+    let env = sb.make_env("alice/env");
+    let alice = user(ALICE);
+    chown_tree(&sb.path("alice"), alice.uid, alice.gid);
+    env
+}
+
+#[test]
+fn sudo_cenv_info_does_not_read_root_only_files_for_the_caller() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared();
+    let _rule = SudoRule::allow(ALICE, "info");
+    let env = alices_env(&sb);
+    let secret = sb.write(
+        "root-only/secret.json",
+        "{\"env_vars\": {\"ROOT_SECRET\": \"hunter2\"}}",
+    );
+    fs::set_permissions(sb.path("root-only"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&secret, env.join("conda-meta/state")).unwrap();
+    let out = sudo_cenv(ALICE).args(["info", "-p"]).arg(&env).output().unwrap();
+    assert!(
+        !stdout(&out).contains("hunter2") && !stderr(&out).contains("hunter2"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(code(&out), Some(125));
+    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    // and the drop itself: a root-only env is out of reach through sudo
+    let hidden = sb.make_env("root-only/env");
+    let out = sudo_cenv(ALICE)
+        .args(["info", "-p"])
+        .arg(&hidden)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(125), "{}", stdout(&out));
+    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+}
+
+#[test]
+fn sudo_cenv_verify_does_not_hash_files_outside_the_env() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared();
+    let _rule = SudoRule::allow(ALICE, "verify");
+    let env = alices_env(&sb);
+    fs::write(
+        env.join("conda-meta/evil-1-0.json"),
+        r#"{"name": "evil", "version": "1", "build": "0", "paths_data": {"paths": [
+            {"_path": "../../../../../../etc/shadow", "path_type": "hardlink", "sha256": "00", "size_in_bytes": 1},
+            {"_path": "/etc/shadow", "path_type": "hardlink", "sha256": "00", "size_in_bytes": 1}]}}"#,
+    )
+    .unwrap();
+    let out = sudo_cenv(ALICE)
+        .args(["verify", "--json", "-p"])
+        .arg(&env)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(code(&out), Some(1), "{text}{}", stderr(&out));
+    assert_eq!(text.matches("\"problem\": \"invalid\"").count(), 2, "{text}");
+    assert!(!text.contains("sha256 ") && !text.contains("size "), "{text}");
+}
+
+#[test]
+fn sudo_cenv_check_config_does_not_echo_root_only_files() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared();
+    let _rule = SudoRule::allow(ALICE, "check-config");
+    let secret = sb.write("root-only/x.toml", "password = \"hunter2\"\n");
+    fs::set_permissions(sb.path("root-only"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = sudo_cenv(ALICE)
+        .arg("check-config")
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(1));
+    assert!(
+        !stdout(&out).contains("hunter2") && !stderr(&out).contains("hunter2"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("Permission denied"), "{}", stdout(&out));
+}
+
+#[test]
+fn fifos_and_device_links_in_env_metadata_cannot_hang_or_flood_cenv() {
+    require_root!();
+    let sb = shared();
+    let env = sb.make_env("public/env");
+    nix::unistd::mkfifo(
+        &env.join("conda-meta/history"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    fs::create_dir_all(env.join("etc/conda/env_vars.d")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", env.join("etc/conda/env_vars.d/a.json")).unwrap();
+    fs::write(
+        env.join("conda-meta/fifo-1-0.json"),
+        r#"{"name": "fifo", "version": "1", "build": "0", "paths_data": {"paths": [
+            {"_path": "lib/pipe", "path_type": "hardlink", "sha256": "00", "size_in_bytes": 0}]}}"#,
+    )
+    .unwrap();
+    fs::create_dir_all(env.join("lib")).unwrap();
+    nix::unistd::mkfifo(
+        &env.join("lib/pipe"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("timeout")
+            .arg("10")
+            .arg(cenv_binary())
+            .args(args)
+            .arg("-p")
+            .arg(&env)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_ne!(code(&out), Some(124), "{args:?} hung");
+        out
+    };
+    let out = run(&["info"]);
+    assert_eq!(code(&out), Some(125));
+    assert!(
+        stderr(&out).contains("a.json") && stderr(&out).contains("symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+    fs::remove_file(env.join("etc/conda/env_vars.d/a.json")).unwrap();
+    let out = run(&["info"]);
+    assert!(
+        stderr(&out).contains("history") && stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["verify"]);
+    assert!(
+        stdout(&out).contains("lib/pipe") && stdout(&out).contains("not a regular file"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+// ---- root's own runs and what the audit log claims ----
+
+#[test]
+fn allow_root_is_warned_about_and_a_root_run_cannot_write_system_directories() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared();
+    let Some(config) = write_system_config("allow_root = true\n") else {
+        return;
+    };
+    let out = Command::new(cenv_binary()).arg("check-config").output().unwrap();
+    let checked = stdout(&out);
+    let env = sb.make_env("public/root-env");
+    let probe = format!(
+        "import errno\n\
+         for path in ['/etc/cenv-landlock-probe', '/usr/cenv-landlock-probe', '{}/x']:\n\
+         \x20   try:\n\
+         \x20       open(path, 'w'); print(path, 'WRITTEN')\n\
+         \x20   except OSError as e:\n\
+         \x20       print(path, errno.errorcode[e.errno])\n",
+        sb.path("work").display()
+    );
+    let out = Command::new(cenv_binary())
+        .args(["run", "-p"])
+        .arg(&env)
+        .args(["python", "-c", &probe])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    fs::remove_file(config).unwrap();
+    let _ = fs::remove_file("/etc/cenv-landlock-probe");
+    let _ = fs::remove_file("/usr/cenv-landlock-probe");
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert!(
+        checked.contains("allow_root = true") && checked.contains("/etc/shadow"),
+        "{checked}"
+    );
+    let text = stdout(&out);
+    assert!(text.contains("/etc/cenv-landlock-probe EACCES"), "{text}");
+    assert!(text.contains("/usr/cenv-landlock-probe EACCES"), "{text}");
+    assert!(text.contains("/work/x WRITTEN"), "{text}");
+}
+
+#[test]
+fn a_target_who_cannot_reach_the_env_is_told_permission_denied_not_tampering() {
+    require_root!();
+    let _lock = machine_lock();
+    let syslog = Syslog::start();
+    let sb = shared();
+    let marker = format!("unreachable-{}", std::process::id());
+    let out = Command::new(cenv_binary())
+        .args(["run", "--user", BOB, "-p"])
+        .arg(sb.path("envs/cv"))
+        .args(["true", &marker])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(sb.path("work"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(125));
+    let err = stderr(&out);
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(!err.contains("changed after"), "{err}");
+    let line = syslog.line_with(&marker);
+    assert!(!line.contains("changed after"), "{line}");
+    assert!(line.contains("Permission denied"), "{line}");
+}
+
+#[test]
+fn root_inside_a_user_namespace_is_not_root_and_is_logged_as_who_it_is() {
+    require_root!();
+    let _lock = machine_lock();
+    let syslog = Syslog::start();
+    let sb = shared();
+    let marker = format!("userns-{}", std::process::id());
+    let out = as_user(ALICE, "unshare")
+        .args(["-Urm", "--"])
+        .arg(cenv_binary())
+        .args(["run", "-p"])
+        .arg(sb.path("envs/cv"))
+        .args(["true", &marker])
+        .env("SUDO_UID", user(BOB).uid.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("user namespace"), "{}", stderr(&out));
+    let line = syslog.line_with(&marker);
+    assert!(
+        line.contains(&format!(
+            ": {ALICE} (uid 0 in a user namespace) : command refused"
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_failed_exec_after_the_run_line_is_one_run_not_a_refusal() {
+    require_root!();
+    let _lock = machine_lock();
+    let syslog = Syslog::start();
+    let sb = shared();
+    let marker = format!("noexec-{}", std::process::id());
+    let bogus = sb.write(&format!("work/{marker}"), "not a program and no #! line\n");
+    fs::set_permissions(&bogus, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = cenv_as(&sb, ALICE)
+        .args(["run", "-p"])
+        .arg(sb.path("envs/cv"))
+        .arg(&bogus)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(126), "{}", stderr(&out));
+    let lines = syslog.lines_with(&marker);
+    assert!(!lines.iter().any(|l| l.contains("command refused")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("exec failed")), "{lines:#?}");
+}
