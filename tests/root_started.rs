@@ -415,49 +415,6 @@ fn fifos_and_device_links_in_env_metadata_cannot_hang_or_flood_cenv() {
 // ---- root's own runs and what the audit log claims ----
 
 #[test]
-fn allow_root_is_warned_about_and_a_root_run_cannot_write_system_directories() {
-    require_root!();
-    let _lock = machine_lock();
-    let sb = shared();
-    let Some(config) = write_system_config("allow_root = true\n") else {
-        return;
-    };
-    let out = Command::new(cenv_binary()).arg("check-config").output().unwrap();
-    let checked = stdout(&out);
-    let env = sb.make_env("public/root-env");
-    let probe = format!(
-        "import errno\n\
-         for path in ['/etc/cenv-landlock-probe', '/usr/cenv-landlock-probe', '{}/x']:\n\
-         \x20   try:\n\
-         \x20       open(path, 'w'); print(path, 'WRITTEN')\n\
-         \x20   except OSError as e:\n\
-         \x20       print(path, errno.errorcode[e.errno])\n",
-        sb.path("work").display()
-    );
-    let out = Command::new(cenv_binary())
-        .args(["run", "-p"])
-        .arg(&env)
-        .args(["python", "-c", &probe])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    fs::remove_file(config).unwrap();
-    let _ = fs::remove_file("/etc/cenv-landlock-probe");
-    let _ = fs::remove_file("/usr/cenv-landlock-probe");
-    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
-    assert!(
-        checked.contains("allow_root = true") && checked.contains("/etc/shadow"),
-        "{checked}"
-    );
-    let text = stdout(&out);
-    assert!(text.contains("/etc/cenv-landlock-probe EACCES"), "{text}");
-    assert!(text.contains("/usr/cenv-landlock-probe EACCES"), "{text}");
-    assert!(text.contains("/work/x WRITTEN"), "{text}");
-}
-
-#[test]
 fn a_target_who_cannot_reach_the_env_is_told_permission_denied_not_tampering() {
     require_root!();
     let _lock = machine_lock();

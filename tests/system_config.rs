@@ -1,0 +1,349 @@
+//! The system config — the one file a privileged run reads — and the
+//! settings only it may hold: who may run as root, how login shells are set
+//! up, and what a user's own config may and may not change.
+//!
+//! Every test here writes the test build's system config
+//! (`CENV_SYSTEM_CONFIG`), so every test holds `machine_lock`, and no test of
+//! another file runs while one of these does (cargo runs test binaries one
+//! after another): a user's `--config` elsewhere is never layered over a
+//! config some other test wrote.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+const STATUS: &str = "import os; print(open('/proc/self/status').read(), end='')";
+const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
+
+fn shared(envs: &[&str], extra_config: &str) -> Sandbox {
+    shared_sandbox(envs, |sb| {
+        format!("envs_dirs = [\"{}\"]\n{extra_config}", sb.path("envs").display())
+    })
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+fn refused(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "expected a refusal; stdout {} stderr {}",
+        stdout(out),
+        stderr(out)
+    );
+    stderr(out)
+}
+
+fn ran(out: &Output) -> String {
+    assert!(out.status.success(), "expected success: {}", stderr(out));
+    stdout(out)
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn root_as_the_target_and_root_without_a_caller_are_refused() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    let root_cenv = || {
+        let mut cmd = Command::new(cenv_binary());
+        cmd.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .current_dir(sb.path("work"));
+        cmd
+    };
+    for (extra_env, args) in [
+        (Some(("SUDO_UID", "0")), vec![]),
+        (None, vec!["--user", "root"]),
+        (None, vec!["--user", "0"]),
+    ] {
+        let mut cmd = root_cenv();
+        if let Some((k, v)) = extra_env {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .arg("run")
+            .args(&args)
+            .arg("-p")
+            .arg(sb.path("envs/cv"))
+            .arg("true")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(125), "{args:?}");
+        assert!(stderr(&out).contains("uid 0"), "{}", stderr(&out));
+    }
+    let out = root_cenv()
+        .args(["run", "-p"])
+        .arg(sb.path("envs/cv"))
+        .arg("true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--user NAME") && err.contains("allow_root = true"),
+        "{err}"
+    );
+
+    // allow_root: runs as root, every capability set empty, Landlock in force
+    // Root without capabilities is held to file permissions like anyone: use
+    // a world-readable env of root's own.
+    let Some(_config) = write_system_config("allow_root = true\n") else {
+        return;
+    };
+    let root_env = sb.make_env("public/root-env");
+    sb.write("public/root-env/data.txt", "x");
+    let out = root_cenv()
+        .args(["run", "-p"])
+        .arg(&root_env)
+        .args(["python", "-c"])
+        .arg(format!("{STATUS}\nimport errno\ntry:\n open('{}/data.txt','a')\n print('WRITE=OK')\nexcept OSError as e:\n print('WRITE=' + errno.errorcode[e.errno])", root_env.display()))
+        .output()
+        .unwrap();
+    let _ = fs::remove_file(test_system_config().unwrap());
+    let status = ok(out);
+    assert_eq!(status_field(&status, "Uid"), Some("0\t0\t0\t0"));
+    for cap in ["CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"] {
+        assert_eq!(status_field(&status, cap), Some("0000000000000000"), "{cap}");
+    }
+    assert!(status.contains("WRITE=EACCES"), "{status}");
+}
+
+fn root_run(sb: &Sandbox) -> Output {
+    Command::new(cenv_binary())
+        .args(["run", "--user", ALICE, "cv", "echo", "ran"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(sb.path("work"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_system_config_must_be_root_owned_and_not_writable_by_others() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    let text = format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display());
+    let Some(path) = write_system_config(&text) else {
+        return;
+    };
+    let dir = path.parent().unwrap().to_owned();
+    assert_eq!(ran(&root_run(&sb)), "ran\n");
+
+    let alice = user(ALICE);
+    std::os::unix::fs::lchown(&path, Some(alice.uid), None).unwrap();
+    let err = refused(&root_run(&sb));
+    assert!(
+        err.contains(&format!(
+            "refusing config {}: the file is owned by {ALICE}, not root; fix: chown root {}",
+            path.display(),
+            path.display()
+        )),
+        "{err}"
+    );
+    std::os::unix::fs::lchown(&path, Some(0), None).unwrap();
+
+    chmod(&path, 0o664);
+    let err = refused(&root_run(&sb));
+    assert!(
+        err.contains("writable by its group") && err.contains("chmod go-w"),
+        "{err}"
+    );
+    chmod(&path, 0o644);
+
+    chmod(&dir, 0o777);
+    let err = refused(&root_run(&sb));
+    assert!(
+        err.contains(&format!(
+            "refusing config {}: the directory is writable by everyone",
+            dir.display()
+        )),
+        "{err}"
+    );
+    chmod(&dir, 0o755);
+
+    write_system_config("envs_dirs = [\n");
+    let err = refused(&root_run(&sb));
+    assert!(
+        err.contains(&format!("{}:1:14: unclosed array", path.display())),
+        "{err}"
+    );
+
+    write_system_config(&format!("{text}allow_rot = true\n"));
+    let err = refused(&root_run(&sb));
+    assert!(
+        err.contains(&format!("{}:2:1: unknown field `allow_rot`", path.display())),
+        "{err}"
+    );
+    let _ = fs::remove_file(&path);
+}
+
+struct LoginInstall {
+    zprofile: Option<String>,
+}
+
+const PROFILE_D: &str = "/etc/profile.d/cenv.sh";
+const FISH_CONF: &str = "/etc/fish/conf.d/cenv.fish";
+const ZPROFILE: &str = "/etc/zsh/zprofile";
+const LINKED_BINARY: &str = "/usr/local/bin/cenv";
+
+impl LoginInstall {
+    fn new() -> LoginInstall {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        fs::copy(repo.join("packaging/profile.d/cenv.sh"), PROFILE_D).unwrap();
+        fs::create_dir_all("/etc/fish/conf.d").unwrap();
+        fs::copy(repo.join("packaging/fish/cenv.fish"), FISH_CONF).unwrap();
+        let zprofile = fs::read_to_string(ZPROFILE).ok();
+        let snippet = fs::read_to_string(repo.join("packaging/zsh/zprofile-snippet.zsh")).unwrap();
+        fs::write(
+            ZPROFILE,
+            format!("{}{snippet}", zprofile.clone().unwrap_or_default()),
+        )
+        .unwrap();
+        let _ = fs::remove_file(LINKED_BINARY);
+        std::os::unix::fs::symlink(cenv_binary(), LINKED_BINARY).unwrap();
+        LoginInstall { zprofile }
+    }
+}
+
+impl Drop for LoginInstall {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(PROFILE_D);
+        let _ = fs::remove_file(FISH_CONF);
+        let _ = fs::remove_file(LINKED_BINARY);
+        match &self.zprofile {
+            Some(text) => fs::write(ZPROFILE, text).unwrap(),
+            None => {
+                let _ = fs::remove_file(ZPROFILE);
+            }
+        }
+        if let Some(path) = test_system_config() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+fn login(user: &str, shell: &str, command: &str) -> Output {
+    let flags: &[&str] = match shell {
+        "fish" => &["-l", "-c"],
+        _ => &["-l", "-c"],
+    };
+    as_user(user, format!("/usr/bin/{shell}"))
+        .args(flags)
+        .arg(command)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn login_shells_get_the_umask_and_the_default_env_of_their_group() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = Sandbox::new();
+    shared_layout(&sb, &["cv", "other"]);
+    for rel in ["envs", "envs/other", "envs/other/conda-meta", "envs/other/bin"] {
+        fs::set_permissions(sb.path(rel), fs::Permissions::from_mode(0o2755)).unwrap();
+    }
+    let config = format!(
+        "envs_dirs = [\"{}\"]\nlogin_umask_groups = [\"{RESEARCH}\"]\n[default_envs]\n{RESEARCH} = \"cv\"\n",
+        sb.path("envs").display()
+    );
+    let Some(_) = write_system_config(&config) else {
+        return;
+    };
+    let _install = LoginInstall::new();
+    for shell in SHELLS {
+        let probe = if shell == "fish" {
+            "umask; echo \"[$CONDA_DEFAULT_ENV]\"; functions -q cenv; and echo function"
+        } else {
+            "umask; echo \"[${CONDA_DEFAULT_ENV-}]\"; type cenv >/dev/null 2>&1 && echo function"
+        };
+        // zsh prints a umask with three digits, bash and fish with four
+        let normal = |out: &Output| {
+            stdout(out)
+                .replacen("027\n", "0027\n", 1)
+                .replacen("022\n", "0022\n", 1)
+                .replace("00027", "0027")
+                .replace("00022", "0022")
+        };
+        let alice = login(ALICE, shell, probe);
+        assert_eq!(
+            normal(&alice),
+            "0027\n[cv]\nfunction\n",
+            "{shell}: {}",
+            stderr(&alice)
+        );
+        assert_eq!(stderr(&alice), "", "{shell}");
+        let bob = login(BOB, shell, probe);
+        assert_eq!(normal(&bob), "0022\n[]\nfunction\n", "{shell}: {}", stderr(&bob));
+        assert_eq!(stderr(&bob), "", "{shell}: silent when nothing applies");
+    }
+    // a user's own choice of default env
+    let bob_home = nix::unistd::User::from_name(BOB).unwrap().unwrap().dir;
+    fs::create_dir_all(bob_home.join(".config/cenv")).unwrap();
+    fs::write(bob_home.join(".config/cenv/default-env"), "other\n").unwrap();
+    let bob = login(BOB, "bash", "echo \"[${CONDA_DEFAULT_ENV-}]\"");
+    fs::remove_dir_all(bob_home.join(".config/cenv")).unwrap();
+    assert_eq!(stdout(&bob), "[other]\n", "{}", stderr(&bob));
+}
+
+#[test]
+fn allow_root_is_warned_about_and_a_root_run_cannot_write_system_directories() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    let Some(config) = write_system_config("allow_root = true\n") else {
+        return;
+    };
+    let out = Command::new(cenv_binary()).arg("check-config").output().unwrap();
+    let checked = stdout(&out);
+    let env = sb.make_env("public/root-env");
+    let probe = format!(
+        "import errno\n\
+         for path in ['/etc/cenv-landlock-probe', '/usr/cenv-landlock-probe', '{}/x']:\n\
+         \x20   try:\n\
+         \x20       open(path, 'w'); print(path, 'WRITTEN')\n\
+         \x20   except OSError as e:\n\
+         \x20       print(path, errno.errorcode[e.errno])\n",
+        sb.path("work").display()
+    );
+    let out = Command::new(cenv_binary())
+        .args(["run", "-p"])
+        .arg(&env)
+        .args(["python", "-c", &probe])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    fs::remove_file(config).unwrap();
+    let _ = fs::remove_file("/etc/cenv-landlock-probe");
+    let _ = fs::remove_file("/usr/cenv-landlock-probe");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        checked.contains("allow_root = true") && checked.contains("/etc/shadow"),
+        "{checked}"
+    );
+    let text = stdout(&out);
+    assert!(text.contains("/etc/cenv-landlock-probe EACCES"), "{text}");
+    assert!(text.contains("/usr/cenv-landlock-probe EACCES"), "{text}");
+    assert!(text.contains("/work/x WRITTEN"), "{text}");
+}
