@@ -10,10 +10,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::fcntl::{fcntl, AtFlags, FcntlArg, FdFlag};
 use nix::unistd::AccessFlags;
 
 use crate::environ::Environ;
 use crate::error::{Error, Result};
+use crate::trust::CheckedCommand;
 
 /// Finds `command` as execvp(3) would, but in the *activated* PATH: a name with
 /// a `/` is used as it is; otherwise the first PATH entry holding an
@@ -99,8 +101,14 @@ fn check_executable(path: &Path) -> Candidate {
     }
 }
 
-/// Replaces this process with `program`. Returns only on failure.
-pub fn exec(program: &Path, argv: &[OsString], environ: &Environ) -> Error {
+/// Replaces this process with the checked command, executed through the
+/// descriptor that was checked (execveat with `AT_EMPTY_PATH`). A `#!`
+/// script is handed to its interpreter as `/dev/fd/N` — the same open file —
+/// so the descriptor stays open across the exec; without `/proc` the script
+/// is executed by path instead, after checking the path still names the
+/// file that was checked. Returns only on failure.
+pub fn exec(command: &CheckedCommand, argv: &[OsString], environ: &Environ) -> Error {
+    let program = &command.path;
     let to_cstring = |bytes: &[u8]| CString::new(bytes).ok();
     let Some(program_c) = to_cstring(program.as_os_str().as_bytes()) else {
         return Error::CommandNotExecutable {
@@ -119,7 +127,27 @@ pub fn exec(program: &Path, argv: &[OsString], environ: &Environ) -> Error {
     if let Err(e) = crate::sys::restore_default_sigpipe() {
         return Error::system("restoring the default SIGPIPE disposition", e);
     }
-    let errno = match nix::unistd::execve(&program_c, &args, &env) {
+    let through_fd = !command.is_script || Path::new("/proc/self/fd").is_dir();
+    let result = if through_fd {
+        if command.is_script {
+            // the interpreter opens /dev/fd/N: it must survive the exec
+            if let Err(e) = fcntl(&command.fd, FcntlArg::F_SETFD(FdFlag::empty())) {
+                return Error::system(
+                    "keeping the script's descriptor open for its interpreter",
+                    e.into(),
+                );
+            }
+        }
+        nix::unistd::execveat(&command.fd, c"", &args, &env, AtFlags::AT_EMPTY_PATH)
+    } else if same_file(program, &command.fd) {
+        nix::unistd::execve(&program_c, &args, &env)
+    } else {
+        return Error::Trust(format!(
+            "{} changed after cenv checked it; refusing to run it",
+            program.display()
+        ));
+    };
+    let errno = match result {
         Ok(never) => match never {},
         Err(errno) => errno,
     };
@@ -136,5 +164,13 @@ pub fn exec(program: &Path, argv: &[OsString], environ: &Environ) -> Error {
             path: program.to_owned(),
             reason: format!("cannot execute: {}", other.desc()),
         },
+    }
+}
+
+fn same_file(path: &Path, fd: &std::os::fd::OwnedFd) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), nix::sys::stat::fstat(fd)) {
+        (Ok(m), Ok(st)) => m.dev() == st.st_dev && m.ino() == st.st_ino,
+        _ => false,
     }
 }

@@ -21,7 +21,7 @@ use crate::identity::invoker;
 use crate::output::{message, warning, write_stdout};
 use crate::policy::group_gid;
 use crate::process::Process;
-use crate::run::{admit, establish_caller, Admitted};
+use crate::run::{admit, check_previous_env, establish_caller, Admitted};
 use crate::shell::{init, render_activation, render_deactivation, Shell};
 
 const NEEDS_SHELL_INIT: &str = "cenv activate changes the current shell, so it runs through the shell \
@@ -95,10 +95,16 @@ fn activation_code(
         ));
     }
     let Admitted { env, .. } = admit(process, &caller, spec, trail)?;
-    let loaded = caller.loaded;
-    let caller = with_condarc_changeps1(process);
-    let base = loaded.config.base_prefix.as_deref().map(BaseInstall::probe);
-    let plan = plan_activation(&env.prefix, &caller, base.as_ref(), shell.script_extension())?;
+    let environ = with_condarc_changeps1(process);
+    let base = caller
+        .loaded
+        .config
+        .base_prefix
+        .as_deref()
+        .map(BaseInstall::probe);
+    let plan = plan_activation(&env.prefix, &environ, base.as_ref(), shell.script_extension())?;
+    check_previous_env(&plan, &env, &caller, &environ)?;
+    let caller = environ;
     for w in &plan.warnings {
         warning(&crate::escape::text(w));
     }

@@ -16,9 +16,11 @@ use caps::CapSet;
 
 use crate::audit::{escape_command, field, tty_name, AuditLog, Trail, NOTICE, WARNING};
 use crate::cli::RunArgs;
-use crate::conda::{plan_activation, BaseInstall, EnvSpec, ResolvedEnv, SearchPath};
+use crate::conda::{plan_activation, ActivationPlan, BaseInstall, EnvSpec, ResolvedEnv, SearchPath};
 use crate::config::{self, AuditMode, Config, EffectiveSettings, LoadedConfig};
-use crate::confine::{apply_umask, effective_umask, restrict_writes, set_no_new_privs, LandlockOutcome};
+use crate::confine::{
+    apply_umask, caller_umask, effective_umask, restrict_writes, set_no_new_privs, LandlockOutcome,
+};
 use crate::environ::Environ;
 use crate::error::{Error, Outcome, Result};
 use crate::exec::{exec, find_command};
@@ -31,7 +33,7 @@ use crate::output::warning;
 use crate::policy::{authorize, group_gid, resolve_explained, user_uid, Subject};
 use crate::process::Process;
 use crate::scripts::activated_environment;
-use crate::trust::{check_command, check_env, user_name, verify_unchanged, EnvCheck, Finding, TrustRules};
+use crate::trust::{check_env, open_command, user_name, verify_unchanged, EnvCheck, Finding, TrustRules};
 
 /// A checked `cenv run` request: which env, and the command's argv.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,13 +202,14 @@ fn run_pipeline(
         rules,
         env_check,
     } = admit(process, &caller, &request.env, trail)?;
-    let umask = effective_umask(settings.umask, args.umask.as_deref())?;
+    let umask = effective_umask(settings.umask, caller_umask(), args.umask.as_deref())?;
     let caller_environ = starting_environment(process, identity, args.clean_env)?;
 
     apply_umask(umask);
     set_no_new_privs()?;
     let base = config.base_prefix.as_deref().map(BaseInstall::probe);
     let plan = plan_activation(&env.prefix, &caller_environ, base.as_ref(), ".sh")?;
+    check_previous_env(&plan, &env, &caller, &caller_environ)?;
     let read_only = read_only_paths(config, &settings, identity);
     let landlock = restrict_writes(settings.landlock, &env.prefix, &read_only)?;
     if matches!(
@@ -229,18 +232,47 @@ fn run_pipeline(
     trail.command = escape_command(
         std::iter::once(program.as_os_str()).chain(request.argv[1..].iter().map(|a| a.as_os_str())),
     );
-    judge_findings(
-        &env,
-        &check_command(&program, &env_check, &rules),
-        config.strict_permissions,
-    )?;
+    let command = open_command(&program, &env_check, &rules)?;
+    judge_findings(&env, &command.findings, config.strict_permissions)?;
     verify_unchanged(&env_check)?;
 
     trail.umask = format!("{umask:03o}");
     trail.landlock = landlock.to_string();
     log(audit, NOTICE, &trail.run_line());
     trail.run_logged = true;
-    Err(exec(&program, &request.argv, &environ))
+    Err(exec(&command, &request.argv, &environ))
+}
+
+/// The env already active in the caller's environment (`CONDA_PREFIX`) has
+/// its deactivate.d scripts sourced first, as conda does: they shape the
+/// run too, so that env is judged by the same rules before they run.
+pub(crate) fn check_previous_env(
+    plan: &ActivationPlan,
+    env: &ResolvedEnv,
+    caller: &Caller,
+    environ: &Environ,
+) -> Result<()> {
+    if plan.deactivate_scripts.is_empty() {
+        return Ok(());
+    }
+    let Some(old) = environ
+        .get("CONDA_PREFIX")
+        .and_then(|p| std::fs::canonicalize(p).ok())
+    else {
+        return Ok(());
+    };
+    if old == env.prefix {
+        return Ok(());
+    }
+    let config = &caller.loaded.config;
+    let old_env = ResolvedEnv {
+        requested: old.display().to_string(),
+        prefix: old,
+    };
+    let is_base = config.settings_for(&old_env.prefix).key == "base";
+    let rules = trust_rules(config, &old_env, &caller.identity, is_base);
+    let check = check_env(&old_env.prefix, &rules)?;
+    judge_findings(&old_env, &check.findings, config.strict_permissions)
 }
 
 /// Directories a run as root itself (`allow_root = true`) may not write

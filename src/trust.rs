@@ -15,6 +15,7 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -344,9 +345,16 @@ fn open_nofollow(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
     )
 }
 
-/// Checks every ancestor of `prefix` from `/`, the prefix, `bin`,
-/// `conda-meta`, `etc/conda/activate.d` and the scripts in it.
-pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
+/// Judges every directory from `/` down to `dir` (itself included, as a
+/// non-ancestor), walking with `O_PATH | O_NOFOLLOW`.
+pub fn check_chain(dir: &Path, rules: &TrustRules) -> Result<Vec<Finding>> {
+    let (findings, _, _) = walk_chain(dir, rules)?;
+    Ok(findings)
+}
+
+/// The walk of [`check_chain`]; also returns the last component's
+/// descriptor and stat.
+fn walk_chain(path: &Path, rules: &TrustRules) -> Result<(Vec<Finding>, OwnedFd, FileStat)> {
     let io_error = |path: &Path, e: nix::Error| Error::PrefixAccess {
         path: path.to_owned(),
         source: e.into(),
@@ -360,7 +368,7 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
     .map_err(|e| io_error(Path::new("/"), e))?;
     let mut walked = PathBuf::from("/");
     let mut st = fstat(&current).map_err(|e| io_error(&walked, e))?;
-    let components: Vec<&OsStr> = prefix
+    let components: Vec<&OsStr> = path
         .components()
         .filter_map(|c| match c {
             Component::Normal(name) => Some(name),
@@ -375,17 +383,39 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
         current = next;
     }
     findings.extend(judge_fd(&walked, current.as_fd(), &st, rules, false));
+    Ok((findings, current, st))
+}
+
+/// The directories of an env whose contents shape a run.
+const JUDGED_DIRS: [&str; 7] = [
+    "bin",
+    "conda-meta",
+    "etc",
+    "etc/conda",
+    "etc/conda/activate.d",
+    "etc/conda/deactivate.d",
+    "etc/conda/env_vars.d",
+];
+
+/// Checks everything of an env whose content reaches a run: every ancestor
+/// of `prefix` from `/`, the prefix, the directories in [`JUDGED_DIRS`],
+/// `conda-meta/state`, every file in `env_vars.d/`, and the activate.d and
+/// deactivate.d scripts. Each is opened without following symlinks and
+/// judged through its descriptor, ACL included; a symlink among them is a
+/// finding (cenv's readers refuse them too).
+pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
+    let (mut findings, current, st) = walk_chain(prefix, rules)?;
     let prefix_id = FileId::of(&st);
     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
         return Ok(EnvCheck {
             findings,
-            prefix: walked,
+            prefix: prefix.to_owned(),
             prefix_id,
             bin_id: None,
         });
     }
     let mut bin_id = None;
-    for sub in ["bin", "conda-meta", "etc", "etc/conda", "etc/conda/activate.d"] {
+    for sub in JUDGED_DIRS {
         let path = prefix.join(sub);
         let Some((fd, sub_st)) = open_below(&current, sub) else {
             continue;
@@ -394,17 +424,31 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
         if sub == "bin" {
             bin_id = Some(FileId::of(&sub_st));
         }
-        if sub == "etc/conda/activate.d" && sub_st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            let mut scripts = Vec::new();
-            for ext in [".sh", ".fish"] {
-                scripts.extend(crate::conda::activate::scripts_in(prefix, sub, ext, false)?);
-            }
-            for script in scripts {
-                let Some(name) = script.file_name() else { continue };
-                if let Ok(script_fd) = open_nofollow(&fd, name) {
-                    if let Ok(script_st) = fstat(&script_fd) {
-                        findings.extend(judge_fd(&script, script_fd.as_fd(), &script_st, rules, false));
-                    }
+        if sub_st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            continue;
+        }
+        let judged_files: Vec<std::ffi::OsString> = match sub {
+            "conda-meta" => vec!["state".into()],
+            "etc/conda/env_vars.d" => list_names(&fd),
+            "etc/conda/activate.d" | "etc/conda/deactivate.d" => list_names(&fd)
+                .into_iter()
+                .filter(|n| {
+                    let n = n.as_encoded_bytes();
+                    n.ends_with(b".sh") || n.ends_with(b".fish")
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for name in judged_files {
+            if let Ok(file_fd) = open_nofollow(&fd, &name) {
+                if let Ok(file_st) = fstat(&file_fd) {
+                    findings.extend(judge_fd(
+                        &path.join(&name),
+                        file_fd.as_fd(),
+                        &file_st,
+                        rules,
+                        false,
+                    ));
                 }
             }
         }
@@ -415,6 +459,26 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
         prefix_id,
         bin_id,
     })
+}
+
+/// The entries of the directory `fd` (an `O_PATH` descriptor) refers to.
+fn list_names(fd: &OwnedFd) -> Vec<std::ffi::OsString> {
+    let Ok(dir) = nix::dir::Dir::openat(
+        fd,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return Vec::new();
+    };
+    let mut names: Vec<std::ffi::OsString> = dir
+        .into_iter()
+        .flatten()
+        .map(|e| std::ffi::OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    names.sort();
+    names
 }
 
 /// Opens `relative` below `dir` component by component without following
@@ -428,30 +492,76 @@ fn open_below(dir: &OwnedFd, relative: &str) -> Option<(OwnedFd, FileStat)> {
     Some((current, st))
 }
 
-/// Checks the command about to be executed when it lies inside the prefix:
-/// the file itself and, when it is a symlink, the file it leads to.
-pub fn check_command(program: &Path, check: &EnvCheck, rules: &TrustRules) -> Vec<Finding> {
-    // The activated PATH names the canonical prefix, so the literal test
-    // decides the common case without a syscall.
-    let inside = program.starts_with(&check.prefix)
-        || std::fs::canonicalize(program.parent().unwrap_or(Path::new(".")))
-            .is_ok_and(|d| d.starts_with(&check.prefix));
-    if !inside {
-        return Vec::new();
+/// The command about to run, opened: the descriptor exec runs, whether it
+/// is a `#!` script, and what the trust check found in it.
+#[derive(Debug)]
+pub struct CheckedCommand {
+    pub path: PathBuf,
+    pub fd: OwnedFd,
+    pub is_script: bool,
+    pub findings: Vec<Finding>,
+}
+
+/// Opens the command `program` (as found in the activated PATH) and, when
+/// it lies in the env, judges the very file opened — through its
+/// descriptor, ACL included — and every directory above the file it
+/// resolves to. cenv then executes that descriptor (execveat), so nothing
+/// can be swapped in between the check and the exec.
+pub fn open_command(program: &Path, check: &EnvCheck, rules: &TrustRules) -> Result<CheckedCommand> {
+    let cannot = |e: nix::Error| match e {
+        nix::Error::ENOENT => Error::CommandNotFound {
+            command: program.display().to_string(),
+            path: "it disappeared before it could be run".into(),
+        },
+        other => Error::CommandNotExecutable {
+            path: program.to_owned(),
+            reason: format!("cannot execute: {}", other.desc()),
+        },
+    };
+    let readable = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    // an execute-only file cannot be opened for reading: O_PATH still
+    // executes (it cannot be a script then: an interpreter must read it)
+    let (fd, readable) = match nix::fcntl::open(program, readable, Mode::empty()) {
+        Ok(fd) => (fd, true),
+        Err(nix::Error::EACCES) => (
+            nix::fcntl::open(program, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(cannot)?,
+            false,
+        ),
+        Err(e) => return Err(cannot(e)),
+    };
+    let st = fstat(&fd).map_err(cannot)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Error::CommandNotExecutable {
+            path: program.to_owned(),
+            reason: "cannot execute: not a regular file".into(),
+        });
     }
+    let is_script = readable && {
+        let mut magic = [0u8; 2];
+        nix::sys::uio::pread(&fd, &mut magic, 0).is_ok_and(|n| n == 2) && magic == *b"#!"
+    };
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
+        .unwrap_or_else(|_| program.to_owned());
+    let inside = program.starts_with(&check.prefix) || real.starts_with(&check.prefix);
     let mut findings = Vec::new();
-    if let Ok(link) = std::fs::symlink_metadata(program) {
-        if !link.file_type().is_symlink() {
-            findings.extend(judge(program, &link, rules, false));
-        } else if let Ok(target) = std::fs::metadata(program) {
-            // judged as the file the link leads to, named by its real path
-            if let Some(mut finding) = judge(program, &target, rules, false) {
-                finding.path = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_owned());
-                findings.push(finding);
-            }
+    if inside {
+        if let Some(dir) = real.parent() {
+            // the prefix's own ancestors were judged already
+            let above_prefix = |p: &Path| check.prefix.starts_with(p) && p != check.prefix;
+            findings.extend(
+                check_chain(dir, rules)?
+                    .into_iter()
+                    .filter(|f| !above_prefix(&f.path)),
+            );
         }
+        findings.extend(judge_fd(&real, fd.as_fd(), &st, rules, false));
     }
-    findings
+    Ok(CheckedCommand {
+        path: program.to_owned(),
+        fd,
+        is_script,
+        findings,
+    })
 }
 
 /// Verifies that the prefix and its `bin/` are still the directories that
