@@ -333,6 +333,68 @@ impl Config {
     }
 }
 
+impl LandlockMode {
+    fn strictness(self) -> u8 {
+        match self {
+            LandlockMode::Off => 0,
+            LandlockMode::BestEffort => 1,
+            LandlockMode::Enforce => 2,
+        }
+    }
+}
+
+impl Config {
+    /// A user's own config laid over the system's: it may add places to
+    /// search (`envs_dirs`), trees to make read-only, a base install when
+    /// the system names none, and tighten the umask, Landlock,
+    /// `strict_permissions` and the audit mode. It never lifts the system's
+    /// policy or trust rules: keys that would are ignored, each with a
+    /// warning in the returned list.
+    pub fn layered_with(&self, user: &Config, user_path: &Path) -> (Config, Vec<String>) {
+        let mut warnings = Vec::new();
+        let defaults = Config::default();
+        let mut ignore = |key: &str, set: bool| {
+            if set {
+                warnings.push(format!(
+                    "ignoring {key} in {}: a user's config cannot change the policy or trust rules \
+                     of the system config {SYSTEM_CONFIG_PATH}",
+                    user_path.display()
+                ));
+            }
+        };
+        ignore("default_groups", user.default_groups != defaults.default_groups);
+        ignore("trusted_owners", user.trusted_owners.is_some());
+        ignore("trusted_groups", !user.trusted_groups.is_empty());
+        ignore("allow_root", user.allow_root);
+        ignore("[envs.*] tables", !user.envs.is_empty());
+        ignore("login_umask_groups", !user.login_umask_groups.is_empty());
+        ignore("default_envs", !user.default_envs.is_empty());
+        let mut merged = self.clone();
+        for dir in &user.envs_dirs {
+            if !merged.envs_dirs.contains(dir) {
+                merged.envs_dirs.push(dir.clone());
+            }
+        }
+        if merged.base_prefix.is_none() {
+            merged.base_prefix = user.base_prefix.clone();
+        }
+        merged.umask |= user.umask;
+        if user.landlock.strictness() > merged.landlock.strictness() {
+            merged.landlock = user.landlock;
+        }
+        if let Some(extra) = &user.readonly_paths_setting {
+            let mut paths = self.readonly_paths();
+            paths.extend(extra.iter().cloned());
+            merged.readonly_paths_setting = Some(paths);
+        }
+        merged.strict_permissions |= user.strict_permissions;
+        if user.audit == AuditMode::Required {
+            merged.audit = AuditMode::Required;
+        }
+        (merged, warnings)
+    }
+}
+
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text.as_bytes()[..offset.min(text.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -360,7 +422,24 @@ pub fn load(process: &Process, cli_path: Option<&Path>) -> Result<LoadedConfig> 
             .map(PathBuf::from)
     });
     match requested {
-        Some(path) if !process.is_privileged() => load_file(&path, false),
+        Some(path) if !process.is_privileged() => {
+            let system = load_file(Path::new(SYSTEM_CONFIG_PATH), true)?;
+            let user = load_file(&path, false)?;
+            if !system.from_file {
+                // no system config: the user's own file is the only policy,
+                // and it can only ever affect the user's own runs
+                return Ok(user);
+            }
+            let (config, warnings) = system.config.layered_with(&user.config, &path);
+            for w in &warnings {
+                crate::output::warning(&crate::escape::text(w));
+            }
+            Ok(LoadedConfig {
+                config,
+                path: system.path,
+                from_file: true,
+            })
+        }
         Some(path) => {
             crate::output::warning(&format!(
                 "ignoring config {} for a privileged run; using {}",
@@ -472,7 +551,101 @@ pub fn check_config_trust(path: &Path, file: &std::fs::File) -> Result<()> {
             format!("ls -ld {}", dir.display()),
         ));
     }
+    // Every directory above it too, as for an env: whoever owns or may
+    // write one of them could put another directory (or none: the defaults)
+    // in the config's place.
+    let absolute = std::fs::canonicalize(dir).map_err(|source| Error::ConfigRead {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let root_only = crate::trust::TrustRules {
+        owners: vec![0],
+        groups: Vec::new(),
+    };
+    let findings = crate::trust::check_chain(&absolute, &root_only).map_err(|e| Error::ConfigValue {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    if let Some(finding) = findings.first() {
+        return Err(untrusted(
+            &finding.path,
+            format!(
+                "a directory above it {}",
+                finding.to_string().split_once(": ").map_or("", |(_, why)| why)
+            ),
+            finding.fix(),
+        ));
+    }
     Ok(())
+}
+
+/// Whether a configured path is one cenv can use as it is: absolute, with
+/// no `~` or glob characters (the config is not expanded by a shell).
+fn path_problem(path: &Path) -> Option<&'static str> {
+    let text = path.to_string_lossy();
+    if !path.is_absolute() {
+        Some("is not an absolute path")
+    } else if text.contains('~') {
+        Some("contains '~', which cenv does not expand")
+    } else if text.contains(['*', '?', '[']) {
+        Some("contains a glob character, which cenv does not expand")
+    } else {
+        None
+    }
+}
+
+/// Settings that are allowed but weaken what cenv guarantees.
+fn weakening_warnings(config: &Config, path: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut warn = |what: String| warnings.push(format!("{}: warning: {what}", path.display()));
+    let mut paths: Vec<(String, &Path)> = config
+        .envs_dirs
+        .iter()
+        .map(|p| ("envs_dirs".to_owned(), p.as_path()))
+        .collect();
+    paths.extend(
+        config
+            .base_prefix
+            .iter()
+            .map(|p| ("base_prefix".to_owned(), p.as_path())),
+    );
+    for p in config.readonly_paths_setting.iter().flatten() {
+        paths.push(("readonly_paths".into(), p));
+    }
+    for (key, table) in &config.envs {
+        for p in table.readonly_paths.iter().flatten() {
+            paths.push((format!("[envs.{key}] readonly_paths"), p));
+        }
+    }
+    for (key, p) in paths {
+        if let Some(problem) = path_problem(p) {
+            warn(format!("{key}: {} {problem}", p.display()));
+        }
+    }
+    let mut umasks = vec![("umask".to_owned(), config.umask)];
+    let mut landlocks = vec![("landlock".to_owned(), config.landlock)];
+    for (key, table) in &config.envs {
+        umasks.extend(table.umask.map(|u| (format!("[envs.{key}] umask"), u)));
+        landlocks.extend(table.landlock.map(|l| (format!("[envs.{key}] landlock"), l)));
+    }
+    for (key, umask) in umasks {
+        if umask & DEFAULT_UMASK != DEFAULT_UMASK {
+            warn(format!(
+                "{key} = \"{umask:03o}\" is looser than {DEFAULT_UMASK:03o}: files runs create can be read by everyone"
+            ));
+        }
+    }
+    for (key, mode) in landlocks {
+        if mode == LandlockMode::Off {
+            warn(format!(
+                "{key} = \"off\": the env is not read-only for what runs in it"
+            ));
+        }
+    }
+    if !config.strict_permissions {
+        warn("strict_permissions = false: untrusted envs run with a warning".into());
+    }
+    warnings
 }
 
 /// `cenv check-config [PATH]`: every problem of a config file, without
@@ -506,6 +679,7 @@ pub fn check(path: &Path) -> Vec<String> {
             problems.push(format!("{}: {what}: no group named '{g}'", path.display()));
         }
     };
+    problems.extend(weakening_warnings(&config, path));
     if config.allow_root {
         problems.push(format!(
             "{}: warning: allow_root = true: root may run commands as root; with every capability \

@@ -76,11 +76,14 @@ impl fmt::Display for LandlockOutcome {
     }
 }
 
-/// The umask of the run: the configured one, or a stricter one the caller
-/// asks for. A looser request is refused.
-pub fn effective_umask(configured: u32, requested: Option<&str>) -> Result<u32> {
+/// The umask of the run: the caller's own and the configured one together
+/// (a run's files are never more readable than either would make them),
+/// plus any bits `--umask` adds. A request looser than the configured umask
+/// is refused, so that the caller learns it had no effect.
+pub fn effective_umask(configured: u32, caller: u32, requested: Option<&str>) -> Result<u32> {
+    let base = configured | caller;
     let Some(text) = requested else {
-        return Ok(configured);
+        return Ok(base);
     };
     let mask = parse_umask(text).map_err(Error::Usage)?;
     if mask & configured != configured {
@@ -90,7 +93,15 @@ pub fn effective_umask(configured: u32, requested: Option<&str>) -> Result<u32> 
             mask | configured
         )));
     }
-    Ok(mask)
+    Ok(base | mask)
+}
+
+/// The umask this process was started with.
+pub fn caller_umask() -> u32 {
+    use nix::sys::stat::{umask, Mode};
+    let caller = umask(Mode::from_bits_truncate(0o077));
+    umask(caller);
+    caller.bits()
 }
 
 pub fn apply_umask(mask: u32) {
@@ -355,11 +366,16 @@ mod tests {
 
     #[test]
     fn umask_may_only_get_stricter() {
-        assert_eq!(effective_umask(0o027, None).unwrap(), 0o027);
-        assert_eq!(effective_umask(0o027, Some("077")).unwrap(), 0o077);
-        let err = effective_umask(0o027, Some("022")).unwrap_err().to_string();
+        assert_eq!(effective_umask(0o027, 0o022, None).unwrap(), 0o027);
+        assert_eq!(effective_umask(0o027, 0o022, Some("077")).unwrap(), 0o077);
+        // the caller's own stricter umask is kept
+        assert_eq!(effective_umask(0o027, 0o077, None).unwrap(), 0o077);
+        assert_eq!(effective_umask(0o027, 0o077, Some("027")).unwrap(), 0o077);
+        let err = effective_umask(0o027, 0o022, Some("022"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("looser") && err.contains("--umask 027"), "{err}");
-        assert!(effective_umask(0o027, Some("abc")).is_err());
+        assert!(effective_umask(0o027, 0o022, Some("abc")).is_err());
     }
 
     #[test]
