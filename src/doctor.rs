@@ -213,7 +213,11 @@ pub fn check_env_tree(prefix: &Path, root: Option<&Path>, config: &Config) -> Ve
         trusted_groups: config.trusted_groups.iter().filter_map(group_gid).collect(),
     };
     let collected = Mutex::new(Collected::default());
-    rayon::scope(|scope| scan_dir(prefix.to_owned(), &context, &collected, scope));
+    if crate::parallel::available() {
+        rayon::scope(|scope| scan_dir(prefix.to_owned(), &context, &collected, scope));
+    } else {
+        scan_dir_on_one_thread(prefix.to_owned(), &context, &collected);
+    }
     let collected = collected.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut tree_findings = collected.findings;
     tree_findings.sort_by(|a, b| a.path.cmp(&b.path));
@@ -236,20 +240,35 @@ pub fn check_env_tree(prefix: &Path, root: Option<&Path>, config: &Config) -> Ve
 }
 
 fn scan_dir<'s>(dir: PathBuf, context: &'s EnvContext, out: &'s Mutex<Collected>, scope: &rayon::Scope<'s>) {
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return;
+    for subdir in check_entries(&dir, context, out) {
+        scope.spawn(move |scope| scan_dir(subdir, context, out, scope));
+    }
+}
+
+fn scan_dir_on_one_thread(dir: PathBuf, context: &EnvContext, out: &Mutex<Collected>) {
+    for subdir in check_entries(&dir, context, out) {
+        scan_dir_on_one_thread(subdir, context, out);
+    }
+}
+
+/// Checks every entry of `dir`; returns its subdirectories, to scan next.
+fn check_entries(dir: &Path, context: &EnvContext, out: &Mutex<Collected>) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
     };
     let in_bin = dir == context.prefix.join("bin");
+    let mut subdirs = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         let Ok(meta) = entry.metadata() else { continue };
         if meta.is_dir() {
             check_entry(&path, &meta, context, out, false);
-            scope.spawn(move |scope| scan_dir(path, context, out, scope));
+            subdirs.push(path);
         } else {
             check_entry(&path, &meta, context, out, in_bin);
         }
     }
+    subdirs
 }
 
 fn check_entry(path: &Path, meta: &Metadata, context: &EnvContext, out: &Mutex<Collected>, in_bin: bool) {

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use nix::unistd::AccessFlags;
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::conda::activate::{environment_env_vars, scripts_in, ACTIVATE_DIR};
@@ -77,10 +76,7 @@ pub fn discover(config: &Config, search: &SearchPath) -> Vec<(String, PathBuf)> 
         names.sort();
         found.extend(names);
     }
-    let keep: Vec<bool> = found
-        .par_iter()
-        .map(|(_, p)| p.join("conda-meta").is_dir())
-        .collect();
+    let keep: Vec<bool> = crate::parallel::map(&found, |(_, p)| p.join("conda-meta").is_dir());
     let mut envs: Vec<(String, PathBuf)> = found
         .into_iter()
         .zip(keep)
@@ -147,24 +143,21 @@ pub fn list_envs(process: &Process, loaded: &LoadedConfig) -> Vec<ListedEnv> {
     let search = SearchPath::for_caller(config, process);
     let subject = current_subject(process);
     let names = Names::default();
-    discover(config, &search)
-        .par_iter()
-        .map(|(name, prefix)| {
-            let meta = std::fs::metadata(prefix).ok();
-            let owner = meta.as_ref().map_or_else(|| "?".into(), |m| names.user(m.uid()));
-            let group = meta.as_ref().map_or_else(|| "?".into(), |m| names.group(m.gid()));
-            let (may_use, reason) = may_use(config, &subject, prefix, &owner);
-            ListedEnv {
-                name: name.clone(),
-                prefix: prefix.clone(),
-                python: python_version(prefix),
-                owner,
-                group,
-                may_use,
-                reason,
-            }
-        })
-        .collect()
+    crate::parallel::map(&discover(config, &search), |(name, prefix)| {
+        let meta = std::fs::metadata(prefix).ok();
+        let owner = meta.as_ref().map_or_else(|| "?".into(), |m| names.user(m.uid()));
+        let group = meta.as_ref().map_or_else(|| "?".into(), |m| names.group(m.gid()));
+        let (may_use, reason) = may_use(config, &subject, prefix, &owner);
+        ListedEnv {
+            name: name.clone(),
+            prefix: prefix.clone(),
+            python: python_version(prefix),
+            owner,
+            group,
+            may_use,
+            reason,
+        }
+    })
 }
 
 /// The table `cenv list` prints.

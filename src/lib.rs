@@ -21,6 +21,7 @@ pub mod identity;
 pub mod interactive;
 pub mod inventory;
 pub mod output;
+pub mod parallel;
 pub mod policy;
 pub mod process;
 pub mod relay;

@@ -11,7 +11,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
@@ -20,7 +20,6 @@ use nix::sys::stat::{fstat, Mode};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -77,16 +76,14 @@ pub fn verify(prefix: &Path) -> Result<Report> {
     let total = jobs.len();
     let discrepancies: Vec<Discrepancy> = std::thread::scope(|scope| {
         if std::io::stderr().is_terminal() {
-            scope.spawn(|| progress(&done, &finished, total));
+            // no progress line where no thread can be had
+            let _ = std::thread::Builder::new().spawn_scoped(scope, || progress(&done, &finished, total));
         }
-        let found: Vec<Discrepancy> = jobs
-            .par_iter()
-            .filter_map(|job| {
-                let result = check(&dir, job);
-                done.fetch_add(1, Ordering::Relaxed);
-                result
-            })
-            .collect();
+        let found: Vec<Discrepancy> = crate::parallel::filter_map(&jobs, |job| {
+            let result = check(&dir, job);
+            done.fetch_add(1, Ordering::Relaxed);
+            result
+        });
         finished.store(true, Ordering::Relaxed);
         found
     });
@@ -103,10 +100,15 @@ pub fn verify(prefix: &Path) -> Result<Report> {
 
 fn progress(done: &AtomicUsize, finished: &AtomicBool, total: usize) {
     while !finished.load(Ordering::Relaxed) {
-        eprint!("\rcenv verify: {}/{} files", done.load(Ordering::Relaxed), total);
+        let _ = write!(
+            std::io::stderr(),
+            "\rcenv verify: {}/{} files",
+            done.load(Ordering::Relaxed),
+            total
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    eprint!("\r\x1b[K");
+    let _ = write!(std::io::stderr(), "\r\x1b[K");
 }
 
 /// Opens `path` below the prefix, never leaving it: symlinks on the way

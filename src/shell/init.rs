@@ -100,7 +100,13 @@ pub fn completions(shell: Shell, exe: &Path) -> String {
                 esac
             done
             if [ "$named" -eq 0 ]; then
-                COMPREPLY=( $(compgen -W "$({exe} list --names 2>/dev/null)" -- "$cur") )
+                # no word list for compgen -W: it would expand $(...) in a
+                # name; each name is compared as plain text instead
+                local __cenv_env
+                COMPREPLY=()
+                while IFS= read -r __cenv_env; do
+                    [[ "$__cenv_env" == "$cur"* ]] && COMPREPLY+=("$__cenv_env")
+                done < <({exe} list --names 2>/dev/null)
             else
                 COMPREPLY=( $(compgen -c -- "$cur") $(compgen -f -- "$cur") )
             fi

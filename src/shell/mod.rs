@@ -143,12 +143,39 @@ impl Script {
         self.text.push(b'\n');
     }
 
-    /// Sets the (unexported) prompt variable of bash and zsh; fish shows
-    /// `CONDA_PROMPT_MODIFIER` through the prompt wrapper of `shell-init`.
-    pub fn set_ps1(&mut self, value: &OsStr) {
-        if self.shell() == Shell::Fish {
-            return;
+    /// Puts `new` in front of the prompt `ps1` in place of `old` (conda's
+    /// prompt update) for bash and zsh; fish shows `CONDA_PROMPT_MODIFIER`
+    /// through the prompt wrapper of `shell-init`. The modifier holds an env
+    /// name or path, which anyone who can create a directory chooses: it is
+    /// escaped for the shell's prompt expansion, so `$(...)`, backquotes,
+    /// `%` sequences and control characters are shown, never run.
+    pub fn set_prompt(&mut self, ps1: &OsStr, old: &OsStr, new: &OsStr) {
+        match self.shell() {
+            Shell::Fish => {}
+            Shell::Bash => {
+                let value = replace_modifier(
+                    ps1,
+                    &prompt_escape(Shell::Bash, old, true),
+                    &prompt_escape(Shell::Bash, new, true),
+                );
+                self.assign_ps1(&value);
+            }
+            Shell::Zsh => {
+                // `%` is always special in a zsh prompt; `$`, backquote and
+                // backslash only with the PROMPT_SUBST option
+                let escaped = |m: &OsStr, subst: bool| prompt_escape(Shell::Zsh, m, subst);
+                let subst = replace_modifier(ps1, &escaped(old, true), &escaped(new, true));
+                let plain = replace_modifier(ps1, &escaped(old, false), &escaped(new, false));
+                self.text.extend_from_slice(b"if [[ -o promptsubst ]]; then ");
+                self.assign_ps1(&subst);
+                self.text.extend_from_slice(b"else ");
+                self.assign_ps1(&plain);
+                self.text.extend_from_slice(b"fi\n");
+            }
         }
+    }
+
+    fn assign_ps1(&mut self, value: &OsStr) {
         self.text.extend_from_slice(b"PS1=");
         self.text.extend(quote(self.shell(), value.as_bytes()));
         self.text.push(b'\n');
@@ -240,7 +267,7 @@ pub fn render_activation(
     if let Some(ps1) = ps1 {
         let old = caller.get("CONDA_PROMPT_MODIFIER").unwrap_or_default();
         let new = plan.prompt_modifier().unwrap_or_default();
-        script.set_ps1(&replace_modifier(ps1, old, new));
+        script.set_prompt(ps1, old, new);
     }
     for path in &plan.activate_scripts {
         script.source(path);
@@ -256,6 +283,30 @@ fn new_level(plan: &ActivationPlan) -> u32 {
             _ => None,
         })
         .unwrap_or(1)
+}
+
+/// The modifier as prompt text for `shell`: control characters and invalid
+/// UTF-8 made visible (`\x1b`), then what the prompt would expand escaped.
+/// bash decodes its prompt (`\\` → `\`) and then expands it like a
+/// double-quoted string, so `$` and backquote need `\\` in front and a
+/// backslash needs four. zsh always expands `%` (written `%%`), and with
+/// PROMPT_SUBST also `$`, backquote and backslash, once (`\` in front).
+fn prompt_escape(shell: Shell, modifier: &OsStr, subst: bool) -> OsString {
+    let visible = crate::escape::escape(modifier.as_bytes());
+    let mut out = Vec::with_capacity(visible.len());
+    for b in visible.bytes() {
+        match (shell, b) {
+            (Shell::Bash, b'\\') => out.extend_from_slice(br"\\\\"),
+            (Shell::Bash, b'$' | b'`') => out.extend_from_slice(br"\\"),
+            (Shell::Zsh, b'%') => out.push(b'%'),
+            (Shell::Zsh, b'\\' | b'$' | b'`') if subst => out.push(b'\\'),
+            _ => {}
+        }
+        if !(shell == Shell::Bash && b == b'\\') {
+            out.push(b);
+        }
+    }
+    OsString::from_vec(out)
 }
 
 /// conda's prompt update: remove the current modifier from PS1, put the new
@@ -315,7 +366,7 @@ pub fn render_deactivation(shell: Shell, caller: &Environ, ps1: Option<&OsStr>) 
     script.unset(&saved_name);
     if let Some(ps1) = ps1 {
         let current = caller.get("CONDA_PROMPT_MODIFIER").unwrap_or_default();
-        script.set_ps1(&replace_modifier(ps1, current, &restored_modifier));
+        script.set_prompt(ps1, current, &restored_modifier);
     }
     // Back in the env that was active before: its activate.d scripts run
     // again, as conda runs them when it deactivates to a lower level.
@@ -357,6 +408,17 @@ mod tests {
         ];
         assert_eq!(decode_saved(&encode_saved(&saved)).unwrap(), saved);
         assert!(decode_saved(OsStr::new("X=zz;")).is_none());
+    }
+
+    #[test]
+    fn prompt_text_is_escaped_for_each_shell() {
+        let m = OsStr::new("($(id)`x`\\%n\x1b) ");
+        assert_eq!(
+            prompt_escape(Shell::Bash, m, true),
+            r"(\\$(id)\\`x\\`\\\\\\\\%n\\\\x1b) "
+        );
+        assert_eq!(prompt_escape(Shell::Zsh, m, true), r"(\$(id)\`x\`\\\\%%n\\x1b) ");
+        assert_eq!(prompt_escape(Shell::Zsh, m, false), r"($(id)`x`\\%%n\x1b) ");
     }
 
     #[test]
