@@ -270,8 +270,45 @@ impl Config {
         });
         match (in_envs_dir, prefix.file_name().and_then(|n| n.to_str())) {
             (true, Some(name)) => name.to_owned(),
-            _ => prefix.display().to_string(),
+            // a bind mount of an env is that env: the policy follows what it
+            // is, not the path it is named by
+            _ => self
+                .env_key_of_alias(prefix)
+                .unwrap_or_else(|| prefix.display().to_string()),
         }
+    }
+
+    /// The key of the env that `prefix` shows through a bind mount, when it
+    /// is one of the envs directories' envs (or the base install).
+    fn env_key_of_alias(&self, prefix: &Path) -> Option<String> {
+        let mounts = crate::mounts::current();
+        crate::mounts::mount_aliases(prefix, &mounts)
+            .into_iter()
+            .filter(|alias| alias.as_path() != prefix)
+            .find_map(|alias| {
+                let key = self.env_key_direct(&alias)?;
+                Some(key)
+            })
+    }
+
+    /// [`Config::env_key`] without alias lookup: `base`, or the name of an env
+    /// directly in an envs directory.
+    fn env_key_direct(&self, prefix: &Path) -> Option<String> {
+        let same = |configured: &Path, real: &Path| {
+            configured == real || std::fs::canonicalize(configured).is_ok_and(|c| c == real)
+        };
+        if self.base_prefix.as_deref().is_some_and(|b| same(b, prefix)) {
+            return Some("base".into());
+        }
+        let parent = prefix.parent()?;
+        let in_envs_dir = self
+            .envs_dirs
+            .iter()
+            .chain(self.base_prefix.as_ref().map(|b| b.join("envs")).as_ref())
+            .any(|dir| same(dir, parent));
+        in_envs_dir
+            .then(|| prefix.file_name()?.to_str().map(str::to_owned))
+            .flatten()
     }
 
     /// The table for the env at `prefix`, if the config has one.
@@ -452,8 +489,17 @@ pub fn load(process: &Process, cli_path: Option<&Path>) -> Result<LoadedConfig> 
     }
 }
 
+/// The most cenv reads of a config file.
+const CONFIG_LIMIT: u64 = 1 << 20;
+
 fn load_file(path: &Path, system: bool) -> Result<LoadedConfig> {
-    let file = match std::fs::File::open(path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: a FIFO given as the config cannot hang cenv
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path);
+    let file = match opened {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && system => {
             return Ok(LoadedConfig {
@@ -472,11 +518,18 @@ fn load_file(path: &Path, system: bool) -> Result<LoadedConfig> {
     if system {
         check_config_trust(path, &file)?;
     }
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(|source| Error::ConfigRead {
-        path: path.to_owned(),
-        source,
-    })?;
+    let is_file = file.metadata().is_ok_and(|m| m.is_file());
+    if !is_file {
+        return Err(Error::ConfigValue {
+            path: path.to_owned(),
+            message: "a config must be a regular file (this is a device, FIFO, socket or directory)".into(),
+        });
+    }
+    let bytes =
+        crate::conda::files::read_capped(file, CONFIG_LIMIT).map_err(|message| Error::ConfigValue {
+            path: path.to_owned(),
+            message,
+        })?;
     let text = String::from_utf8(bytes).map_err(|_| Error::ConfigValue {
         path: path.to_owned(),
         message: "the file is not valid UTF-8".into(),
@@ -568,10 +621,11 @@ pub fn check_config_trust(path: &Path, file: &std::fs::File) -> Result<()> {
     })?;
     if let Some(finding) = findings.first() {
         return Err(untrusted(
-            &finding.path,
+            path,
             format!(
-                "a directory above it {}",
-                finding.to_string().split_once(": ").map_or("", |(_, why)| why)
+                "the directory {} above it {}",
+                finding.path.display(),
+                finding.describe()
             ),
             finding.fix(),
         ));
@@ -583,10 +637,10 @@ pub fn check_config_trust(path: &Path, file: &std::fs::File) -> Result<()> {
 /// no `~` or glob characters (the config is not expanded by a shell).
 fn path_problem(path: &Path) -> Option<&'static str> {
     let text = path.to_string_lossy();
-    if !path.is_absolute() {
-        Some("is not an absolute path")
-    } else if text.contains('~') {
+    if text.starts_with('~') || text.contains("/~") {
         Some("contains '~', which cenv does not expand")
+    } else if !path.is_absolute() {
+        Some("is not an absolute path")
     } else if text.contains(['*', '?', '[']) {
         Some("contains a glob character, which cenv does not expand")
     } else {

@@ -20,6 +20,7 @@ pub mod exec;
 pub mod identity;
 pub mod interactive;
 pub mod inventory;
+pub mod mounts;
 pub mod output;
 pub mod parallel;
 pub mod policy;

@@ -82,8 +82,10 @@ impl Finding {
     }
 }
 
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Finding {
+    /// What is wrong, without the path or the fix: "is writable by the
+    /// group x (owner a, group x, mode 2775): a member of ...".
+    pub fn describe(&self) -> String {
         let what = match self.problem {
             Problem::UntrustedOwner => {
                 format!("is owned by {}, who is not a trusted owner", user_name(self.uid))
@@ -99,14 +101,23 @@ impl fmt::Display for Finding {
                 group_name(gid)
             ),
         };
-        write!(
-            f,
-            "{} {what} (owner {}, group {}, mode {:04o}): {}; fix: {}",
-            self.path.display(),
+        format!(
+            "{what} (owner {}, group {}, mode {:04o}): {}",
             user_name(self.uid),
             group_name(self.gid),
             self.mode & 0o7777,
-            self.why(),
+            self.why()
+        )
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}; fix: {}",
+            self.path.display(),
+            self.describe(),
             self.fix()
         )
     }

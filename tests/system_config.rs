@@ -347,3 +347,148 @@ fn allow_root_is_warned_about_and_a_root_run_cannot_write_system_directories() {
     assert!(text.contains("/usr/cenv-landlock-probe EACCES"), "{text}");
     assert!(text.contains("/work/x WRITTEN"), "{text}");
 }
+
+/// Lets users outside the research group read the env, so that the policy —
+/// not file permissions — is what refuses them.
+fn readable_by_all(sb: &Sandbox) {
+    for rel in ["envs", "envs/cv", "envs/cv/bin", "envs/cv/conda-meta"] {
+        chmod(&sb.path(rel), 0o2755);
+    }
+}
+
+#[test]
+fn a_users_own_config_cannot_lift_the_system_policy() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    readable_by_all(&sb);
+    let Some(path) = write_system_config(&format!(
+        "envs_dirs = [\"{}\"]\n[envs.cv]\ngroups = [\"{RESEARCH}\"]\n",
+        sb.path("envs").display()
+    )) else {
+        return;
+    };
+    let empty = sb.write("work/empty.toml", "");
+    let lifting = sb.write(
+        "work/lift.toml",
+        &format!("trusted_owners = [\"{BOB}\"]\nstrict_permissions = false\nlandlock = \"off\"\numask = \"000\"\n[envs.cv]\nusers = [\"{BOB}\"]\n"),
+    );
+    for file in [&empty, &lifting] {
+        chmod(file, 0o644);
+        let out = as_user(BOB, cenv_binary())
+            .env("CENV_CONFIG", file)
+            .args(["run", "cv", "id", "-un"])
+            .current_dir(sb.path("work"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(125), "{file:?}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains(&format!("{BOB} may not use env 'cv'")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = as_user(BOB, cenv_binary())
+        .env("CENV_CONFIG", &lifting)
+        .args(["run", "cv", "true"])
+        .current_dir(sb.path("work"))
+        .output()
+        .unwrap();
+    for key in ["trusted_owners", "[envs.*] tables"] {
+        assert!(
+            stderr(&out).contains(&format!("ignoring {key}")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // a member of the group still runs, with the system's umask, not 000
+    let out = as_user(ALICE, cenv_binary())
+        .env("CENV_CONFIG", &lifting)
+        .args(["run", "cv", "sh", "-c", "umask"])
+        .current_dir(sb.path("work"))
+        .output()
+        .unwrap();
+    fs::remove_file(path).unwrap();
+    assert_eq!(stdout(&out).trim(), "0027", "{}", stderr(&out));
+}
+
+#[test]
+fn a_bind_mount_of_a_restricted_env_is_judged_by_the_env_it_is() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    readable_by_all(&sb);
+    let Some(path) = write_system_config(&format!(
+        "envs_dirs = [\"{}\"]\n[envs.cv]\ngroups = [\"{RESEARCH}\"]\n",
+        sb.path("envs").display()
+    )) else {
+        return;
+    };
+    let alias = sb.mkdir("alias");
+    sh(&[
+        "mount",
+        "--bind",
+        sb.path("envs").to_str().unwrap(),
+        alias.to_str().unwrap(),
+    ]);
+    let out = as_user(BOB, cenv_binary())
+        .args(["run", "-p"])
+        .arg(alias.join("cv"))
+        .args(["id", "-un"])
+        .current_dir(sb.path("work"))
+        .output()
+        .unwrap();
+    sh(&["umount", alias.to_str().unwrap()]);
+    fs::remove_file(path).unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&format!("{BOB} may not use env")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn check_config_warns_about_settings_that_weaken_a_run_and_about_the_directories_above() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    let weak = sb.write(
+        "etc/weak.toml",
+        "envs_dirs = [\"envs\", \"~/envs\", \"/opt/*/envs\"]\numask = \"022\"\nlandlock = \"off\"\n\
+         [envs.x]\numask = \"002\"\nlandlock = \"off\"\n",
+    );
+    let out = Command::new(cenv_binary())
+        .arg("check-config")
+        .arg(&weak)
+        .output()
+        .unwrap();
+    let report = stdout(&out);
+    for expected in [
+        "envs_dirs: envs is not an absolute path",
+        "envs_dirs: ~/envs contains '~'",
+        "envs_dirs: /opt/*/envs contains a glob character",
+        "umask = \"022\" is looser than 027",
+        "[envs.x] umask = \"002\" is looser",
+        "landlock = \"off\"",
+        "[envs.x] landlock = \"off\"",
+    ] {
+        assert!(report.contains(expected), "missing {expected:?} in:\n{report}");
+    }
+    // a directory above the config that someone else owns
+    let owned = sb.mkdir("bob-owns/etc");
+    let alice = user(BOB);
+    std::os::unix::fs::lchown(sb.path("bob-owns"), Some(alice.uid), None).unwrap();
+    let config = sb.write("bob-owns/etc/cenv.toml", "");
+    let _ = owned;
+    let out = Command::new(cenv_binary())
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("bob-owns") && stdout(&out).contains(&format!("owned by {BOB}")),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -1,0 +1,606 @@
+//! The adversarial suite: each test is an attack, tried for real as root in
+//! CI with the test users (cenvt-admin owns the envs; cenvt-alice is in the
+//! research group; cenvt-bob, outside it, plays the other researcher or the
+//! attacker). Grouped by the actors of SECURITY.md's threat model, so that a
+//! reviewer goes from a guarantee to the attack that tests it.
+//!
+//! Attacks by root on someone's behalf live in `root_started.rs`; the write
+//! forms under Landlock (create, truncate, rename, mkdir, symlink, mkfifo,
+//! link, through pkgs/ and a bind mount) in `confine.rs`; ownership and mode
+//! refusals (group-/world-writable paths, a symlinked bin/ or prefix, a
+//! world-writable non-sticky parent, an o+w activate.d script) in
+//! `policy.rs`. SECURITY.md's "How this is tested" maps all of them.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+fn sandbox() -> Sandbox {
+    shared_sandbox(&["cv"], |sb| {
+        format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display())
+    })
+}
+
+fn run_as(sb: &Sandbox, user: &str, args: &[&str]) -> Output {
+    cenv_as(sb, user).args(args).output().unwrap()
+}
+
+fn refused_with(out: &Output, needle: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "expected a refusal; stdout {} stderr {}",
+        stdout(out),
+        stderr(out)
+    );
+    assert!(stderr(out).contains(needle), "{needle:?} not in: {}", stderr(out));
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn chown(path: &Path, user_name: &str) {
+    let u = user(user_name);
+    std::os::unix::fs::lchown(path, Some(u.uid), Some(group_gid(RESEARCH))).unwrap();
+}
+
+// ======== a researcher: a member of the group, with write access somewhere ========
+
+#[test]
+fn env_vars_d_written_by_a_group_member_is_refused_everywhere() {
+    require_root!();
+    let sb = sandbox();
+    let dir = sb.mkdir("envs/cv/etc/conda/env_vars.d");
+    for d in ["envs/cv/etc", "envs/cv/etc/conda"] {
+        chown(&sb.path(d), ADMIN);
+        chmod(&sb.path(d), 0o2750);
+    }
+    chown(&dir, ADMIN);
+    chmod(&dir, 0o2770); // the group may write here
+    let evil = sb.write(
+        "envs/cv/etc/conda/env_vars.d/evil.json",
+        "{\"LD_PRELOAD\": \"/tmp/evil.so\"}",
+    );
+    // written by another member (bob, here) — or, with the directory
+    // group-writable, by anyone in the group
+    chown(&evil, BOB);
+    chmod(&evil, 0o640);
+    let out = run_as(&sb, ALICE, &["run", "cv", "true"]);
+    refused_with(&out, "env_vars.d");
+    // the file alone, in a directory only the admin writes
+    chmod(&dir, 0o2750);
+    let out = run_as(&sb, ALICE, &["run", "cv", "true"]);
+    refused_with(&out, &format!("evil.json is owned by {BOB}"));
+    // info and activate say the same
+    let info = run_as(&sb, ALICE, &["info", "cv"]);
+    assert!(
+        stdout(&info).contains("trust check:     REFUSED"),
+        "{}",
+        stdout(&info)
+    );
+    let activate = run_as(&sb, ALICE, &["activate", "--shell", "bash", "cv"]);
+    refused_with(&activate, "evil.json");
+}
+
+#[test]
+fn conda_meta_state_writable_by_the_group_or_a_symlink_is_refused() {
+    require_root!();
+    let sb = sandbox();
+    let state = sb.write(
+        "envs/cv/conda-meta/state",
+        "{\"env_vars\": {\"PYTHONPATH\": \"/tmp/evil\"}}",
+    );
+    chown(&state, ADMIN);
+    chmod(&state, 0o660);
+    refused_with(
+        &run_as(&sb, ALICE, &["run", "cv", "true"]),
+        "conda-meta/state is writable by the group",
+    );
+    fs::remove_file(&state).unwrap();
+    std::os::unix::fs::symlink("/tmp/alices-state.json", &state).unwrap();
+    refused_with(
+        &run_as(&sb, ALICE, &["run", "cv", "true"]),
+        "conda-meta/state is a symlink",
+    );
+}
+
+#[test]
+fn an_acl_granting_write_to_another_user_counts_as_writable() {
+    require_root!();
+    let sb = sandbox();
+    let bin = sb.path("envs/cv/bin");
+    sh(&["setfacl", "-m", &format!("u:{BOB}:rwx"), bin.to_str().unwrap()]);
+    let out = run_as(&sb, ALICE, &["run", "cv", "true"]);
+    refused_with(
+        &out,
+        &format!("grants write to the user {BOB} through a POSIX ACL"),
+    );
+    assert!(
+        stderr(&out).contains(&format!("setfacl -x u:{BOB}")),
+        "{}",
+        stderr(&out)
+    );
+    sh(&["setfacl", "-b", bin.to_str().unwrap()]);
+    assert!(run_as(&sb, ALICE, &["run", "cv", "true"]).status.success());
+}
+
+#[test]
+fn swapping_bin_python_in_a_loop_never_runs_the_swapped_file() {
+    require_root!();
+    let sb = sandbox();
+    let bin = sb.path("envs/cv/bin");
+    // bob may write bin/ through an ACL, as in the review's race
+    sh(&["setfacl", "-m", &format!("u:{BOB}:rwx"), bin.to_str().unwrap()]);
+    let evil = sb.write("envs/cv/bin/.evil", "#!/bin/sh\necho EVIL-RAN\n");
+    chown(&evil, BOB);
+    chmod(&evil, 0o755);
+    let swapper = sb.write(
+        "work/swap.py",
+        &format!(
+            "import ctypes, time\n\
+             libc = ctypes.CDLL(None, use_errno=True)\n\
+             a, b = b'{bin}/python', b'{bin}/.evil'\n\
+             end = time.time() + 8\n\
+             while time.time() < end:\n\
+             \x20   libc.renameat2(-100, a, -100, b, 2)\n",
+            bin = bin.display()
+        ),
+    );
+    chmod(&swapper, 0o644);
+    let mut swapping = as_user(BOB, "python3").arg(&swapper).spawn().unwrap();
+    let mut evil_runs = 0;
+    let mut refused = 0;
+    for _ in 0..200 {
+        let out = run_as(&sb, ALICE, &["run", "cv", "python", "-c", "print('GOOD')"]);
+        if stdout(&out).contains("EVIL-RAN") {
+            evil_runs += 1;
+        }
+        if out.status.code() == Some(125) {
+            refused += 1;
+        }
+    }
+    let _ = swapping.kill();
+    let _ = swapping.wait();
+    assert_eq!(evil_runs, 0, "alice's runs executed bob's file");
+    assert_eq!(refused, 200, "every run must be refused while bob can write bin/");
+}
+
+#[test]
+fn a_field_separator_in_the_working_directory_cannot_forge_the_audit_line() {
+    require_root!();
+    let _lock = machine_lock();
+    let syslog = Syslog::start();
+    let sb = sandbox();
+    let forged = sb.mkdir("work/d ; USER=root ; COMMAND=/bin/true");
+    chmod(&forged, 0o777);
+    let marker = format!("forge-{}", std::process::id());
+    let out = cenv_as(&sb, ALICE)
+        .current_dir(&forged)
+        .args(["run", "cv", "true", &marker])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = syslog.line_with(&marker);
+    let body = line.split_once(": ").unwrap().1;
+    let (invoker, fields) = body.split_once(" : ").unwrap();
+    assert_eq!(invoker, ALICE);
+    let users: Vec<&str> = fields.split(" ; ").filter(|f| f.starts_with("USER=")).collect();
+    assert_eq!(users, [format!("USER={ALICE}")], "{line}");
+    let commands: Vec<&str> = fields
+        .split(" ; ")
+        .filter(|f| f.starts_with("COMMAND="))
+        .collect();
+    assert_eq!(commands.len(), 1, "{line}");
+    assert!(
+        line.contains("d \\x3b USER=root \\x3b COMMAND=/bin/true"),
+        "{line}"
+    );
+}
+
+/// An env whose directory name is shell code, in a place alice searches.
+fn crafted_env(sb: &Sandbox, name: &str) -> std::path::PathBuf {
+    let env = sb.make_env(&format!("alice-envs/{name}"));
+    let alice = user(ALICE);
+    chown_tree(&sb.path("alice-envs"), alice.uid, alice.gid);
+    env
+}
+
+#[test]
+fn completion_never_runs_an_env_directory_name() {
+    require_root!();
+    let sb = sandbox();
+    let pwned = sb.path("work/PWNED-completion");
+    crafted_env(&sb, &format!("$(touch {})", pwned.display()));
+    crafted_env(&sb, "good-env");
+    let script = format!(
+        "eval \"$({cenv} shell-init bash)\"; COMP_WORDS=(cenv run ''); COMP_CWORD=2; _cenv; \
+         printf '[%s]\\n' \"${{COMPREPLY[@]}}\"",
+        cenv = cenv_binary().display()
+    );
+    let out = as_user(ALICE, "bash")
+        .args(["-c", &script])
+        .env("CONDA_ENVS_PATH", sb.path("alice-envs"))
+        .current_dir(sb.path("work"))
+        .output()
+        .unwrap();
+    assert!(!pwned.exists(), "completion ran a directory name");
+    assert!(
+        stdout(&out).contains("[good-env]"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        !stdout(&out).contains("touch"),
+        "a name cenv run refuses was offered: {}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn the_prompt_shows_a_crafted_prefix_literally_and_runs_nothing() {
+    require_root!();
+    let sb = sandbox();
+    let pwned = sb.path("work/PWNED-prompt");
+    let env = crafted_env(
+        &sb,
+        &format!("$(touch {})`touch {}`%n", pwned.display(), pwned.display()),
+    );
+    let bash = format!(
+        "PS1='$ '; eval \"$({cenv} shell-init bash)\"; cenv activate -p \"$ENV_PATH\" && echo \"PROMPT=${{PS1@P}}\"",
+        cenv = cenv_binary().display()
+    );
+    let zsh = format!(
+        "setopt promptsubst; PS1='$ '; eval \"$({cenv} shell-init zsh)\"; cenv activate -p \"$ENV_PATH\" && \
+         print -r -- \"PROMPT=${{(%)${{(e)PS1}}}}\"",
+        cenv = cenv_binary().display()
+    );
+    for (shell, script) in [("bash", bash), ("zsh", zsh)] {
+        let out = as_user(ALICE, shell)
+            .args(["-c", &script])
+            .env("ENV_PATH", &env)
+            .current_dir(sb.path("work"))
+            .output()
+            .unwrap();
+        assert!(
+            !pwned.exists(),
+            "{shell}: the prompt ran a path: {}",
+            stdout(&out)
+        );
+        let text = stdout(&out);
+        assert!(
+            text.contains("$(touch ") && text.contains("`touch "),
+            "{shell}: {text}{}",
+            stderr(&out)
+        );
+        assert!(text.contains("%n"), "{shell}: % sequence expanded: {text}");
+    }
+}
+
+#[test]
+fn terminal_escapes_from_an_env_are_escaped_in_every_report() {
+    require_root!();
+    let sb = sandbox();
+    let env = crafted_env(&sb, "escapes");
+    fs::create_dir_all(env.join("etc/conda/env_vars.d")).unwrap();
+    fs::write(
+        env.join("etc/conda/env_vars.d/x.json"),
+        "{\"TITLE\": \"\\u001b]0;owned\\u0007\\u001b[2J\", \"FAKE\": \"x\\ntrust check:     trusted\"}",
+    )
+    .unwrap();
+    let alice = user(ALICE);
+    chown_tree(&sb.path("alice-envs"), alice.uid, alice.gid);
+    let weird = crafted_env(&sb, "new\nline\x1b[31m");
+    let _ = weird;
+    let run = |args: &[&str]| {
+        as_user(ALICE, cenv_binary())
+            .args(args)
+            .env("CONDA_ENVS_PATH", sb.path("alice-envs"))
+            .current_dir(sb.path("work"))
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["info", "escapes"][..],
+        &["list"][..],
+        &["doctor", "escapes"][..],
+        &["verify", "escapes"][..],
+    ] {
+        let out = run(args);
+        let bytes = &out.stdout;
+        assert!(
+            !bytes.contains(&0x1b),
+            "{args:?} printed a raw escape: {}",
+            stdout(&out)
+        );
+        assert!(!bytes.contains(&0x07), "{args:?} printed a raw BEL");
+    }
+    let info = stdout(&run(&["info", "escapes"]));
+    assert_eq!(
+        info.lines().filter(|l| l.starts_with("trust check:")).count(),
+        1,
+        "{info}"
+    );
+    assert!(info.contains("\\x1b]0;owned\\x07"), "{info}");
+    let list = stdout(&run(&["list"]));
+    assert!(list.contains("new\\x0aline\\x1b[31m"), "{list}");
+    // JSON stays exact
+    let json = stdout(&run(&["info", "--json", "escapes"]));
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["env_vars"]["TITLE"], "\u{1b}]0;owned\u{7}\u{1b}[2J");
+}
+
+#[test]
+fn cenv_never_aborts_on_full_output_or_when_no_thread_can_be_had() {
+    require_root!();
+    let sb = sandbox();
+    let full = || fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = cenv_as(&sb, ALICE)
+        .args(["run", "nosuchenv", "id"])
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    for args in [&["check-config"][..], &["list"][..], &["info", "cv"][..]] {
+        let out = cenv_as(&sb, ALICE).args(args).stdout(full()).output().unwrap();
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("No space left on device"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    for args in [&["list"][..], &["doctor", "--all"][..], &["verify", "cv"][..]] {
+        let out = as_user(ALICE, "prlimit")
+            .arg("--nproc=1")
+            .arg(cenv_binary())
+            .arg("--config")
+            .arg(sb.path("cenv.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0..=2)),
+            "{args:?} under --nproc=1: {:?} {}",
+            out.status,
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn a_missing_command_is_logged_as_not_found_not_as_a_refusal() {
+    require_root!();
+    let _lock = machine_lock();
+    let syslog = Syslog::start();
+    let sb = sandbox();
+    let marker = format!("no-such-command-{}", std::process::id());
+    let out = run_as(&sb, ALICE, &["run", "cv", &marker]);
+    assert_eq!(out.status.code(), Some(127));
+    let line = syslog.line_with(&marker);
+    assert!(line.starts_with("authpriv.notice"), "{line}");
+    assert!(line.contains(": command not found ;"), "{line}");
+}
+
+#[test]
+fn a_callers_umask_077_is_never_loosened() {
+    require_root!();
+    let sb = sandbox();
+    let out = as_user(ALICE, "sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 077; exec {} --config {} run cv sh -c umask",
+            cenv_binary().display(),
+            sb.path("cenv.toml").display()
+        ))
+        .current_dir(sb.path("work"))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "0077", "{}", stderr(&out));
+}
+
+// ======== an attacker with a researcher's account: code running inside a run ========
+
+#[test]
+fn a_descriptor_into_the_env_opened_before_the_run_does_not_get_around_landlock() {
+    require_root!();
+    let sb = sandbox();
+    // the env's owner opens bin/ and hands it to the run as fd 3
+    let probe = "import errno, os\n\
+                 for how, act in [('dir_fd', lambda: os.open('x', os.O_CREAT | os.O_WRONLY, dir_fd=3)),\n\
+                                  ('proc', lambda: open('/proc/self/fd/3/y', 'w'))]:\n\
+                 \x20   try:\n\
+                 \x20       act(); print(how, 'WRITTEN')\n\
+                 \x20   except OSError as e:\n\
+                 \x20       print(how, errno.errorcode[e.errno])\n";
+    let out = as_user(ADMIN, "sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 3<'{}'; exec {} --config {} run cv python -c \"$PROBE\"",
+            sb.path("envs/cv/bin").display(),
+            cenv_binary().display(),
+            sb.path("cenv.toml").display()
+        ))
+        .env("PROBE", probe)
+        .current_dir(sb.path("work"))
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("dir_fd EACCES"), "{text}{}", stderr(&out));
+    assert!(text.contains("proc EACCES"), "{text}");
+}
+
+#[test]
+fn a_nested_run_stays_confined_in_both_envs() {
+    require_root!();
+    let sb = shared_sandbox(&["cv", "other"], |sb| {
+        format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display())
+    });
+    let inner = format!(
+        "{} --config {} run other python -c \"import os\nfor p in ['{}', '{}']:\n  try:\n    open(p + '/lib/data.txt', 'a'); print('WRITTEN', p)\n  except OSError as e: print('DENIED', p)\"",
+        cenv_binary().display(),
+        sb.path("cenv.toml").display(),
+        sb.path("envs/cv").display(),
+        sb.path("envs/other").display()
+    );
+    let out = cenv_as(&sb, ADMIN)
+        .args(["run", "cv", "sh", "-c", &inner])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(text.matches("DENIED").count(), 2, "{text}{}", stderr(&out));
+}
+
+#[test]
+fn huge_argument_lists_and_environments_pass_or_fail_cleanly() {
+    require_root!();
+    let sb = sandbox();
+    let args: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+    let out = cenv_as(&sb, ALICE)
+        .args(["run", "cv", "sh", "-c", "echo $#", "sh"])
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "100000", "{}", stderr(&out));
+    let mut cmd = cenv_as(&sb, ALICE);
+    for i in 0..5000 {
+        cmd.env(format!("CENV_TEST_VAR_{i}"), "x".repeat(20));
+    }
+    let out = cmd
+        .args(["run", "cv", "sh", "-c", "env | grep -c CENV_TEST_VAR_"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "5000", "{}", stderr(&out));
+}
+
+#[test]
+fn non_utf8_names_paths_and_arguments_are_handled() {
+    require_root!();
+    let sb = sandbox();
+    let raw = OsStr::from_bytes(b"caf\xe9");
+    let out = cenv_as(&sb, ALICE)
+        .arg("run")
+        .arg(raw)
+        .arg("true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("valid UTF-8"), "{}", stderr(&out));
+    let env = sb.make_env("public/\u{1F600}-\u{e9}");
+    let raw_dir = sb.path("public").join(OsStr::from_bytes(b"raw\xff"));
+    fs::rename(&env, &raw_dir).unwrap();
+    let out = cenv_as(&sb, ALICE)
+        .arg("run")
+        .arg("-p")
+        .arg(&raw_dir)
+        .args([
+            "python",
+            "-c",
+            "import sys, os; print(os.fsencode(sys.argv[1]).hex())",
+        ])
+        .arg(OsStr::from_bytes(b"\xff\xfe"))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), "fffe", "{}", stderr(&out));
+}
+
+#[test]
+fn few_descriptors_and_closed_standard_streams_give_a_run_or_a_clear_error() {
+    require_root!();
+    let sb = sandbox();
+    for limit in 3..=8 {
+        let out = as_user(ALICE, "prlimit")
+            .arg(format!("--nofile={limit}"))
+            .arg(cenv_binary())
+            .arg("--config")
+            .arg(sb.path("cenv.toml"))
+            .args(["run", "cv", "true"])
+            .current_dir(sb.path("work"))
+            .output()
+            .unwrap();
+        // with 3 descriptors the dynamic loader itself fails (127) before cenv runs
+        let loader =
+            out.status.code() == Some(127) && stderr(&out).contains("error while loading shared libraries");
+        assert!(
+            matches!(out.status.code(), Some(0 | 125)) || loader,
+            "--nofile={limit}: {:?} {}",
+            out.status,
+            stderr(&out)
+        );
+    }
+    // closed stdin, stdout and stderr: nothing cenv opens takes their place
+    let report = sb.path("work/fds.txt");
+    let out = as_user(ALICE, "sh")
+        .arg("-c")
+        .arg(format!(
+            "exec {} --config {} run cv sh -c 'ls -l /proc/self/fd > {}' <&- >&- 2>&-",
+            cenv_binary().display(),
+            sb.path("cenv.toml").display(),
+            report.display()
+        ))
+        .current_dir(sb.path("work"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    let fds = fs::read_to_string(&report).unwrap();
+    for fd in ["0", "2"] {
+        let line = fds
+            .lines()
+            .find(|l| l.contains(&format!(" {fd} -> ")))
+            .unwrap_or_default();
+        assert!(line.ends_with("/dev/null"), "fd {fd}: {fds}");
+    }
+}
+
+#[test]
+fn a_device_or_fifo_as_config_is_refused_without_hanging() {
+    require_root!();
+    let sb = sandbox();
+    let fifo = sb.path("work/fifo.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    for config in [Path::new("/dev/zero"), fifo.as_path()] {
+        let out = as_user(ALICE, "timeout")
+            .arg("10")
+            .arg(cenv_binary())
+            .arg("--config")
+            .arg(config)
+            .arg("list")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(125), "{config:?}: {:?}", out.status);
+        assert!(
+            stderr(&out).contains("a config must be a regular file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn sudo_uid_set_by_an_ordinary_user_changes_nothing() {
+    require_root!();
+    let sb = sandbox();
+    let out = cenv_as(&sb, ALICE)
+        .env("SUDO_UID", "0")
+        .env("SUDO_USER", "root")
+        .env("PKEXEC_UID", user(BOB).uid.to_string())
+        .args(["run", "cv", "id", "-un"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), ALICE, "{}", stderr(&out));
+    let out = cenv_as(&sb, ALICE)
+        .args(["run", "--user", BOB, "cv", "id", "-un"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let _ = Command::new("true").status();
+}
