@@ -21,8 +21,8 @@ executed, 127 when it is not found.",
     after_help = "Configuration: /etc/cenv/cenv.toml. Security model and its limits: SECURITY.md."
 )]
 pub struct Cli {
-    /// Read this config file instead of the system one (unprivileged callers only;
-    /// also CENV_CONFIG).
+    /// Your own config file, laid over the system one: it may add places and tighten
+    /// settings, never lift the system's policy (unprivileged callers only; also CENV_CONFIG).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
@@ -176,7 +176,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME|UID")]
     pub user: Option<String>,
 
-    /// Run with this umask; it must be at least as strict as the configured one.
+    /// Bits to add to the run's umask (your umask together with the configured one);
+    /// a value looser than the configured umask is refused.
     #[arg(long, value_name = "OCTAL")]
     pub umask: Option<String>,
 

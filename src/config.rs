@@ -648,8 +648,9 @@ fn path_problem(path: &Path) -> Option<&'static str> {
     }
 }
 
-/// Settings that are allowed but weaken what cenv guarantees.
-fn weakening_warnings(config: &Config, path: &Path) -> Vec<String> {
+/// Settings that are allowed but weaken what cenv guarantees (check-config
+/// prints them).
+pub fn weakening_warnings(config: &Config, path: &Path) -> Vec<String> {
     let mut warnings = Vec::new();
     let mut warn = |what: String| warnings.push(format!("{}: warning: {what}", path.display()));
     let mut paths: Vec<(String, &Path)> = config

@@ -48,4 +48,8 @@ echo "== cargo test"
 cargo test --all-targets
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+# Each fuzz target briefly, from the committed corpus, so that a regression
+# in a parser or in the escaping is caught (fuzz/run.sh SECONDS for more).
+echo "== fuzz"
+fuzz/run.sh "${CENV_FUZZ_SECONDS:-30}"
 echo "== all checks passed"

@@ -513,21 +513,36 @@ pub fn scripts_in(prefix: &Path, sub: &str, extension: &str, reverse: bool) -> R
 /// symlink, no FIFO, at most [`ENV_VARS_LIMIT`] bytes.
 pub fn environment_env_vars(prefix: &Path, warnings: &mut Vec<String>) -> Result<Vec<(String, String)>> {
     let dir = PrefixDir::open(prefix)?;
-    let mut vars: Vec<(String, String)> = Vec::new();
+    let mut files = Vec::new();
     for name in dir.list(ENV_VARS_DIR)? {
         let relative = format!("{ENV_VARS_DIR}/{}", name.to_string_lossy());
         if let Some(bytes) = dir.read(&relative, ENV_VARS_LIMIT)? {
-            let path = prefix.join(ENV_VARS_DIR).join(&name);
-            let object = parse_json_object(&path, &bytes)?;
-            merge_vars(&mut vars, &path, &object, warnings);
+            files.push((prefix.join(ENV_VARS_DIR).join(&name), bytes));
         }
     }
-    if let Some(bytes) = dir.read(STATE_FILE, ENV_VARS_LIMIT)? {
-        let state = prefix.join(STATE_FILE);
-        let object = parse_json_object(&state, &bytes)?;
+    let state = dir
+        .read(STATE_FILE, ENV_VARS_LIMIT)?
+        .map(|bytes| (prefix.join(STATE_FILE), bytes));
+    env_vars_from(&files, state.as_ref(), warnings)
+}
+
+/// The variables the `env_vars.d` files (in order) and `state` define, as
+/// [`environment_env_vars`] reads them: pure, for testing and fuzzing.
+pub fn env_vars_from(
+    env_vars_d: &[(PathBuf, Vec<u8>)],
+    state: Option<&(PathBuf, Vec<u8>)>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(String, String)>> {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for (path, bytes) in env_vars_d {
+        let object = parse_json_object(path, bytes)?;
+        merge_vars(&mut vars, path, &object, warnings);
+    }
+    if let Some((path, bytes)) = state {
+        let object = parse_json_object(path, bytes)?;
         match object.get("env_vars") {
-            Some(Value::Object(env_vars)) => merge_vars(&mut vars, &state, env_vars, warnings),
-            Some(_) => warnings.push(format!("{}: env_vars is not an object; ignored", state.display())),
+            Some(Value::Object(env_vars)) => merge_vars(&mut vars, path, env_vars, warnings),
+            Some(_) => warnings.push(format!("{}: env_vars is not an object; ignored", path.display())),
             None => {}
         }
     }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 30) with cargo fuzz
+# (libFuzzer), starting from fuzz/corpus/TARGET and adding what it finds
+# there. Stable Rust: RUSTC_BOOTSTRAP lets cargo fuzz pass -Zsanitizer.
+#
+#   fuzz/run.sh 600      # ten minutes per target
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${1:-30}"
+export PATH="$HOME/.cargo/bin:$PATH"
+export RUSTC_BOOTSTRAP=1
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+targets=(config env_vars records env_name audit_line shell_quote)
+cargo fuzz build --release 2>&1 | tail -1
+for target in "${targets[@]}"; do
+    mkdir -p "corpus/$target"
+    echo "== fuzz $target for ${seconds}s"
+    cargo fuzz run --release "$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 2>&1 \
+        | grep -E "^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|SUMMARY|Done)" || true
+    if ls "artifacts/$target"/crash-* "artifacts/$target"/oom-* "artifacts/$target"/timeout-* >/dev/null 2>&1; then
+        echo "fuzz target $target found a failure: fuzz/artifacts/$target"
+        exit 1
+    fi
+done
+echo "== fuzzing passed"
