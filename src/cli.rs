@@ -96,6 +96,9 @@ pub struct DeactivateArgs {
 
 #[derive(Debug, Args)]
 pub struct ShellArgs {
+    /// Print each step and its decision to stderr, as `cenv run -v`.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
     /// Use the env at this prefix instead of a name.
     #[arg(short = 'p', long = "prefix", value_name = "PATH", conflicts_with = "name")]
     pub prefix: Option<PathBuf>,
@@ -184,6 +187,11 @@ pub struct RunArgs {
     /// Start from a reset environment, as a run dropped from root does (like sudo's env_reset).
     #[arg(long)]
     pub clean_env: bool,
+
+    /// Print each step of the run and what it decided (config, caller, env, policy,
+    /// trust, umask, Landlock, command, audit) to stderr.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 
     /// The env name (unless -p is given), then the command and its arguments.
     #[arg(

@@ -92,6 +92,10 @@ pub struct Config {
     /// unless the user chose one in ~/.config/cenv/default-env.
     #[serde(default)]
     pub default_envs: BTreeMap<String, String>,
+    /// The `envs_dirs` a user's own config added to the system's: searched,
+    /// but the user's, not shared (never made read-only for a run).
+    #[serde(skip)]
+    pub user_envs_dirs: Vec<PathBuf>,
 }
 
 /// A user or group, by name or by numeric id.
@@ -227,6 +231,7 @@ impl Default for Config {
             login_umask_groups: Vec::new(),
             envs_dir_mode: default_envs_dir_mode(),
             default_envs: BTreeMap::new(),
+            user_envs_dirs: Vec::new(),
         }
     }
 }
@@ -410,6 +415,7 @@ impl Config {
         for dir in &user.envs_dirs {
             if !merged.envs_dirs.contains(dir) {
                 merged.envs_dirs.push(dir.clone());
+                merged.user_envs_dirs.push(dir.clone());
             }
         }
         if merged.base_prefix.is_none() {

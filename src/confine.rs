@@ -62,6 +62,9 @@ pub enum LandlockOutcome {
     },
     /// `landlock = "off"`.
     Off,
+    /// Nothing to make read-only (the env is the caller's own and no shared
+    /// tree exists): no rule applied.
+    NothingReadOnly,
     /// best-effort on a kernel without Landlock.
     Unavailable,
 }
@@ -72,6 +75,7 @@ impl fmt::Display for LandlockOutcome {
             LandlockOutcome::Enforced { abi } => write!(f, "enforced (ABI {abi})"),
             LandlockOutcome::Partial { abi } => write!(f, "partial (ABI {abi})"),
             LandlockOutcome::Off => f.write_str("off"),
+            LandlockOutcome::NothingReadOnly => f.write_str("not applied (nothing to make read-only)"),
             LandlockOutcome::Unavailable => f.write_str("unavailable"),
         }
     }
@@ -120,21 +124,96 @@ pub fn set_no_new_privs() -> Result<()> {
     }
 }
 
-/// The trees to make read-only: each canonicalized, plus the other places the
-/// same trees are mounted (bind mounts), which Landlock judges by path.
-pub fn read_only_set(prefix: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
-    let mut set: Vec<PathBuf> = vec![prefix.to_owned()];
-    for path in extra {
-        if let Ok(real) = std::fs::canonicalize(path) {
-            set.push(real);
+/// A place a run must always be able to create and remove entries in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnPlace {
+    /// "home directory", "working directory", "temporary directory".
+    pub what: &'static str,
+    pub path: PathBuf,
+}
+
+/// What the Landlock rule will protect, decided from paths before it is
+/// built, with the reasons for what it cannot protect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOnlyPlan {
+    /// The trees made read-only: canonical, with their bind-mount aliases.
+    pub trees: Vec<PathBuf>,
+    /// Why the env itself is not read-only, when it is not.
+    pub env_writable_because: Option<String>,
+    /// Own places that lose the right to create or remove entries directly
+    /// in them (they hold a shared read-only tree), or that lie in one.
+    pub places_restricted: Vec<String>,
+}
+
+impl ReadOnlyPlan {
+    /// Decides the read-only trees of a run.
+    ///
+    /// Landlock can only grant: a grant on a directory covers everything
+    /// below it, so a directory above a read-only tree gets no grant of its
+    /// own, and entries cannot be created or removed directly in it. Hence:
+    /// - `shared` trees (the configured envs roots, the base install, the
+    ///   package cache, `readonly_paths`) are always read-only — if one of
+    ///   the caller's own places holds one (a working directory of `/` or
+    ///   `/opt`), that place loses direct creation, and the plan says so;
+    /// - the env (when not inside a shared tree) is read-only too, unless it
+    ///   is the caller's own (`env_is_own`: a user's own env is theirs) or
+    ///   lies below one of the caller's own places (home, working directory,
+    ///   temporary directory), which must stay writable: then the env is
+    ///   left writable and the plan says why.
+    pub fn decide(env: &Path, env_is_own: bool, shared: &[PathBuf], places: &[OwnPlace]) -> ReadOnlyPlan {
+        let mut trees: Vec<PathBuf> = shared
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect();
+        let mut plan = ReadOnlyPlan::default();
+        let in_shared = trees.iter().any(|t| env.starts_with(t));
+        if !in_shared {
+            let holding_place = places.iter().find(|p| env.starts_with(&p.path) && env != p.path);
+            if env_is_own {
+                plan.env_writable_because = Some("it is your own env".into());
+            } else if let Some(place) = holding_place {
+                plan.env_writable_because = Some(format!(
+                    "it lies in your {} {}, which must stay writable",
+                    place.what,
+                    place.path.display()
+                ));
+            } else {
+                trees.push(env.to_owned());
+            }
+        }
+        let mounts = crate::mounts::current();
+        let aliases: Vec<PathBuf> = trees.iter().flat_map(|p| mount_aliases(p, &mounts)).collect();
+        trees.extend(aliases);
+        trees.sort();
+        trees.dedup();
+        for place in places {
+            if let Some(tree) = trees.iter().find(|t| place.path.starts_with(t)) {
+                plan.places_restricted.push(format!(
+                    "your {} {} lies in the read-only {}",
+                    place.what,
+                    place.path.display(),
+                    tree.display()
+                ));
+            } else if let Some(tree) = trees.iter().find(|t| t.starts_with(&place.path)) {
+                plan.places_restricted.push(format!(
+                    "no new entries directly in your {} {}: it holds the read-only {}",
+                    place.what,
+                    place.path.display(),
+                    tree.display()
+                ));
+            }
+        }
+        plan.trees = trees;
+        plan
+    }
+
+    /// A few words for the audit line's `LANDLOCK=` field, after the outcome.
+    pub fn summary(&self) -> String {
+        match &self.env_writable_because {
+            Some(why) => format!("env writable: {why}"),
+            None => "env read-only".into(),
         }
     }
-    let mounts = crate::mounts::current();
-    let aliases: Vec<PathBuf> = set.iter().flat_map(|p| mount_aliases(p, &mounts)).collect();
-    set.extend(aliases);
-    set.sort();
-    set.dedup();
-    set
 }
 
 /// A directory on the way to a read-only tree: every entry in it gets a grant
@@ -245,15 +324,15 @@ fn supported_write_rights(abi: i32) -> BitFlags<AccessFs> {
 /// Applies the rule. Must be the last step before activation scripts and
 /// exec, in a single-threaded process (before Landlock ABI 8, restrict_self
 /// only restricts the calling thread), after no_new_privs.
-pub fn restrict_writes(
-    mode: LandlockMode,
-    prefix: &Path,
-    readonly_paths: &[PathBuf],
-) -> Result<LandlockOutcome> {
+pub fn restrict_writes(mode: LandlockMode, plan: &ReadOnlyPlan) -> Result<LandlockOutcome> {
     if mode == LandlockMode::Off {
         return Ok(LandlockOutcome::Off);
     }
-    let read_only = read_only_set(prefix, readonly_paths);
+    let read_only = &plan.trees;
+    if read_only.is_empty() {
+        // a ruleset without grants would deny every write
+        return Ok(LandlockOutcome::NothingReadOnly);
+    }
     let fail = |what: String| {
         Error::Confinement(format!(
             "Landlock cannot make the env read-only: {what} (set landlock = \"best-effort\" in the config \
@@ -278,7 +357,7 @@ pub fn restrict_writes(
     let ruleset =
         landlock::create_ruleset(handled.bits()).map_err(|e| fail(format!("creating the ruleset: {e}")))?;
     let file_rights = (file_write_rights() & handled).bits();
-    for dir in read_only_landlock_rules(&read_only) {
+    for dir in read_only_landlock_rules(read_only) {
         for_each_grant(&dir, |name, fd, is_dir| {
             let rights = if is_dir { handled.bits() } else { file_rights };
             landlock::add_path_beneath(ruleset.as_fd(), fd.as_fd(), rights)

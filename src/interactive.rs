@@ -17,6 +17,7 @@ use crate::conda::{condarc, plan_activation, BaseInstall, EnvSpec};
 use crate::config::{self, Principal};
 use crate::environ::Environ;
 use crate::error::{Error, Result};
+use crate::explain::Explain;
 use crate::identity::invoker;
 use crate::output::{message, warning, write_stdout};
 use crate::policy::group_gid;
@@ -86,7 +87,7 @@ fn activation_code(
     audit: &AuditLog,
     trail: &mut Trail,
 ) -> Result<Vec<u8>> {
-    let caller = establish_caller(process, None, cli_config, audit, trail)?;
+    let caller = establish_caller(process, None, cli_config, audit, trail, Explain::default())?;
     if caller.identity.dropped_from_root() {
         return Err(Error::Identity(
             "cenv activate cannot drop root's privileges from a shell that is already running; \
@@ -94,7 +95,7 @@ fn activation_code(
                 .into(),
         ));
     }
-    let Admitted { env, .. } = admit(process, &caller, spec, trail)?;
+    let Admitted { env, .. } = admit(process, &caller, spec, trail, Explain::default())?;
     let environ = with_condarc_changeps1(process);
     let base = caller
         .loaded

@@ -217,6 +217,8 @@ pub struct EnvInfo {
     /// The env's variables in file order (env_vars.d, then conda-meta/state).
     pub env_vars: serde_json::Map<String, serde_json::Value>,
     pub trust: TrustInfo,
+    /// What a run of yours gets: whether the env is read-only during it.
+    pub protection: String,
     pub last_change: Option<LastChange>,
 }
 
@@ -275,6 +277,23 @@ pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Res
     let mut activate_scripts = scripts_in(&prefix, ACTIVATE_DIR, ".sh", false)?;
     activate_scripts.extend(scripts_in(&prefix, ACTIVATE_DIR, ".fish", false)?);
     let packages = record_files(&PrefixDir::open(&prefix)?)?.len();
+    let protection = match settings.landlock {
+        crate::config::LandlockMode::Off => "the env is writable during runs: landlock = \"off\"".to_owned(),
+        _ => {
+            let plan = crate::run::read_only_plan(
+                config,
+                &settings,
+                &identity,
+                &env,
+                process.cwd.as_deref(),
+                &process.environ,
+            );
+            match plan.env_writable_because {
+                None => "the env is read-only during runs (Landlock)".to_owned(),
+                Some(why) => format!("the env is writable during your runs: {why}"),
+            }
+        }
+    };
     let last_change = last_change(&prefix)?;
     Ok(EnvInfo {
         name: env.requested.clone(),
@@ -291,6 +310,7 @@ pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Res
             .into_iter()
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect(),
+        protection,
         trust: TrustInfo {
             trusted: findings.is_empty(),
             findings: findings.iter().map(ToString::to_string).collect(),
@@ -358,6 +378,7 @@ pub fn format_info(info: &EnvInfo) -> String {
             format!("REFUSED: {}", info.trust.findings.join("; "))
         },
     );
+    line("protection:", info.protection.clone());
     line(
         "last change:",
         info.last_change

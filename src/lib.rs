@@ -17,6 +17,7 @@ pub mod environ;
 pub mod error;
 pub mod escape;
 pub mod exec;
+pub mod explain;
 pub mod identity;
 pub mod interactive;
 pub mod inventory;
@@ -85,6 +86,7 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
                 user: args.user,
                 umask: None,
                 clean_env: false,
+                verbose: args.verbose,
                 words: args.name.map(Into::into).into_iter().collect(),
                 user_shell: true,
             };

@@ -19,11 +19,13 @@ use crate::cli::RunArgs;
 use crate::conda::{plan_activation, ActivationPlan, BaseInstall, EnvSpec, ResolvedEnv, SearchPath};
 use crate::config::{self, AuditMode, Config, EffectiveSettings, LoadedConfig};
 use crate::confine::{
-    apply_umask, caller_umask, effective_umask, restrict_writes, set_no_new_privs, LandlockOutcome,
+    apply_umask, caller_umask, effective_umask, restrict_writes, set_no_new_privs, LandlockOutcome, OwnPlace,
+    ReadOnlyPlan,
 };
 use crate::environ::Environ;
 use crate::error::{Error, Outcome, Result};
 use crate::exec::{exec, find_command};
+use crate::explain::Explain;
 use crate::identity::{
     account_of, clear_capability_sets, clear_unprivileged_capabilities, drop_to, holds_no_capabilities,
     identify, invoker, refuse_setuid_install, reset_environment, verify_capabilities_empty, Account,
@@ -135,13 +137,34 @@ pub(crate) fn establish_caller(
     cli_config: Option<&Path>,
     audit: &AuditLog,
     trail: &mut Trail,
+    explain: Explain,
 ) -> Result<Caller> {
     refuse_setuid_install(process)?;
     let loaded = config::load(process, cli_config)?;
+    explain.step("config", || match loaded.from_file {
+        true => format!("{}", loaded.path.display()),
+        false => format!("{} does not exist: the defaults", loaded.path.display()),
+    });
     let config = &loaded.config;
     require_audit(audit, config)?;
+    explain.step("audit", || match audit.unavailable() {
+        None => format!("connected to {}", crate::audit::SYSLOG_SOCKET),
+        Some(e) => format!("no syslog daemon ({e}); audit = {:?}", config.audit),
+    });
     let config_path = loaded.path.display().to_string();
     let identity = identify(process, user_flag, config.allow_root, &config_path)?;
+    explain.step("caller", || match &identity {
+        Identity::Unprivileged { uid, .. } => format!("{} (uid {uid}), unprivileged", identity.user_name()),
+        Identity::FromRoot {
+            target,
+            source,
+            invoked_by,
+        } => format!(
+            "started by root for {} (uid {}, named by {source}; invoked by {invoked_by}): dropping to them",
+            target.name, target.uid
+        ),
+        Identity::Root => "root itself, allow_root = true: every capability cleared".into(),
+    });
     trail.user = identity.user_name();
     Ok(Caller { loaded, identity })
 }
@@ -154,19 +177,54 @@ pub(crate) fn admit(
     caller: &Caller,
     spec: &EnvSpec,
     trail: &mut Trail,
+    explain: Explain,
 ) -> Result<Admitted> {
     let config = &caller.loaded.config;
     let identity = &caller.identity;
     let search = SearchPath::for_caller(config, process);
+    explain.step("search", || {
+        let dirs: Vec<String> = search.dirs.iter().map(|d| d.display().to_string()).collect();
+        dirs.join(", ")
+    });
     let env = resolve_explained(spec, config, &search, &caller.loaded.path, || subject(identity))?;
+    explain.step("env", || format!("{} is {}", env.requested, env.prefix.display()));
     trail.prefix = field(env.prefix.as_os_str().as_encoded_bytes());
     let settings = config.settings_for(&env.prefix);
     let env_owner = std::fs::metadata(&env.prefix).map(|m| m.uid()).unwrap_or(0);
     authorize(&subject(identity)?, &settings, &env.requested, || {
         user_name(env_owner)
     })?;
+    explain.step("policy", || {
+        let names = |items: &[crate::config::Principal]| {
+            items
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match settings.restricted() {
+            false => format!(
+                "allowed: [envs.{}] and default_groups restrict nobody",
+                settings.key
+            ),
+            true => format!(
+                "allowed: [envs.{}] is open to groups [{}] and users [{}], and {} is among them",
+                settings.key,
+                names(&settings.groups),
+                names(&settings.users),
+                identity.user_name()
+            ),
+        }
+    });
     let rules = trust_rules(config, &env, identity, settings.key == "base");
     let env_check = check_env(&env.prefix, &rules)?;
+    explain.step("trust", || match env_check.findings.len() {
+        0 => format!(
+            "trusted: owners {:?} (uids), trusted groups {:?} (gids); no path writable by anyone else",
+            rules.owners, rules.groups
+        ),
+        n => format!("{n} findings, strict_permissions = {}", config.strict_permissions),
+    });
     judge_findings(&env, &env_check.findings, config.strict_permissions)?;
     Ok(Admitted {
         env,
@@ -183,8 +241,9 @@ fn run_pipeline(
     audit: &AuditLog,
     trail: &mut Trail,
 ) -> Result<Never> {
+    let explain = Explain::new(args.verbose);
     let mut request = RunRequest::from_args(args.prefix, args.words, args.user_shell)?;
-    let caller = establish_caller(process, args.user.as_deref(), cli_config, audit, trail)?;
+    let caller = establish_caller(process, args.user.as_deref(), cli_config, audit, trail, explain)?;
     let identity = &caller.identity;
     let config = &caller.loaded.config;
     if identity.dropped_from_root() {
@@ -192,6 +251,9 @@ fn run_pipeline(
         if ttys.contains(&true) {
             // root's terminal: from here on this is the command's side of a
             // new pseudo-terminal, and the parent relays
+            explain.step("terminal", || {
+                "started by root on a terminal: the command gets a new pseudo-terminal, cenv relays".into()
+            });
             crate::relay::continue_on_new_terminal(ttys)?;
         }
     }
@@ -201,8 +263,19 @@ fn run_pipeline(
         settings,
         rules,
         env_check,
-    } = admit(process, &caller, &request.env, trail)?;
-    let umask = effective_umask(settings.umask, caller_umask(), args.umask.as_deref())?;
+    } = admit(process, &caller, &request.env, trail, explain)?;
+    let callers_umask = caller_umask();
+    let umask = effective_umask(settings.umask, callers_umask, args.umask.as_deref())?;
+    explain.step("umask", || {
+        format!(
+            "{umask:03o} (yours {callers_umask:03o} | configured {:03o}{})",
+            settings.umask,
+            args.umask
+                .as_deref()
+                .map(|u| format!(" | --umask {u}"))
+                .unwrap_or_default()
+        )
+    });
     let caller_environ = starting_environment(process, identity, args.clean_env)?;
 
     apply_umask(umask);
@@ -210,8 +283,30 @@ fn run_pipeline(
     let base = config.base_prefix.as_deref().map(BaseInstall::probe);
     let plan = plan_activation(&env.prefix, &caller_environ, base.as_ref(), ".sh")?;
     check_previous_env(&plan, &env, &caller, &caller_environ)?;
-    let read_only = read_only_paths(config, &settings, identity);
-    let landlock = restrict_writes(settings.landlock, &env.prefix, &read_only)?;
+    let protection = read_only_plan(
+        config,
+        &settings,
+        identity,
+        &env,
+        process.cwd.as_deref(),
+        &caller_environ,
+    );
+    let landlock = restrict_writes(settings.landlock, &protection)?;
+    explain.step("landlock", || {
+        let trees: Vec<String> = protection.trees.iter().map(|t| t.display().to_string()).collect();
+        let mut text = format!(
+            "{landlock} (landlock = {:?}); read-only: {}",
+            settings.landlock,
+            trees.join(", ")
+        );
+        if let Some(why) = &protection.env_writable_because {
+            text.push_str(&format!("; the env is writable: {why}"));
+        }
+        for note in &protection.places_restricted {
+            text.push_str(&format!("; {note}"));
+        }
+        text
+    });
     if matches!(
         landlock,
         LandlockOutcome::Partial { .. } | LandlockOutcome::Unavailable
@@ -235,9 +330,30 @@ fn run_pipeline(
     let command = open_command(&program, &env_check, &rules)?;
     judge_findings(&env, &command.findings, config.strict_permissions)?;
     verify_unchanged(&env_check)?;
+    explain.step("activation", || {
+        format!(
+            "{} changes, {} activate.d and {} deactivate.d scripts sourced",
+            plan.changes.len(),
+            plan.activate_scripts.len(),
+            plan.deactivate_scripts.len()
+        )
+    });
+    explain.step("command", || {
+        format!(
+            "{}{}, executed through the descriptor that was checked",
+            program.display(),
+            if command.is_script { " (a #! script)" } else { "" }
+        )
+    });
 
     trail.umask = format!("{umask:03o}");
-    trail.landlock = landlock.to_string();
+    trail.landlock = match landlock {
+        LandlockOutcome::Enforced { .. } | LandlockOutcome::Partial { .. } => {
+            format!("{landlock}, {}", field(protection.summary().as_bytes()))
+        }
+        LandlockOutcome::NothingReadOnly => format!("{landlock}, {}", field(protection.summary().as_bytes())),
+        _ => landlock.to_string(),
+    };
     log(audit, NOTICE, &trail.run_line());
     trail.run_logged = true;
     Err(exec(&command, &request.argv, &environ))
@@ -279,16 +395,60 @@ pub(crate) fn check_previous_env(
 /// either: uid 0 without capabilities still owns them.
 const ROOT_READ_ONLY: [&str; 3] = ["/etc", "/usr", "/boot"];
 
-/// The trees the Landlock rule makes read-only besides the env: the
-/// configured ones, and for a run as root the system's own directories and
-/// every envs root.
-fn read_only_paths(config: &Config, settings: &EffectiveSettings, identity: &Identity) -> Vec<PathBuf> {
-    let mut paths = settings.readonly_paths.clone();
-    if matches!(identity, Identity::Root) {
-        paths.extend(ROOT_READ_ONLY.iter().map(PathBuf::from).filter(|p| p.is_dir()));
-        paths.extend(config.envs_dirs.iter().filter(|d| d.is_dir()).cloned());
+/// What the Landlock rule of this run makes read-only (see
+/// [`ReadOnlyPlan::decide`]): the shared trees — the configured envs roots
+/// (not those a user's own config added), the base install, the package
+/// cache and `readonly_paths`, and for a run as root the system's own
+/// directories — and the env unless it is the caller's own or lies in one of
+/// the caller's own places.
+pub(crate) fn read_only_plan(
+    config: &Config,
+    settings: &EffectiveSettings,
+    identity: &Identity,
+    env: &ResolvedEnv,
+    cwd: Option<&Path>,
+    environ: &Environ,
+) -> ReadOnlyPlan {
+    let mut shared = settings.readonly_paths.clone();
+    shared.extend(
+        config
+            .envs_dirs
+            .iter()
+            .filter(|d| !config.user_envs_dirs.contains(d))
+            .cloned(),
+    );
+    shared.extend(config.base_prefix.iter().cloned());
+    let as_root = matches!(identity, Identity::Root);
+    if as_root {
+        shared.extend(ROOT_READ_ONLY.iter().map(PathBuf::from));
     }
-    paths
+    let caller_uid = account_of(identity).map(|a| a.uid);
+    let env_is_own = !as_root && std::fs::metadata(&env.prefix).is_ok_and(|m| Some(m.uid()) == caller_uid);
+    ReadOnlyPlan::decide(&env.prefix, env_is_own, &shared, &own_places(cwd, environ))
+}
+
+/// The places a run must always be able to create entries in: the home
+/// directory, the working directory, `/tmp` and `$TMPDIR`.
+fn own_places(cwd: Option<&Path>, environ: &Environ) -> Vec<OwnPlace> {
+    let mut places: Vec<OwnPlace> = Vec::new();
+    let candidates = [
+        ("home directory", environ.get("HOME").map(PathBuf::from)),
+        ("working directory", cwd.map(Path::to_path_buf)),
+        ("temporary directory", Some(PathBuf::from("/tmp"))),
+        ("temporary directory", environ.get("TMPDIR").map(PathBuf::from)),
+    ];
+    for (what, path) in candidates {
+        let Some(path) = path
+            .filter(|p| p.is_absolute())
+            .and_then(|p| std::fs::canonicalize(p).ok())
+        else {
+            continue;
+        };
+        if !places.iter().any(|p| p.path == path) {
+            places.push(OwnPlace { what, path });
+        }
+    }
+    places
 }
 
 fn initial_trail(process: &Process, args: &RunArgs) -> Trail {
@@ -405,6 +565,8 @@ pub(crate) fn trust_rules(
             owners.extend(root.and_then(|r| std::fs::metadata(r).ok()).map(|m| m.uid()));
         }
     }
+    owners.sort_unstable();
+    owners.dedup();
     TrustRules {
         owners,
         groups: config.trusted_groups.iter().filter_map(group_gid).collect(),

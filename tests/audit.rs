@@ -51,7 +51,7 @@ fn a_run_is_logged_at_authpriv_notice_with_sudos_fields() {
     assert!(line.starts_with("authpriv.notice cenv["), "{line}");
     assert!(line.contains(&expected_tail), "{line}");
     assert!(
-        line.ends_with(&format!(") ; COMMAND=/usr/bin/echo {mark}")),
+        line.ends_with(&format!("), env read-only ; COMMAND=/usr/bin/echo {mark}")),
         "{line}"
     );
 }

@@ -504,3 +504,117 @@ fn setuid_programs_grant_nothing_inside_a_run() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no new privileges"), "{}", stderr(&out));
 }
+
+// ---- the caller's own places stay writable (Landlock can only grant) ----
+
+/// An env of alice's own at `prefix` (created, chowned to her).
+fn own_env(sb: &Sandbox, prefix: &Path) {
+    fs::create_dir_all(prefix.join("conda-meta")).unwrap();
+    fs::create_dir_all(prefix.join("bin")).unwrap();
+    fs::write(
+        prefix.join("conda-meta/python-3.11.2-h0_0.json"),
+        "{\"name\": \"python\", \"version\": \"3.11.2\", \"build\": \"h0_0\"}",
+    )
+    .unwrap();
+    let alice = user(ALICE);
+    chown_tree(prefix, alice.uid, alice.gid);
+    let _ = sb;
+}
+
+#[test]
+fn a_run_never_loses_the_right_to_create_in_home_working_directory_or_tmpdir() {
+    require_root!();
+    let sb = shared(&["cv"]);
+    let alice = user(ALICE);
+    let home = nix::unistd::User::from_name(ALICE).unwrap().unwrap().dir;
+    let proj = sb.mkdir("alice-proj");
+    let tmpdir = sb.mkdir("alice-tmp");
+    chown_tree(&proj, alice.uid, alice.gid);
+    chown_tree(&tmpdir, alice.uid, alice.gid);
+    let conda_home = home.join(".conda");
+    let envs = [
+        ("home", home.join(".conda/envs/penv")),
+        ("cwd", proj.join("env")),
+        ("tmpdir", tmpdir.join("env")),
+    ];
+    let probe = "for d in \"$HOME\" . \"$TMPDIR\" /tmp; do f=\"$d/cenv-own-$$\"; touch \"$f\" && rm \"$f\" && echo \"OK $d\"; done";
+    for (label, prefix) in &envs {
+        own_env(&sb, prefix);
+        chown_tree(&conda_home, alice.uid, alice.gid);
+        let out = as_user(ALICE, cenv_binary())
+            .args(["run", "-v", "-p"])
+            .arg(prefix)
+            .args(["sh", "-c", probe])
+            .env("TMPDIR", &tmpdir)
+            .current_dir(&proj)
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        assert_eq!(text.matches("OK ").count(), 4, "{label}: {text}{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("the env is writable: it is your own env"),
+            "{label}: {}",
+            stderr(&out)
+        );
+    }
+    let _ = fs::remove_dir_all(&conda_home);
+    // an env someone else owns, below alice's working directory: the working
+    // directory wins, and the run says why the env is not read-only
+    let theirs = proj.join("their-env");
+    own_env(&sb, &theirs);
+    chown_tree(&theirs, 0, 0);
+    let out = as_user(ALICE, cenv_binary())
+        .args(["run", "-v", "-p"])
+        .arg(&theirs)
+        .args(["sh", "-c", "touch ./made-$$ && echo MADE"])
+        .current_dir(&proj)
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("MADE"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("it lies in your working directory"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn every_env_of_a_shared_root_is_read_only_during_a_run_of_another() {
+    require_root!();
+    let sb = Sandbox::new();
+    let names: Vec<String> = (0..1000).map(|i| format!("env{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).take(3).collect();
+    shared_layout(&sb, &refs);
+    for name in names.iter().skip(3) {
+        fs::create_dir_all(sb.path(&format!("envs/{name}/conda-meta"))).unwrap();
+    }
+    let admin = user(ADMIN);
+    chown_tree(&sb.path("envs"), admin.uid, group_gid(RESEARCH));
+    sb.config(&format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display()));
+    let work = sb.mkdir("work");
+    fs::set_permissions(&work, fs::Permissions::from_mode(0o1777)).unwrap();
+    // the envs' owner runs env0 and tries to change env1, env999 and env0
+    let probe = format!(
+        "import errno\nfor p in ['{0}/env1/lib/data.txt', '{0}/env999/planted', '{0}/env0/lib/data.txt', '{0}/new-env']:\n  try:\n    open(p, 'a'); print('WRITTEN', p)\n  except OSError as e: print(errno.errorcode[e.errno], p)",
+        sb.path("envs").display()
+    );
+    let out = cenv_as(&sb, ADMIN)
+        .args(["run", "-v", "env0", "python", "-c", &probe])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(text.matches("EACCES").count(), 4, "{text}{}", stderr(&out));
+    let err = stderr(&out);
+    let landlock = err
+        .lines()
+        .find(|l| l.starts_with("cenv: landlock:"))
+        .unwrap_or_default();
+    assert!(
+        landlock.contains(&format!("read-only: {}", sb.path("envs").display())),
+        "{landlock}"
+    );
+    assert!(
+        !landlock.contains("env999"),
+        "the root is one tree, not 1,000: {landlock}"
+    );
+}
