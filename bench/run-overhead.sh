@@ -6,18 +6,20 @@
 # (c) through `cenv run`. Targets: `true` and `python -c pass`, in an env
 # without activate.d scripts (the fast path) and in one with a script. Then
 # the Landlock rule's cost with an envs root of 1,000 envs (enforce vs off),
-# and cenv's peak memory. Prints medians and the ratios c/b.
+# the instructions cenv executes up to exec (callgrind: deterministic), and
+# cenv's peak memory. Prints medians and the ratios c/b; bench/RESULTS.md
+# keeps one row per change that moved a figure.
 #
 # As root it measures as the user `nobody` (root is not a caller cenv runs as).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-if ! command -v hyperfine >/dev/null || [ ! -x /usr/bin/time ]; then
+if ! command -v hyperfine >/dev/null || ! command -v valgrind >/dev/null || [ ! -x /usr/bin/time ]; then
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time valgrind
     else
-        echo "hyperfine and GNU time are needed: sudo apt-get install hyperfine time" >&2; exit 1
+        echo "hyperfine and GNU time are needed: sudo apt-get install hyperfine time valgrind" >&2; exit 1
     fi
 fi
 cargo build --release --quiet
@@ -50,7 +52,6 @@ printf 'envs_dirs = ["%s/envs"]\n[envs.fast]\ngroups = ["%s"]\n[envs.scripted]\n
     "$work" "$runner_group" "$runner_group" > "$work/fast.toml"
 printf 'envs_dirs = ["%s/big"]\n' "$work" > "$work/big-enforce.toml"
 printf 'envs_dirs = ["%s/big"]\nlandlock = "off"\n' "$work" > "$work/big-off.toml"
-printf 'envs_dirs = ["%s/big"]\nreadonly_paths = ["%s/big"]\n' "$work" "$work" > "$work/big-root-ro.toml"
 mkdir -p "$work/out"
 
 # A syslog daemon, so that every run writes its audit line for real.
@@ -111,17 +112,31 @@ run_case true-script scripted true
 run_case python-script scripted python -c pass
 bench landlock-1000 \
     -n landlock-off "env CENV_CONFIG=$work/big-off.toml $work/cenv run env0 true" \
-    -n landlock-enforce "env CENV_CONFIG=$work/big-enforce.toml $work/cenv run env0 true" \
-    -n landlock-root-read-only "env CENV_CONFIG=$work/big-root-ro.toml $work/cenv run env0 true"
+    -n landlock-enforce "env CENV_CONFIG=$work/big-enforce.toml $work/cenv run env0 true"
+
+# A deterministic count beside the timings: the instructions cenv executes
+# up to its exec (valgrind's callgrind counts the process until execve
+# replaces it), repeatable whatever else the machine is doing.
+instructions() {
+    as_runner env "$@" 2>&1 >/dev/null | sed -n 's/^==[0-9]*== Collected : //p'
+}
+if command -v valgrind >/dev/null; then
+    ir_fast=$(instructions CENV_CONFIG="$work/fast.toml" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$work/cenv" run fast true)
+    ir_version=$(instructions valgrind --tool=callgrind --callgrind-out-file=/dev/null "$work/cenv" --version)
+    ir_env=$(instructions valgrind --tool=callgrind --callgrind-out-file=/dev/null /usr/bin/env --version)
+else
+    ir_fast=n/a; ir_version=n/a; ir_env=n/a
+fi
 
 # GNU time's child is small before it execs cenv, so its peak is cenv's (or
 # the command's, which for `true` is smaller).
 peak_kib=$(as_runner env CENV_CONFIG="$work/fast.toml" /usr/bin/time -f %M "$work/cenv" run fast true 2>&1 >/dev/null | tail -1)
 floor_kib=$(as_runner /usr/bin/time -f %M /usr/bin/env A=b /usr/bin/true 2>&1 >/dev/null | tail -1)
 
-"$python" - "$work/out" "$peak_kib" "$floor_kib" <<'PY'
+"$python" - "$work/out" "$peak_kib" "$floor_kib" "$ir_fast" "$ir_version" "$ir_env" <<'PY'
 import json, os, sys
 out, peak, floor = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ir_fast, ir_version, ir_env = sys.argv[4:7]
 import glob, statistics
 def medians(name):
     times = {}
@@ -135,10 +150,10 @@ for case in ["true-fast", "python-fast", "true-script", "python-script"]:
     m = medians(case)
     print("%-16s %10.3f %10.3f %10.3f %7.2fx" % (case, m["direct"], m["env"], m["cenv"], m["cenv"] / m["env"]))
 m = medians("landlock-1000")
-print("landlock, 1000 envs in the root: off %.3f ms, enforce %.3f ms (extra %.3f ms); "
-      "with the root in readonly_paths %.3f ms (extra %.3f ms)"
-      % (m["landlock-off"], m["landlock-enforce"], m["landlock-enforce"] - m["landlock-off"],
-         m["landlock-root-read-only"], m["landlock-root-read-only"] - m["landlock-off"]))
+print("landlock, 1000 envs in the root (the root read-only, the default): off %.3f ms, enforce %.3f ms (extra %.3f ms)"
+      % (m["landlock-off"], m["landlock-enforce"], m["landlock-enforce"] - m["landlock-off"]))
+print("instructions (callgrind, up to exec): cenv run fast true %s; cenv --version %s; env --version %s"
+      % (ir_fast, ir_version, ir_env))
 print("peak memory: cenv run fast true %.2f MiB; env(1) running true %.2f MiB" % (peak / 1024, floor / 1024))
 PY
 

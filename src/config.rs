@@ -286,8 +286,8 @@ impl Config {
     /// The key of the env that `prefix` shows through a bind mount, when it
     /// is one of the envs directories' envs (or the base install).
     fn env_key_of_alias(&self, prefix: &Path) -> Option<String> {
-        let mounts = crate::mounts::current();
-        crate::mounts::mount_aliases(prefix, &mounts)
+        crate::mounts::Mounts::current()
+            .aliases(prefix)
             .into_iter()
             .filter(|alias| alias.as_path() != prefix)
             .find_map(|alias| {

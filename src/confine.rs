@@ -13,19 +13,17 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use ::landlock::{AccessFs, BitFlags};
 
-use nix::dir::{Dir, Type};
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 
 use crate::config::{parse_umask, LandlockMode};
 use crate::error::{Error, Result};
-use crate::mounts::mount_aliases;
+use crate::mounts::Mounts;
 use crate::sys::landlock;
 
 /// The write-class rights the rule handles, pinned. Reading, executing,
@@ -181,8 +179,8 @@ impl ReadOnlyPlan {
                 trees.push(env.to_owned());
             }
         }
-        let mounts = crate::mounts::current();
-        let aliases: Vec<PathBuf> = trees.iter().flat_map(|p| mount_aliases(p, &mounts)).collect();
+        let mounts = Mounts::current();
+        let aliases: Vec<PathBuf> = trees.iter().flat_map(|p| mounts.aliases(p)).collect();
         trees.extend(aliases);
         trees.sort();
         trees.dedup();
@@ -255,43 +253,39 @@ pub fn read_only_landlock_rules(read_only: &[PathBuf]) -> Vec<GrantDir> {
 /// real path they lead to, which gets (or does not get) its own grant.
 fn for_each_grant(dir: &GrantDir, mut grant: impl FnMut(&OsStr, OwnedFd, bool) -> Result<()>) -> Result<()> {
     // A directory the caller cannot list gets no grants: stricter, never looser.
-    let Ok(mut listing) = Dir::open(
+    let Ok(dir_fd) = nix::fcntl::open(
         &dir.dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     ) else {
         return Ok(());
     };
-    let dir_fd = listing
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| Error::system("dup", e))?;
-    for entry in listing.iter().flatten() {
-        let name = OsStr::from_bytes(entry.file_name().to_bytes());
-        if name == "." || name == ".." || dir.skip.iter().any(|s| s == name) {
+    let Ok(entries) = crate::sys::directory_entries(dir_fd.as_fd()) else {
+        return Ok(());
+    };
+    for (name, d_type) in entries {
+        if d_type == libc::DT_LNK || dir.skip.contains(&name) {
             continue;
         }
         let Ok(fd) = openat(
             &dir_fd,
-            entry.file_name(),
+            name.as_os_str(),
             OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
         ) else {
             // vanished since listing: nothing to grant
             continue;
         };
-        let kind = match entry.file_type() {
-            Some(kind) => kind,
-            None => match nix::sys::stat::fstat(&fd) {
-                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Type::Directory,
-                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => Type::Symlink,
-                _ => Type::File,
+        let is_dir = match d_type {
+            libc::DT_DIR => true,
+            libc::DT_UNKNOWN => match nix::sys::stat::fstat(&fd) {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => continue,
+                Ok(st) => st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+                Err(_) => continue,
             },
+            _ => false,
         };
-        if kind == Type::Symlink {
-            continue;
-        }
-        grant(name, fd, kind == Type::Directory)?;
+        grant(&name, fd, is_dir)?;
     }
     Ok(())
 }
@@ -307,6 +301,10 @@ pub fn granted_paths(read_only: &[PathBuf]) -> Vec<PathBuf> {
     }
     paths
 }
+
+/// At most this many granted descriptors stay open until exec (the rest are
+/// closed at once), so that a low RLIMIT_NOFILE is never exhausted by them.
+const KEPT_GRANT_DESCRIPTORS: usize = 64;
 
 /// The handled rights this kernel's Landlock ABI supports: REFER came with
 /// ABI 2, TRUNCATE with ABI 3.
@@ -357,14 +355,26 @@ pub fn restrict_writes(mode: LandlockMode, plan: &ReadOnlyPlan) -> Result<Landlo
     let ruleset =
         landlock::create_ruleset(handled.bits()).map_err(|e| fail(format!("creating the ruleset: {e}")))?;
     let file_rights = (file_write_rights() & handled).bits();
+    // The granted descriptors are kept until the exec closes them
+    // (close-on-exec): one close(2) less per grant, on every run.
+    let mut granted: Vec<OwnedFd> = Vec::new();
+    // never the upper half of the descriptors allowed: with a low
+    // RLIMIT_NOFILE a grant must not fail for want of a descriptor
+    let keep_below = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(0, |(soft, _)| soft / 2);
     for dir in read_only_landlock_rules(read_only) {
         for_each_grant(&dir, |name, fd, is_dir| {
             let rights = if is_dir { handled.bits() } else { file_rights };
             landlock::add_path_beneath(ruleset.as_fd(), fd.as_fd(), rights)
-                .map_err(|e| fail(format!("{}: {e}", dir.dir.join(name).display())))
+                .map_err(|e| fail(format!("{}: {e}", dir.dir.join(name).display())))?;
+            if granted.len() < KEPT_GRANT_DESCRIPTORS && (fd.as_raw_fd() as u64) < keep_below {
+                granted.push(fd);
+            }
+            Ok(())
         })?;
     }
     landlock::restrict_self(ruleset.as_fd()).map_err(|e| fail(format!("restrict_self: {e}")))?;
+    std::mem::forget(granted);
     Ok(if complete {
         LandlockOutcome::Enforced { abi }
     } else {

@@ -377,11 +377,12 @@ pub fn clear_unprivileged_capabilities() -> Result<()> {
 
 /// True when the permitted and inheritable sets are empty. Then nothing can be
 /// held: the effective set is a subset of the permitted one, and the ambient
-/// set a subset of both (a kernel invariant). Two capget calls instead of a
+/// set a subset of both (a kernel invariant). One capget call instead of a
 /// probe of every capability — this is the fast path of every ordinary run.
 pub fn holds_no_capabilities() -> Result<bool> {
-    let read = |set| caps::read(None, set).map_err(|e| Error::Identity(format!("reading capabilities: {e}")));
-    Ok(read(CapSet::Permitted)?.is_empty() && read(CapSet::Inheritable)?.is_empty())
+    let (_, permitted, inheritable) =
+        crate::sys::capabilities().map_err(|e| Error::Identity(format!("reading capabilities: {e}")))?;
+    Ok(permitted == 0 && inheritable == 0)
 }
 
 /// Checks that every listed capability set is empty.

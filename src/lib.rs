@@ -45,24 +45,41 @@ use crate::process::Process;
 
 /// Runs cenv as a program and returns its exit status.
 pub fn main() -> ExitCode {
-    if !output::ensure_standard_descriptors() {
-        return ExitCode::from(EXIT_CENV_FAILURE);
+    ExitCode::from(main_status())
+}
+
+/// [`main`], as a number: what the binary's own `main` returns.
+pub fn main_status() -> u8 {
+    // What std's start-up would do (the binary skips it, see main.rs): a
+    // write to a closed pipe is an EPIPE error, not a death by SIGPIPE.
+    if sys::ignore_sigpipe().is_err() || !output::ensure_standard_descriptors() {
+        return EXIT_CENV_FAILURE;
     }
     let process = Process::current();
+    if let Some((config, args)) = cli::parse_run_fast(&process.args) {
+        return finish(run::run(&process, args, config.as_deref()));
+    }
     let cli = match Cli::try_parse_from(&process.args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_CENV_FAILURE } else { 0 });
+            return if e.use_stderr() { EXIT_CENV_FAILURE } else { 0 };
         }
     };
     match dispatch(process, cli) {
-        Ok(status) => ExitCode::from(status),
-        Err(Error::BrokenPipe) => ExitCode::from(output::EXIT_BROKEN_PIPE),
-        Err(error) => {
+        Ok(status) => status,
+        Err(error) => finish(error),
+    }
+}
+
+/// The message and exit status of a failure.
+fn finish(error: Error) -> u8 {
+    match error {
+        Error::BrokenPipe => output::EXIT_BROKEN_PIPE,
+        error => {
             // paths and names in a message may come from anyone: escaped
             output::message(&escape::text(&error.to_string()));
-            ExitCode::from(error.exit_code())
+            error.exit_code()
         }
     }
 }

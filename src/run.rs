@@ -94,6 +94,9 @@ pub fn run(process: &Process, args: RunArgs, cli_config: Option<&Path>) -> Error
         Err(e) => e,
     };
     let reason = error.audit_reason();
+    if trail.invoker.is_empty() {
+        trail.invoker = invoker(process);
+    }
     match &error {
         Error::AuditUnavailable { .. } => {}
         // the run's line is already in the log: one more line says it did
@@ -166,6 +169,9 @@ pub(crate) fn establish_caller(
         Identity::Root => "root itself, allow_root = true: every capability cleared".into(),
     });
     trail.user = identity.user_name();
+    if trail.invoker.is_empty() {
+        trail.invoker = crate::audit::invoker_field(trail.user.as_bytes());
+    }
     Ok(Caller { loaded, identity })
 }
 
@@ -467,7 +473,13 @@ fn initial_trail(process: &Process, args: &RunArgs) -> Trail {
         _ => command_words,
     };
     Trail {
-        invoker: invoker(process),
+        // an ordinary caller's name comes with the identity (one user
+        // database lookup per run); see establish_caller
+        invoker: if process.real_uid == 0 {
+            invoker(process)
+        } else {
+            String::new()
+        },
         tty: tty_name(),
         env,
         pwd: process
@@ -630,6 +642,9 @@ fn drop_privileges(identity: &Identity) -> Result<()> {
             verify_capabilities_empty(&ALL_CAPABILITY_SETS)
         }
         Identity::Unprivileged { .. } => {
+            if holds_no_capabilities()? {
+                return Ok(());
+            }
             clear_unprivileged_capabilities()?;
             match holds_no_capabilities()? {
                 true => Ok(()),

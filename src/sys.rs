@@ -131,6 +131,16 @@ pub mod landlock {
     }
 }
 
+/// Ignores SIGPIPE, as Rust's start-up code would (cenv's binary skips it).
+pub fn ignore_sigpipe() -> io::Result<()> {
+    // SAFETY: installs SIG_IGN, not a handler function.
+    let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    if previous == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Puts SIGPIPE back to its default disposition. Rust's runtime ignores
 /// SIGPIPE at start-up, and an ignored signal stays ignored across execve: a
 /// command run by cenv would otherwise get EPIPE instead of being stopped by
@@ -285,4 +295,91 @@ pub fn standard_fd(fd: RawFd) -> BorrowedFd<'static> {
     // `output::ensure_standard_descriptors` opens /dev/null in place of any
     // that is closed, and cenv never closes them (dup2 only replaces them).
     unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// The entries of the directory `dir` (opened for reading), each with its
+/// `d_type` (`libc::DT_*`; `DT_UNKNOWN` where the file system does not say),
+/// `.` and `..` left out. Read with getdents64 directly: a libc `DIR` costs
+/// four more system calls per directory, and cenv lists a few on every run.
+pub fn directory_entries(dir: BorrowedFd<'_>) -> io::Result<Vec<(std::ffi::OsString, u8)>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut entries = Vec::new();
+    let mut buffer = vec![0u8; 32 * 1024];
+    loop {
+        // SAFETY: getdents64 writes at most `buffer.len()` bytes into the
+        // buffer, which is live and writable for the call.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buffer.as_mut_ptr(),
+                buffer.len(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Ok(entries);
+        }
+        let filled = &buffer[..n as usize];
+        let mut offset = 0;
+        // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+        while offset + 19 <= filled.len() {
+            let reclen = u16::from_ne_bytes([filled[offset + 16], filled[offset + 17]]) as usize;
+            if reclen == 0 || offset + reclen > filled.len() {
+                return Err(io::Error::other("getdents64 returned a malformed record"));
+            }
+            let d_type = filled[offset + 18];
+            let name_bytes = &filled[offset + 19..offset + reclen];
+            let name_len = name_bytes
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(name_bytes.len());
+            let name = &name_bytes[..name_len];
+            if name != b"." && name != b".." {
+                entries.push((std::ffi::OsStr::from_bytes(name).to_owned(), d_type));
+            }
+            offset += reclen;
+        }
+    }
+}
+
+/// The effective, permitted and inheritable capability sets of this
+/// thread, with one capget(2).
+pub fn capabilities() -> io::Result<(u64, u64, u64)> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capget reads the header and writes two `Data` structs (the
+    // 64-bit sets of version 3), both live and correctly laid out.
+    let result = unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut Header, data.as_mut_ptr()) };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let join = |low: u32, high: u32| u64::from(low) | (u64::from(high) << 32);
+    Ok((
+        join(data[0].effective, data[1].effective),
+        join(data[0].permitted, data[1].permitted),
+        join(data[0].inheritable, data[1].inheritable),
+    ))
 }

@@ -426,9 +426,23 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
         });
     }
     let mut bin_id = None;
+    // each directory is opened from its parent's descriptor, once; a missing
+    // `etc` spares the three below it
+    let mut opened: Vec<(&str, OwnedFd)> = Vec::new();
     for sub in JUDGED_DIRS {
         let path = prefix.join(sub);
-        let Some((fd, sub_st)) = open_below(&current, sub) else {
+        let (parent, name) = sub.rsplit_once('/').unwrap_or(("", sub));
+        let parent_fd = match parent {
+            "" => Some(&current),
+            parent => opened.iter().find(|(p, _)| *p == parent).map(|(_, fd)| fd),
+        };
+        let Some(parent_fd) = parent_fd else {
+            continue;
+        };
+        let Ok(fd) = open_nofollow(parent_fd, OsStr::new(name)) else {
+            continue;
+        };
+        let Ok(sub_st) = fstat(&fd) else {
             continue;
         };
         findings.extend(judge_fd(&path, fd.as_fd(), &sub_st, rules, false));
@@ -463,6 +477,7 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
                 }
             }
         }
+        opened.push((sub, fd));
     }
     Ok(EnvCheck {
         findings,
@@ -490,17 +505,6 @@ fn list_names(fd: &OwnedFd) -> Vec<std::ffi::OsString> {
         .collect();
     names.sort();
     names
-}
-
-/// Opens `relative` below `dir` component by component without following
-/// symlinks; None when it does not exist.
-fn open_below(dir: &OwnedFd, relative: &str) -> Option<(OwnedFd, FileStat)> {
-    let mut current = dir.as_fd().try_clone_to_owned().ok()?;
-    for name in relative.split('/') {
-        current = open_nofollow(&current, OsStr::new(name)).ok()?;
-    }
-    let st = fstat(&current).ok()?;
-    Some((current, st))
 }
 
 /// The command about to run, opened: the descriptor exec runs, whether it
