@@ -76,21 +76,33 @@ fn doctor_targets(
 ) -> Result<Vec<(PathBuf, Option<PathBuf>)>> {
     let config = &loaded.config;
     let search = SearchPath::for_caller(config, process);
+    // an env is compared with its envs root only when it lies directly in a
+    // configured one: the base install's parent (/opt) is no envs root, and
+    // "chown -R root:root /opt/miniconda" would be harmful advice
+    let roots: Vec<PathBuf> = config
+        .envs_dirs
+        .iter()
+        .chain(config.base_prefix.as_ref().map(|b| b.join("envs")).as_ref())
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .collect();
+    let with_root = |prefix: PathBuf| {
+        let root = prefix
+            .parent()
+            .filter(|p| roots.iter().any(|r| r == p))
+            .map(Path::to_path_buf);
+        (prefix, root)
+    };
     if args.names.is_empty() {
         return Ok(discover(config, &search)
             .into_iter()
-            .map(|(_, prefix)| {
-                let root = prefix.parent().map(Path::to_path_buf);
-                (prefix, root)
-            })
+            .map(|(_, prefix)| with_root(prefix))
             .collect());
     }
     args.names
         .iter()
         .map(|name| {
             let env = resolve(&EnvSpec::Name(name.clone()), config, &search, &loaded.path)?;
-            let root = env.prefix.parent().map(Path::to_path_buf);
-            Ok((env.prefix, root))
+            Ok(with_root(env.prefix))
         })
         .collect()
 }
@@ -201,10 +213,20 @@ pub fn audit_rules(process: &Process, cli_config: Option<&Path>) -> Result<u8> {
     if let Some(base) = &config.base_prefix {
         paths.push(base.join("envs"));
     }
-    paths.dedup();
-    let mut text = String::from("# auditd rules from `cenv audit-rules`: writes and attribute changes in the shared envs\n# install: cenv audit-rules > /etc/audit/rules.d/cenv.rules && augenrules --load\n");
+    let mut unique: Vec<PathBuf> = Vec::new();
     for path in paths {
-        text.push_str(&format!("-w {} -p wa -k cenv_env_write\n", escape::path(&path)));
+        if !unique.contains(&path) {
+            unique.push(path);
+        }
+    }
+    let mut text = String::from("# auditd rules from `cenv audit-rules`: writes and attribute changes in the shared envs\n# install: cenv audit-rules > /etc/audit/rules.d/cenv.rules && augenrules --load\n");
+    for path in unique {
+        // a watch on a path that does not exist makes `augenrules --load` fail
+        if path.is_dir() {
+            text.push_str(&format!("-w {} -p wa -k cenv_env_write\n", escape::path(&path)));
+        } else {
+            text.push_str(&format!("# skipped {}: it does not exist\n", escape::path(&path)));
+        }
     }
     write_stdout(text.as_bytes())
 }

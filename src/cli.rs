@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "cenv",
-    version,
+    version = env!("CENV_LONG_VERSION"),
     about = "Run commands in shared conda environments: resolved, checked, confined, audited",
     long_about = "cenv runs a command inside a conda environment (env) kept in a shared place such as \
 /opt/miniconda/envs. It resolves the env, sets up the environment exactly as `conda activate` \
@@ -168,6 +168,7 @@ pub struct CheckConfigArgs {
 
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 #[command(
+    override_usage = "cenv run [OPTIONS] NAME [--] COMMAND [ARGS]...\n       cenv run [OPTIONS] -p PREFIX [--] COMMAND [ARGS]...",
     after_help = "Examples:\n  cenv run project-cv python train.py\n  cenv run -p /opt/miniconda/envs/project-cv python -c 'import sys; print(sys.prefix)'\n  cenv run project-cv -- python -m pip list\n\nOptions go before the env name; everything after it is the command, passed through byte for byte."
 )]
 pub struct RunArgs {
@@ -198,7 +199,7 @@ pub struct RunArgs {
         required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "NAME] [--] COMMAND [ARGS",
+        value_name = "WORDS",
         value_parser = clap::value_parser!(OsString)
     )]
     pub words: Vec<OsString>,

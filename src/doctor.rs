@@ -381,7 +381,7 @@ pub fn check_umask(config: &Config) -> Vec<Finding> {
         format!("your umask is {mask:04o}, looser than {:04o}", config.umask),
         "files you create can be read by every user of the machine",
         format!(
-            "umask {:03o} (and set it in ~/.profile, or install packaging/profile.d/cenv.sh)",
+            "umask {:03o} (and set it in ~/.profile; the cenv package's /etc/profile.d/cenv.sh does it for login_umask_groups)",
             config.umask
         ),
     )]
@@ -396,7 +396,7 @@ pub fn check_login_integration() -> Vec<Finding> {
             Path::new("/etc/profile.d/cenv.sh"),
             "the login integration is not installed",
             "login shells of the research group do not get umask 027 or their default env",
-            "install -m 644 packaging/profile.d/cenv.sh /etc/profile.d/cenv.sh",
+            "install the cenv package (apt install cenv / dnf install cenv), which ships /etc/profile.d/cenv.sh",
         ));
     }
     let pam_included = std::fs::read_dir("/etc/pam.d")
@@ -416,7 +416,7 @@ pub fn check_login_integration() -> Vec<Finding> {
             Path::new("/etc/pam.d"),
             "no PAM service includes cenv-session",
             "sessions that never read a shell profile (ssh commands, sftp, scp) keep a world-readable umask",
-            "see pam/README.md: install pam/cenv-session and add `session include cenv-session` to common-session",
+            "Debian/Ubuntu: pam-auth-update --enable cenv (the cenv package ships /etc/pam.d/cenv-session); EL: add `session include cenv-session` through an authselect custom profile (/usr/share/doc/cenv/pam-README.md)",
         ));
     }
     findings

@@ -150,8 +150,10 @@ pub fn shell_init(shell: Shell) -> Result<u8> {
     write_stdout(init::shell_init(shell, &current_exe()).as_bytes())
 }
 
+/// The completion file a package installs: it calls `cenv` from PATH, never
+/// the path of the binary that generated it.
 pub fn completions(shell: Shell) -> Result<u8> {
-    write_stdout(init::completions(shell, &current_exe()).as_bytes())
+    write_stdout(init::completions(shell, "command cenv").as_bytes())
 }
 
 fn current_exe() -> PathBuf {

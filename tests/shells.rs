@@ -446,7 +446,12 @@ fn cenv_shell_is_confined_and_exits_with_the_shells_code() {
 fn completion_loads_and_completes_env_names() {
     let sb = fixture();
     let exe = cenv_binary().display().to_string();
-    let bash = in_shell(&sb, "bash", &format!("eval \"$('{exe}' completions bash)\"\nCOMP_WORDS=(cenv run '')\nCOMP_CWORD=2\n_cenv\necho \"${{COMPREPLY[*]}}\"\nCOMP_WORDS=(cenv '')\nCOMP_CWORD=1\n_cenv\necho \"${{COMPREPLY[*]}}\"\n"));
+    // the completion files call `cenv` from PATH, as a package installs it
+    sb.mkdir("cenv-bin");
+    std::os::unix::fs::symlink(cenv_binary(), sb.path("cenv-bin/cenv")).unwrap();
+    let on_path = format!("PATH='{}':\"$PATH\"\n", sb.path("cenv-bin").display());
+    let fish_path = format!("set -x PATH '{}' $PATH\n", sb.path("cenv-bin").display());
+    let bash = in_shell(&sb, "bash", &format!("{on_path}eval \"$('{exe}' completions bash)\"\nCOMP_WORDS=(cenv run '')\nCOMP_CWORD=2\n_cenv\necho \"${{COMPREPLY[*]}}\"\nCOMP_WORDS=(cenv '')\nCOMP_CWORD=1\n_cenv\necho \"${{COMPREPLY[*]}}\"\n"));
     ok(&bash);
     let text = stdout(&bash);
     let lines: Vec<&str> = text.lines().collect();
@@ -457,10 +462,10 @@ fn completion_loads_and_completes_env_names() {
         lines[1]
     );
     // zsh: load the function, and drive it with compadd standing in for the completion system
-    let zsh = in_shell(&sb, "zsh", &format!("eval \"$('{exe}' completions zsh)\"\ncompadd() {{ print -r -- \"${{(j: :)@[2,-1]}}\" }}\n_files() {{ print files }}\nwords=(cenv activate '')\nCURRENT=3\n_cenv\nwords=(cenv run a '')\nCURRENT=4\n_cenv\n"));
+    let zsh = in_shell(&sb, "zsh", &format!("{on_path}eval \"$('{exe}' completions zsh)\"\ncompadd() {{ print -r -- \"${{(j: :)@[2,-1]}}\" }}\n_files() {{ print files }}\nwords=(cenv activate '')\nCURRENT=3\n_cenv\nwords=(cenv run a '')\nCURRENT=4\n_cenv\n"));
     ok(&zsh);
     assert_eq!(stdout(&zsh), "a b\nfiles\n");
-    let fish = in_shell(&sb, "fish", &format!("'{exe}' completions fish | source\ncomplete -C 'cenv run '\ncomplete -C 'cenv activate --shell fish '\n"));
+    let fish = in_shell(&sb, "fish", &format!("{fish_path}'{exe}' completions fish | source\ncomplete -C 'cenv run '\ncomplete -C 'cenv activate --shell fish '\n"));
     ok(&fish);
     assert_eq!(stdout(&fish), "a\nb\na\nb\n");
 }
@@ -533,4 +538,98 @@ fn activate_started_by_root_for_a_user_is_computed_as_that_user() {
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(stdout(&out), "", "no code for the shell to evaluate");
     assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+}
+
+/// ripgrep's ci/test-complete, for cenv: every subcommand `cenv --help`
+/// lists and every flag each subcommand's `--help` lists is offered by the
+/// completion of each shell, and no hidden subcommand is.
+#[test]
+fn completion_offers_every_subcommand_and_flag_of_help() {
+    let help = |args: &[&str]| {
+        let out = Command::new(cenv_binary())
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        stdout(&out)
+    };
+    let top = help(&[]);
+    let subcommands: Vec<String> = top
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|s| s != "help")
+        .collect();
+    assert!(subcommands.len() >= 10, "{subcommands:?}");
+    for shell in SHELLS {
+        let out = Command::new(cenv_binary())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let completion = stdout(&out);
+        assert!(
+            !completion.contains("login-init"),
+            "{shell}: offers a hidden subcommand"
+        );
+        assert!(
+            !completion.contains(cenv_binary().to_str().unwrap()),
+            "{shell}: names the build's binary"
+        );
+        for sub in &subcommands {
+            assert!(completion.contains(sub.as_str()), "{shell}: no subcommand {sub}");
+            let options = help(&[sub]);
+            let options = options.split("Options:").nth(1).unwrap_or_default();
+            // the flag column of each option line: "  -p, --prefix <PATH>  help..."
+            let columns: Vec<&str> = options
+                .lines()
+                .take_while(|l| l.is_empty() || l.starts_with(' '))
+                .map(str::trim_start)
+                .filter(|l| l.starts_with('-'))
+                .map(|l| l.split("  ").next().unwrap_or(""))
+                .collect();
+            for word in columns
+                .iter()
+                .flat_map(|c| c.split(|c: char| c.is_whitespace() || c == ','))
+            {
+                let is_flag =
+                    (word.starts_with("--") && word.len() > 2) || (word.len() == 2 && word.starts_with('-'));
+                if !is_flag || word.contains('<') {
+                    continue;
+                }
+                let flag = word.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+                let offered = match flag.strip_prefix("--") {
+                    Some(long) if shell == "fish" => completion.contains(&format!("from {sub}' -l {long}\n")),
+                    None if shell == "fish" => {
+                        completion.contains(&format!("from {sub}' -s {}\n", &flag[1..]))
+                    }
+                    _ => completion.contains(flag),
+                };
+                assert!(offered, "{shell}: {sub} {flag} is not completed");
+            }
+        }
+    }
+}
+
+#[test]
+fn zsh_completion_loads_under_emulate_ksh() {
+    // EL's /etc/zprofile runs `emulate -L ksh` around what it sources
+    let out = Command::new("zsh")
+        .args(["-f", "-c"])
+        .arg(format!(
+            "autoload -U compinit && compinit -u; emulate -L ksh; eval \"$({} completions zsh)\" && echo LOADED",
+            cenv_binary().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("LOADED"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("bad output format"), "{}", stderr(&out));
 }

@@ -329,7 +329,7 @@ fn doctor_all_checks_the_login_and_pam_integration() {
             "warning",
             Path::new("/etc/profile.d/cenv.sh"),
             "not installed",
-            "install -m 644"
+            "install the cenv package"
         ),
         "{report:#}"
     );
@@ -339,7 +339,7 @@ fn doctor_all_checks_the_login_and_pam_integration() {
             "warning",
             Path::new("/etc/pam.d"),
             "no PAM service includes cenv-session",
-            "see pam/README.md"
+            "Debian/Ubuntu: pam-auth-update --enable cenv"
         ),
         "{report:#}"
     );
@@ -638,6 +638,8 @@ fn doctor_is_quiet_on_a_genuine_env() {
 #[test]
 fn audit_rules_watch_the_envs_roots_and_package_caches() {
     let sb = Sandbox::new();
+    sb.mkdir("envs");
+    sb.mkdir("pkgs");
     sb.config(&format!(
         "envs_dirs = [\"{}\"]\nreadonly_paths = [\"{}\"]\n",
         sb.path("envs").display(),
@@ -656,6 +658,20 @@ fn audit_rules_watch_the_envs_roots_and_package_caches() {
     assert!(
         text.contains(&format!(
             "-w {} -p wa -k cenv_env_write\n",
+            sb.path("pkgs").display()
+        )),
+        "{text}"
+    );
+    // a watch on a missing path would make `augenrules --load` fail
+    fs::remove_dir(sb.path("pkgs")).unwrap();
+    let text = stdout(&sb.cenv().arg("audit-rules").output().unwrap());
+    assert!(
+        !text.contains(&format!("-w {} ", sb.path("pkgs").display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "# skipped {}: it does not exist",
             sb.path("pkgs").display()
         )),
         "{text}"

@@ -8,12 +8,50 @@ use std::path::Path;
 
 use super::{quote, Shell};
 
-const SUBCOMMANDS: &str = "run activate deactivate shell list check-config shell-init completions login-init";
+/// The subcommands a user is offered and each one's flags, from the clap
+/// definition — the one source of truth, so completion cannot drift from
+/// `--help` (tests/shells.rs checks it against every `--help`).
+pub fn completion_words() -> Vec<(String, Vec<String>)> {
+    use clap::CommandFactory;
+    let mut command = crate::cli::Cli::command();
+    command.build();
+    let global: Vec<String> = command
+        .get_arguments()
+        .filter(|a| a.is_global_set() && !a.is_hide_set())
+        .flat_map(flag_words)
+        .collect();
+    command
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| {
+            let mut flags: Vec<String> = c
+                .get_arguments()
+                .filter(|a| !a.is_positional() && !a.is_hide_set())
+                .flat_map(flag_words)
+                .collect();
+            for word in global.iter().chain(["--help".to_owned(), "-h".to_owned()].iter()) {
+                if !flags.contains(word) {
+                    flags.push(word.clone());
+                }
+            }
+            (c.get_name().to_owned(), flags)
+        })
+        .collect()
+}
+
+fn flag_words(arg: &clap::Arg) -> Vec<String> {
+    let mut words: Vec<String> = arg.get_long().map(|l| format!("--{l}")).into_iter().collect();
+    words.extend(arg.get_short().map(|s| format!("-{s}")));
+    words
+}
+
+/// Subcommands that take an env name as their first word.
+const TAKE_AN_ENV: &str = "run|activate|shell|info|verify|doctor";
 
 /// The function (and completion) for `shell`, calling the binary at `exe`.
 pub fn shell_init(shell: Shell, exe: &Path) -> String {
     let mut text = function(shell, exe);
-    text.push_str(&completions(shell, exe));
+    text.push_str(&completions(shell, &exe_word(shell, exe)));
     text
 }
 
@@ -71,34 +109,53 @@ end
     }
 }
 
-/// Completion for `shell`: subcommands, options, shells, files, and env names.
-pub fn completions(shell: Shell, exe: &Path) -> String {
-    let exe = exe_word(shell, exe);
+/// Completion for `shell`: subcommands, their flags, shells, files, and env
+/// names (from `CENV list --names`, where CENV is `cenv_word`: the path of
+/// the binary for `shell-init`, `command cenv` for the files a package
+/// installs, which must not name the machine they were built on).
+pub fn completions(shell: Shell, cenv_word: &str) -> String {
+    let words = completion_words();
+    let subcommands: Vec<&str> = words.iter().map(|(s, _)| s.as_str()).collect();
+    let subcommands = subcommands.join(" ");
+    let exe = cenv_word;
     match shell {
-        Shell::Bash => format!(
-            r#"_cenv() {{
+        Shell::Bash => {
+            let flag_cases: String = words
+                .iter()
+                .map(|(sub, flags)| format!("        {sub}) flags=\"{}\" ;;\n", flags.join(" ")))
+                .collect();
+            format!(
+                r#"_cenv() {{
     local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" sub="${{COMP_WORDS[1]-}}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=( $(compgen -W "{SUBCOMMANDS}" -- "$cur") )
+        COMPREPLY=( $(compgen -W "{subcommands}" -- "$cur") )
+        return
+    fi
+    local flags=""
+    case "$sub" in
+{flag_cases}    esac
+    case "$prev" in
+        -p|--prefix) COMPREPLY=( $(compgen -d -- "$cur") ); return ;;
+        --user) COMPREPLY=( $(compgen -u -- "$cur") ); return ;;
+        --shell) COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ); return ;;
+        --config|--dir) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+        --umask) return ;;
+    esac
+    local i named=0
+    for ((i = 2; i < COMP_CWORD; i++)); do
+        case "${{COMP_WORDS[i]}}" in
+            -p|--prefix) named=1; i=$((i + 1)) ;;
+            --user|--umask|--shell|--config) i=$((i + 1)) ;;
+            -*) ;;
+            *) named=1 ;;
+        esac
+    done
+    if [[ "$named" -eq 0 && "$cur" == -* ]]; then
+        COMPREPLY=( $(compgen -W "$flags" -- "$cur") )
         return
     fi
     case "$sub" in
-        run|activate|shell|info)
-            case "$prev" in
-                -p|--prefix) COMPREPLY=( $(compgen -d -- "$cur") ); return ;;
-                --user) COMPREPLY=( $(compgen -u -- "$cur") ); return ;;
-                --shell) COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ); return ;;
-                --umask) return ;;
-            esac
-            local i named=0
-            for ((i = 2; i < COMP_CWORD; i++)); do
-                case "${{COMP_WORDS[i]}}" in
-                    -p|--prefix) named=1; i=$((i + 1)) ;;
-                    --user|--umask|--shell) i=$((i + 1)) ;;
-                    -*) ;;
-                    *) named=1 ;;
-                esac
-            done
+        {TAKE_AN_ENV})
             if [ "$named" -eq 0 ]; then
                 # no word list for compgen -W: it would expand $(...) in a
                 # name; each name is compared as plain text instead
@@ -111,45 +168,72 @@ pub fn completions(shell: Shell, exe: &Path) -> String {
                 COMPREPLY=( $(compgen -c -- "$cur") $(compgen -f -- "$cur") )
             fi
             ;;
-        shell-init|completions|login-init) COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ) ;;
+        shell-init|completions) COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ) ;;
         check-config) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
     esac
 }}
 complete -F _cenv cenv
 "#
-        ),
-        Shell::Zsh => format!(
-            r#"_cenv() {{
+            )
+        }
+        Shell::Zsh => {
+            let flag_cases: String = words
+                .iter()
+                .map(|(sub, flags)| format!("        {sub}) flags=({}) ;;\n", flags.join(" ")))
+                .collect();
+            format!(
+                r#"_cenv() {{
     if (( CURRENT == 2 )); then
-        compadd -- {SUBCOMMANDS}
+        compadd -- {subcommands}
+        return
+    fi
+    local -a flags
+    case "$words[2]" in
+{flag_cases}    esac
+    local i named=0
+    for (( i = 3; i < CURRENT; i++ )); do
+        case "$words[i]" in
+            -p|--prefix) named=1; (( i++ )) ;;
+            --user|--umask|--shell|--config) (( i++ )) ;;
+            -*) ;;
+            *) named=1 ;;
+        esac
+    done
+    if (( named == 0 )) && [[ "$PREFIX" == -* ]]; then
+        compadd -- $flags
         return
     fi
     case "$words[2]" in
-        run|activate|shell|info)
-            local i named=0
-            for (( i = 3; i < CURRENT; i++ )); do
-                case "$words[i]" in
-                    -p|--prefix) named=1; (( i++ )) ;;
-                    --user|--umask|--shell) (( i++ )) ;;
-                    -*) ;;
-                    *) named=1 ;;
-                esac
-            done
+        {TAKE_AN_ENV})
             if (( named == 0 )); then
                 compadd -- ${{(f)"$({exe} list --names 2>/dev/null)"}}
             else
                 _files
             fi
             ;;
-        shell-init|completions|login-init) compadd -- bash zsh fish ;;
+        shell-init|completions) compadd -- bash zsh fish ;;
         check-config) _files ;;
     esac
 }}
-(( $+functions[compdef] )) && compdef _cenv cenv
+(( ${{+functions[compdef]}} )) && compdef _cenv cenv
 "#
-        ),
-        Shell::Fish => format!(
-            r#"function __cenv_needs_env
+            )
+        }
+        Shell::Fish => {
+            let mut flag_lines = String::new();
+            for (sub, flags) in &words {
+                for flag in flags {
+                    let option = match flag.strip_prefix("--") {
+                        Some(long) => format!("-l {long}"),
+                        None => format!("-s {}", flag.trim_start_matches('-')),
+                    };
+                    flag_lines.push_str(&format!(
+                        "complete -c cenv -n '__fish_seen_subcommand_from {sub}' {option}\n"
+                    ));
+                }
+            }
+            format!(
+                r#"function __cenv_needs_env
     set -l words (commandline -opc)
     set -e words[1 2]
     set -l skip 0
@@ -161,7 +245,7 @@ complete -F _cenv cenv
         switch $w
             case -p --prefix
                 return 1
-            case --user --umask --shell
+            case --user --umask --shell --config
                 set skip 1
             case '-*'
             case '*'
@@ -171,10 +255,12 @@ complete -F _cenv cenv
     return 0
 end
 complete -c cenv -f
-complete -c cenv -n __fish_use_subcommand -a '{SUBCOMMANDS}'
-complete -c cenv -n '__fish_seen_subcommand_from run activate shell info; and __cenv_needs_env' -a '({exe} list --names 2>/dev/null)'
-complete -c cenv -n '__fish_seen_subcommand_from shell-init completions login-init' -a 'bash zsh fish'
-"#
-        ),
+complete -c cenv -n __fish_use_subcommand -a '{subcommands}'
+complete -c cenv -n '__fish_seen_subcommand_from {fish_env_subs}; and __cenv_needs_env' -a '({exe} list --names 2>/dev/null)'
+complete -c cenv -n '__fish_seen_subcommand_from shell-init completions' -a 'bash zsh fish'
+{flag_lines}"#,
+                fish_env_subs = TAKE_AN_ENV.replace('|', " ")
+            )
+        }
     }
 }

@@ -682,6 +682,17 @@ impl Terminal {
         String::from_utf8_lossy(&self.output.lock().unwrap()).replace('\r', "")
     }
 
+    /// Whether the terminal shows `text` within `seconds`.
+    pub fn shows_within(&self, text: &str, seconds: u64) -> bool {
+        for _ in 0..seconds * 100 {
+            if self.screen().contains(text) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        false
+    }
+
     /// Waits (up to 20 s) until the terminal shows `text`.
     pub fn wait_for(&self, text: &str) -> String {
         for _ in 0..2000 {
