@@ -69,9 +69,9 @@ fish: `cenv shell-init fish | source`) evaluates it."
     /// Print what a login shell evaluates: the function, umask, default env (profile.d uses it).
     #[command(hide = true)]
     LoginInit(LoginInitArgs),
-    /// Print the man page (roff), for packaging: cenv man-page > cenv.1
+    /// Print a man page (roff), for packaging: cenv man-page > cenv.1; cenv man-page cenv.toml > cenv.toml.5
     #[command(hide = true)]
-    ManPage,
+    ManPage(ManPageArgs),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +157,13 @@ pub struct ShellNameArgs {
 pub struct LoginInitArgs {
     /// bash, zsh, fish, or sh (any other POSIX shell: no function, umask and default env only).
     pub shell: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ManPageArgs {
+    /// cenv (section 1) or cenv.toml (section 5).
+    #[arg(default_value = "cenv")]
+    pub page: String,
 }
 
 #[derive(Debug, Args)]

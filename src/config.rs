@@ -26,6 +26,50 @@ pub const SYSTEM_CONFIG_PATH: &str = match option_env!("CENV_SYSTEM_CONFIG") {
 };
 
 pub const DEFAULT_ENVS_DIR: &str = "/opt/miniconda/envs";
+
+/// One documented key of the config file (cenv.toml(5) is made from these).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyDoc {
+    pub name: &'static str,
+    /// A value that parses, for the test that holds this table to the parser.
+    pub sample: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// Every key of the config file, documented.
+pub const KEYS: &[KeyDoc] = &[
+    KeyDoc { name: "envs_dirs", sample: "[\"/opt/miniconda/envs\"]", default: "[\"/opt/miniconda/envs\"]",
+        help: "Directories holding named envs, searched in order (absolute paths; no ~ or globs). Each existing one is read-only for every run." },
+    KeyDoc { name: "base_prefix", sample: "\"/opt/miniconda\"", default: "none",
+        help: "The conda installation the envs belong to: `cenv run base` resolves to it, its envs/ is searched, and it is read-only for runs." },
+    KeyDoc { name: "umask", sample: "\"027\"", default: "\"027\"",
+        help: "The umask of every run, combined with the caller's own; an octal string." },
+    KeyDoc { name: "allow_root", sample: "false", default: "false",
+        help: "Whether root may run commands as root (no user to drop to): every capability cleared, /etc, /usr, /boot and the envs roots read-only; check-config warns about it." },
+    KeyDoc { name: "landlock", sample: "\"enforce\"", default: "\"enforce\"",
+        help: "\"enforce\": refuse to run when the kernel cannot make the env read-only; \"best-effort\": run with a warning; \"off\": no rule." },
+    KeyDoc { name: "readonly_paths", sample: "[\"/opt/miniconda/pkgs\"]", default: "<base_prefix>/pkgs when it exists",
+        help: "More trees made read-only for every run (the package cache envs are hard-linked from)." },
+    KeyDoc { name: "default_groups", sample: "[\"ai-researchers\"]", default: "[] (anyone file permissions allow)",
+        help: "Who may use envs that have no groups of their own: members of any of these groups (names or gids)." },
+    KeyDoc { name: "trusted_owners", sample: "[\"conda-user\"]", default: "the owner of the envs root holding the env",
+        help: "Users who may own an env's paths besides root and the caller." },
+    KeyDoc { name: "trusted_groups", sample: "[\"conda-admins\"]", default: "[]",
+        help: "Groups that may have write permission on an env's paths." },
+    KeyDoc { name: "strict_permissions", sample: "true", default: "true",
+        help: "Refuse (true) or warn (false) when an env fails the trust check." },
+    KeyDoc { name: "audit", sample: "\"best-effort\"", default: "\"best-effort\"",
+        help: "\"required\": refuse to run when no syslog daemon receives the audit line; \"best-effort\": run with a warning." },
+    KeyDoc { name: "login_umask_groups", sample: "[\"ai-researchers\"]", default: "[]",
+        help: "Members of these groups get the umask in login shells (/etc/profile.d/cenv.sh)." },
+    KeyDoc { name: "envs_dir_mode", sample: "\"2750\"", default: "\"2750\"",
+        help: "The mode cenv doctor expects of an envs root." },
+    KeyDoc { name: "default_envs", sample: "{ ai-researchers = \"project-cv\" }", default: "{}",
+        help: "The env login shells activate for members of a group (group = env), unless the user chose one in ~/.config/cenv/default-env." },
+    KeyDoc { name: "envs", sample: "{ cv = { groups = [\"ai-researchers\"] } }", default: "{}",
+        help: "[envs.NAME] tables, keyed by env name (or by path for an env outside the envs roots): groups, users (who may use it), umask, landlock, readonly_paths (overrides for it)." },
+];
 pub const DEFAULT_UMASK: u32 = 0o027;
 
 /// How strictly the Landlock rule is applied.
@@ -894,6 +938,23 @@ mod tests {
         assert!(parse("umask = \"1777\"\n").is_err());
         assert_eq!(parse_umask("0027"), Ok(0o027));
         assert!(parse_umask("").is_err());
+    }
+
+    #[test]
+    fn every_key_is_documented_and_every_documented_key_parses() {
+        for key in KEYS {
+            parse(&format!("{} = {}\n", key.name, key.sample))
+                .unwrap_or_else(|e| panic!("{}: {e}", key.name));
+        }
+        let message = parse("no_such_key = 1\n").unwrap_err().to_string();
+        let expected = message
+            .split("expected one of ")
+            .nth(1)
+            .expect("the parser lists its keys");
+        for field in expected.split(", ") {
+            let field = field.trim().trim_matches('`');
+            assert!(KEYS.iter().any(|k| k.name == field), "key {field} is not in KEYS");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod explain;
 pub mod identity;
 pub mod interactive;
 pub mod inventory;
+pub mod manual;
 pub mod mounts;
 pub mod output;
 pub mod parallel;
@@ -116,14 +117,11 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
         Command::Doctor(args) => admin::doctor(process, args, cli.config.as_deref()),
         Command::Verify(args) => admin::verify_env(process, args, cli.config.as_deref()),
         Command::AuditRules => admin::audit_rules(process, cli.config.as_deref()),
-        Command::ManPage => {
-            use clap::CommandFactory;
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut page)
-                .map_err(|e| Error::system("rendering the man page", e))?;
-            output::write_stdout(&page)
-        }
+        Command::ManPage(args) => match args.page.as_str() {
+            "cenv" => output::write_stdout(&manual::cenv_1()?),
+            "cenv.toml" => output::write_stdout(&manual::cenv_toml_5()),
+            other => Err(Error::Usage(format!("no man page {other:?}: cenv or cenv.toml"))),
+        },
         Command::ShellInit(args) => interactive::shell_init(args.shell),
         Command::Completions(args) => interactive::completions(args.shell),
         Command::LoginInit(args) => interactive::login_init(process, &args.shell, cli.config.as_deref()),

@@ -1,4 +1,4 @@
-# /etc/fish/conf.d/cenv.fish — cenv for fish login shells.
+# /usr/share/fish/vendor_conf.d/cenv.fish — cenv for fish login shells.
 #
 # One exec of cenv prints the `cenv` function, the login umask for members of
 # the config's login_umask_groups and the activation of the user's default

@@ -1,0 +1,365 @@
+//! The packages an admin installs, tested by building and installing them:
+//! the .deb into a Debian 12 chroot made by mmdebstrap (apt install, conffiles,
+//! man pages, a run as a member of the group, PAM through pam-auth-update,
+//! login shells, completions, remove and purge), the .rpm with rpm --root
+//! (layout, config flags, requirements, install, upgrade, erase), lintian and
+//! rpmlint clean, and two builds from two checkouts bit-identical.
+//!
+//! What cannot be tested here, on Debian: dnf itself, EL's scriptlet
+//! environment and SELinux labels (README, "Install").
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use common::*;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}{}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
+/// The packages built from `source` (a checkout) into `target`.
+fn build_packages(source: &Path, target: &Path) -> (PathBuf, PathBuf) {
+    run(Command::new(source.join("packaging/build-packages.sh"))
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("CENV_SYSTEM_CONFIG")
+        .env_remove("RUSTFLAGS"));
+    let find = |dir: &str, ext: &str| {
+        fs::read_dir(target.join(dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == ext))
+            .unwrap_or_else(|| panic!("no .{ext} in {}", target.join(dir).display()))
+    };
+    (find("debian", "deb"), find("generate-rpm", "rpm"))
+}
+
+/// The packages of this checkout, built once per test process.
+fn packages() -> &'static (PathBuf, PathBuf) {
+    static PACKAGES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    PACKAGES.get_or_init(|| build_packages(&repo(), &repo().join("target/package-build")))
+}
+
+#[test]
+fn two_builds_from_two_checkouts_give_identical_packages() {
+    require_root!();
+    let (deb, rpm) = packages();
+    // a second checkout elsewhere: nothing of the build path may reach the packages
+    let other = PathBuf::from("/var/tmp/cenv-reproducible-checkout");
+    let _ = fs::remove_dir_all(&other);
+    run(Command::new("git").args(["clone", "-q"]).arg(repo()).arg(&other));
+    // the working tree as it is, uncommitted changes included
+    run(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}' && git ls-files -z --cached --others --exclude-standard -- . ':!fuzz/corpus' | xargs -0 -I{{}} cp --parents {{}} '{}'",
+        repo().display(),
+        other.display()
+    )));
+    let (deb2, rpm2) = build_packages(&other, &other.join("target/package-build"));
+    let (deb2, rpm2) = (fs::read(&deb2).unwrap(), fs::read(&rpm2).unwrap());
+    let _ = fs::remove_dir_all(&other);
+    assert!(fs::read(deb).unwrap() == deb2, "the .deb differs between builds");
+    assert!(fs::read(rpm).unwrap() == rpm2, "the .rpm differs between builds");
+}
+
+#[test]
+fn lintian_and_rpmlint_are_clean() {
+    require_root!();
+    let (deb, rpm) = packages();
+    let lintian = run(Command::new("lintian").arg("--fail-on").arg("warning").arg(deb));
+    assert!(
+        !stdout(&lintian).contains("W: ") && !stdout(&lintian).contains("E: "),
+        "{}",
+        stdout(&lintian)
+    );
+    let rpmlint = run(Command::new("rpmlint")
+        .arg("-c")
+        .arg(repo().join("packaging/rpmlint.toml"))
+        .arg(rpm));
+    assert!(
+        stdout(&rpmlint).contains("0 errors, 0 warnings"),
+        "{}",
+        stdout(&rpmlint)
+    );
+}
+
+#[test]
+fn the_binary_is_never_setuid_and_holds_no_build_path() {
+    require_root!();
+    let (deb, _) = packages();
+    let listing = stdout(&run(Command::new("dpkg-deb").arg("-c").arg(deb)));
+    let bin = listing.lines().find(|l| l.ends_with("./usr/bin/cenv")).unwrap();
+    assert!(bin.starts_with("-rwxr-xr-x "), "{bin}");
+    let binary = fs::read(repo().join("target/package-build/packaging/cenv")).unwrap();
+    let text = String::from_utf8_lossy(&binary);
+    assert!(
+        !text.contains(repo().to_str().unwrap()),
+        "the build path is in the binary"
+    );
+    assert!(!text.contains("/root/.cargo"), "the cargo home is in the binary");
+    assert!(
+        !text.contains("/etc/cenv-test"),
+        "the test config path leaked into the package"
+    );
+}
+
+/// A Debian 12 chroot, made once per machine and copied per test run.
+struct Chroot {
+    root: PathBuf,
+}
+
+impl Chroot {
+    fn new() -> Chroot {
+        let cache = PathBuf::from("/var/cache/cenv-tests/bookworm-chroot.tar");
+        if !cache.exists() {
+            run(Command::new("mmdebstrap")
+                .args([
+                    "--quiet",
+                    "--variant=minbase",
+                    "--include=bash,fish,man-db,libpam-runtime,passwd,login,procps,bash-completion",
+                    "bookworm",
+                ])
+                .arg(&cache)
+                .arg("http://deb.debian.org/debian"));
+        }
+        let root = PathBuf::from(format!("/var/tmp/cenv-chroot-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        run(Command::new("tar").arg("-xf").arg(&cache).arg("-C").arg(&root));
+        for (what, target, options) in [("proc", "proc", "-tproc"), ("/dev", "dev", "--bind")] {
+            run(Command::new("mount")
+                .arg(options)
+                .arg(what)
+                .arg(root.join(target)));
+        }
+        Chroot { root }
+    }
+
+    fn sh(&self, script: &str) -> Output {
+        Command::new("chroot")
+            .arg(&self.root)
+            .args(["/bin/sh", "-c", script])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("LANG", "C.UTF-8")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, script: &str) -> String {
+        let out = self.sh(script);
+        assert!(
+            out.status.success(),
+            "in the chroot: {script}\n{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+}
+
+impl Drop for Chroot {
+    fn drop(&mut self) {
+        for target in ["dev", "proc"] {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.root.join(target))
+                .status();
+        }
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+#[test]
+fn the_deb_installs_works_and_leaves_nothing_when_purged_in_a_debian_12_chroot() {
+    require_root!();
+    let _lock = machine_lock();
+    let (deb, _) = packages();
+    let chroot = Chroot::new();
+    fs::copy(deb, chroot.root.join("tmp/cenv.deb")).unwrap();
+    // an admin's own config, there before the package
+    fs::create_dir_all(chroot.root.join("etc/cenv")).unwrap();
+    fs::write(
+        chroot.root.join("etc/cenv/cenv.toml"),
+        "# the admin's own\numask = \"077\"\n",
+    )
+    .unwrap();
+    chroot.ok("apt-get install -y -q -o Dpkg::Options::=--force-confold /tmp/cenv.deb");
+    assert_eq!(
+        fs::read_to_string(chroot.root.join("etc/cenv/cenv.toml")).unwrap(),
+        "# the admin's own\numask = \"077\"\n",
+        "the admin's config was replaced"
+    );
+    let conffiles = chroot.ok("dpkg-query -W -f='${Conffiles}' cenv");
+    for conffile in [
+        "/etc/cenv/cenv.toml",
+        "/etc/profile.d/cenv.sh",
+        "/etc/pam.d/cenv-session",
+    ] {
+        assert!(
+            conffiles.contains(conffile),
+            "{conffile} is no conffile: {conffiles}"
+        );
+    }
+    // the shipped template passes check-config
+    fs::copy(
+        repo().join("packaging/cenv.toml"),
+        chroot.root.join("etc/cenv/cenv.toml"),
+    )
+    .unwrap();
+    let checked = chroot.ok("cenv check-config");
+    assert!(checked.contains("/etc/cenv/cenv.toml: OK"), "{checked}");
+    let man = chroot.ok("man -P cat cenv 2>/dev/null; man -P cat 5 cenv.toml 2>/dev/null");
+    for section in ["EXIT STATUS", "FILES", "envs_dirs", "trusted_owners"] {
+        assert!(man.contains(section), "man pages lack {section}:\n{man}");
+    }
+    // a member and a non-member of the group pam/cenv-session names
+    chroot.ok(
+        "groupadd ai-researchers && useradd -m -s /bin/bash -G ai-researchers member && useradd -m -s /bin/bash other && \
+         mkdir -p /opt/miniconda/envs/demo/conda-meta /opt/miniconda/envs/demo/bin && \
+         echo '{\"name\": \"python\", \"version\": \"3.11.0\", \"build\": \"0\"}' > /opt/miniconda/envs/demo/conda-meta/python-3.11.0-0.json && \
+         ln -s /usr/bin/id /opt/miniconda/envs/demo/bin/id && \
+         chgrp -R ai-researchers /opt/miniconda/envs && chmod -R g+rX,o-rwx /opt/miniconda/envs && chmod g+s /opt/miniconda/envs",
+    );
+    let ran = chroot.ok("su - member -c 'cenv run demo id -un; umask'");
+    assert!(ran.starts_with("member\n"), "{ran}");
+    // PAM: enabled through pam-auth-update, members get 027
+    chroot.ok("pam-auth-update --enable cenv");
+    let session = fs::read_to_string(chroot.root.join("etc/pam.d/common-session")).unwrap();
+    assert!(session.contains("cenv-session"), "{session}");
+    assert_eq!(chroot.ok("su - member -c umask").trim(), "0027");
+    assert_eq!(chroot.ok("su - other -c umask").trim(), "0022");
+    // login shells get the function; the completions load
+    assert!(chroot.ok("su - member -c 'type cenv'").contains("function"));
+    assert!(chroot
+        .ok("su - member -s /usr/bin/fish -c 'functions -q cenv; and echo FUNCTION'")
+        .contains("FUNCTION"));
+    assert!(chroot
+        .ok("bash -c '. /usr/share/bash-completion/completions/cenv && complete -p cenv'")
+        .contains("_cenv"));
+    // remove takes the PAM lines out; purge leaves nothing
+    chroot.ok("apt-get remove -y -q cenv");
+    let session = fs::read_to_string(chroot.root.join("etc/pam.d/common-session")).unwrap();
+    assert!(!session.contains("cenv-session"), "{session}");
+    chroot.ok("apt-get purge -y -q cenv");
+    for gone in [
+        "etc/cenv/cenv.toml",
+        "etc/profile.d/cenv.sh",
+        "etc/pam.d/cenv-session",
+        "usr/bin/cenv",
+        "etc/cenv",
+    ] {
+        assert!(!chroot.root.join(gone).exists(), "{gone} is left after purge");
+    }
+    assert!(!chroot.sh("dpkg -s cenv").status.success());
+}
+
+#[test]
+fn the_rpm_has_the_layout_and_installs_upgrades_and_erases() {
+    require_root!();
+    let (_, rpm) = packages();
+    let query = |flag: &str, package: &Path| stdout(&run(Command::new("rpm").arg(flag).arg(package)));
+    let files = query("-qlp", rpm);
+    for path in [
+        "/usr/bin/cenv",
+        "/etc/cenv/cenv.toml",
+        "/usr/share/man/man1/cenv.1.gz",
+        "/usr/share/man/man5/cenv.toml.5.gz",
+        "/usr/share/zsh/site-functions/_cenv",
+        "/usr/share/bash-completion/completions/cenv",
+        "/usr/share/fish/vendor_completions.d/cenv.fish",
+        "/usr/share/fish/vendor_conf.d/cenv.fish",
+        "/etc/profile.d/cenv.sh",
+        "/etc/pam.d/cenv-session",
+        "/usr/share/licenses/cenv/LICENSE-MIT",
+    ] {
+        assert!(
+            files.lines().any(|l| l == path),
+            "{path} not in the rpm:\n{files}"
+        );
+    }
+    let configs = query("-qcp", rpm);
+    assert_eq!(configs.lines().count(), 3, "{configs}");
+    let requires = query("-qRp", rpm);
+    assert!(requires.contains("libc.so.6(GLIBC_2.34)(64bit)"), "{requires}");
+    // install, change the config, upgrade to a release whose config changed, erase
+    let root = PathBuf::from(format!("/var/tmp/cenv-rpmroot-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root).unwrap();
+    run(Command::new("rpm")
+        .args(["-i", "--nodeps", "--root"])
+        .arg(&root)
+        .arg(rpm));
+    assert!(root.join("usr/bin/cenv").exists());
+    fs::write(root.join("etc/cenv/cenv.toml"), "umask = \"077\"\n").unwrap();
+    let v2 = release_two(rpm);
+    run(Command::new("rpm")
+        .args(["-U", "--nodeps", "--root"])
+        .arg(&root)
+        .arg(&v2));
+    assert_eq!(
+        fs::read_to_string(root.join("etc/cenv/cenv.toml")).unwrap(),
+        "umask = \"077\"\n"
+    );
+    assert!(
+        root.join("etc/cenv/cenv.toml.rpmnew").exists(),
+        "no .rpmnew after the upgrade"
+    );
+    run(Command::new("rpm")
+        .args(["-e", "--nodeps", "--root"])
+        .arg(&root)
+        .arg("cenv"));
+    assert!(!root.join("usr/bin/cenv").exists());
+    let _ = fs::remove_dir_all(&root);
+}
+
+/// The same package as release 2, with a changed config template.
+fn release_two(rpm: &Path) -> PathBuf {
+    let dir = rpm.parent().unwrap().join("release-2");
+    fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("cenv.toml");
+    let mut text = fs::read_to_string(repo().join("packaging/cenv.toml")).unwrap();
+    text.push_str("# release 2\n");
+    fs::write(&config, text).unwrap();
+    let manifest: toml::Value =
+        toml::from_str(&fs::read_to_string(repo().join("Cargo.toml")).unwrap()).unwrap();
+    let mut metadata = manifest["package"]["metadata"]["generate-rpm"].clone();
+    let table = metadata.as_table_mut().unwrap();
+    table.insert("release".into(), toml::Value::String("2".into()));
+    for asset in table.get_mut("assets").unwrap().as_array_mut().unwrap() {
+        let asset = asset.as_table_mut().unwrap();
+        if asset["dest"].as_str() == Some("/etc/cenv/cenv.toml") {
+            asset.insert("source".into(), toml::Value::String(config.display().to_string()));
+        }
+    }
+    let overwrite = dir.join("overwrite.toml");
+    fs::write(&overwrite, toml::to_string(&metadata).unwrap()).unwrap();
+    run(Command::new("cargo")
+        .args(["generate-rpm", "--metadata-overwrite"])
+        .arg(&overwrite)
+        .arg("--output")
+        .arg(&dir)
+        .current_dir(repo()));
+    fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "rpm"))
+        .unwrap()
+}
