@@ -157,6 +157,11 @@ pub struct Trail {
     pub user: String,
     pub umask: String,
     pub landlock: String,
+    /// The batch job the run belongs to (`JOB=`), escaped; empty outside one.
+    pub job: String,
+    /// The batch job's name (`JOBNAME=`): for a job script run through its
+    /// `#!` line, COMMAND names the spool copy, gone after the job.
+    pub job_name: String,
     /// The command as it will be executed (resolved path first), escaped.
     pub command: String,
     /// Set once the run's line is sent, right before exec.
@@ -166,7 +171,7 @@ pub struct Trail {
 impl Trail {
     pub fn run_line(&self) -> String {
         format!(
-            "{} : TTY={} ; ENV={} ; PREFIX={} ; PWD={} ; USER={} ; UMASK={} ; LANDLOCK={} ; COMMAND={}",
+            "{} : TTY={} ; ENV={} ; PREFIX={} ; PWD={} ; USER={} ; UMASK={} ; LANDLOCK={}{} ; COMMAND={}",
             self.invoker,
             self.tty,
             self.env,
@@ -175,8 +180,20 @@ impl Trail {
             self.user,
             self.umask,
             self.landlock,
+            self.job_fields(),
             self.command
         )
+    }
+
+    fn job_fields(&self) -> String {
+        let mut fields = String::new();
+        if !self.job.is_empty() {
+            fields.push_str(&format!(" ; JOB={}", self.job));
+        }
+        if !self.job_name.is_empty() {
+            fields.push_str(&format!(" ; JOBNAME={}", self.job_name));
+        }
+        fields
     }
 
     /// The line of a run that ended before its command started: refused,
@@ -193,15 +210,42 @@ impl Trail {
 
     fn outcome_line(&self, words: &str, reason: &str) -> String {
         format!(
-            "{} : {words} ; TTY={} ; ENV={} ; REASON={} ; PWD={} ; COMMAND={}",
+            "{} : {words} ; TTY={} ; ENV={} ; REASON={} ; PWD={}{} ; COMMAND={}",
             self.invoker,
             self.tty,
             self.env,
             field(reason.as_bytes()),
             self.pwd,
+            self.job_fields(),
             self.command
         )
     }
+}
+
+/// The batch job a run belongs to and its name, from the variables the
+/// scheduler sets (SLURM; PBS/Torque; LSF): `1234`, `1234_5` for a SLURM array
+/// task. Informational only — a caller can set these variables — and never
+/// used for a decision; escaped like every field.
+pub fn batch_job(environ: &crate::environ::Environ) -> (String, String) {
+    let get = |name: &str| {
+        environ
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .map(|v| field(v.as_bytes()))
+    };
+    let job = match (get("SLURM_ARRAY_JOB_ID"), get("SLURM_ARRAY_TASK_ID")) {
+        (Some(array), Some(task)) => Some(format!("{array}_{task}")),
+        _ => get("SLURM_JOB_ID").or_else(|| get("PBS_JOBID")).or_else(|| {
+            match (get("LSB_JOBID"), get("LSB_JOBINDEX")) {
+                (Some(id), Some(index)) if index != "0" => Some(format!("{id}[{index}]")),
+                (id, _) => id,
+            }
+        }),
+    };
+    let name = get("SLURM_JOB_NAME")
+        .or_else(|| get("PBS_JOBNAME"))
+        .or_else(|| get("LSB_JOBNAME"));
+    (job.unwrap_or_default(), name.unwrap_or_default())
 }
 
 /// The terminal on stdin, as sudo names it (`pts/0`), or `unknown`.
@@ -221,6 +265,39 @@ pub fn tty_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_jobs_are_named_in_the_line() {
+        use crate::environ::Environ;
+        let slurm = Environ::from_pairs([("SLURM_JOB_ID", "41"), ("SLURM_JOB_NAME", "train ; x")]);
+        assert_eq!(batch_job(&slurm), ("41".into(), "train \\x3b x".into()));
+        let array = Environ::from_pairs([
+            ("SLURM_JOB_ID", "43"),
+            ("SLURM_ARRAY_JOB_ID", "40"),
+            ("SLURM_ARRAY_TASK_ID", "3"),
+        ]);
+        assert_eq!(batch_job(&array).0, "40_3");
+        assert_eq!(
+            batch_job(&Environ::from_pairs([("PBS_JOBID", "7.pbs")])).0,
+            "7.pbs"
+        );
+        let lsf = Environ::from_pairs([("LSB_JOBID", "9"), ("LSB_JOBINDEX", "2")]);
+        assert_eq!(batch_job(&lsf).0, "9[2]");
+        assert_eq!(batch_job(&Environ::new()), (String::new(), String::new()));
+        let trail = Trail {
+            job: "41".into(),
+            job_name: "train".into(),
+            command: "x".into(),
+            ..Trail::default()
+        };
+        assert!(
+            trail
+                .run_line()
+                .ends_with(" ; JOB=41 ; JOBNAME=train ; COMMAND=x"),
+            "{}",
+            trail.run_line()
+        );
+    }
 
     #[test]
     fn field_separators_are_escaped_in_values() {
@@ -264,6 +341,7 @@ mod tests {
             landlock: "enforced (ABI 7)".into(),
             command: "/opt/miniconda/envs/project-cv/bin/python train.py".into(),
             run_logged: false,
+            ..Trail::default()
         };
         assert_eq!(
             trail.run_line(),

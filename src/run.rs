@@ -472,6 +472,7 @@ fn initial_trail(process: &Process, args: &RunArgs) -> Trail {
         Some(w) if w == "--" => &command_words[1..],
         _ => command_words,
     };
+    let (job, job_name) = crate::audit::batch_job(&process.environ);
     Trail {
         // an ordinary caller's name comes with the identity (one user
         // database lookup per run); see establish_caller
@@ -488,6 +489,8 @@ fn initial_trail(process: &Process, args: &RunArgs) -> Trail {
             .map(|p| field(p.as_os_str().as_encoded_bytes()))
             .unwrap_or_default(),
         command: escape_command(command_words.iter().map(|w| w.as_os_str())),
+        job,
+        job_name,
         ..Trail::default()
     }
 }

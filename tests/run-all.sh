@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 if [ "$(id -u)" = 0 ]; then
-    packages=(sudo python3 python3-venv util-linux bsdutils mount passwd login rsyslog bash zsh fish acl lintian rpmlint rpm mmdebstrap)
+    packages=(sudo python3 python3-venv util-linux bsdutils mount passwd login rsyslog bash zsh fish acl lintian rpmlint rpm mmdebstrap slurm-wlm munge)
     missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -44,6 +44,15 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
+# A single-node SLURM cluster for the batch-job tests (root only), stopped
+# on the way out whatever happens.
+if [ "$(id -u)" = 0 ]; then
+    echo "== starting a single-node SLURM cluster"
+    export SLURM_CONF
+    SLURM_CONF=$(tests/slurm/cluster.sh start)
+    trap 'tests/slurm/cluster.sh stop' EXIT
+fi
+
 echo "== cargo test"
 cargo test --all-targets
 echo "== cargo doc"

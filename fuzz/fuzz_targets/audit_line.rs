@@ -32,6 +32,8 @@ fuzz_target!(|f: Fields| {
         landlock: "enforced (ABI 7)".into(),
         command: field(&f.command),
         run_logged: false,
+        job: String::new(),
+        job_name: String::new(),
     };
     let line = trail.run_line();
     assert!(!line.chars().any(char::is_control), "{line:?}");
