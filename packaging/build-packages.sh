@@ -22,6 +22,12 @@ done
 
 cargo build --release --locked
 binary="$CARGO_TARGET_DIR/release/cenv"
+# cenv-slurm, the SPANK plugin, where Slurm's headers are (libslurm-dev)
+slurm=no
+if [ -r /usr/include/slurm/slurm_version.h ]; then
+    cargo build --release --locked -p cenv-spank
+    slurm=yes
+fi
 out="$CARGO_TARGET_DIR/packaging"
 rm -rf "$out"
 mkdir -p "$out/completions"
@@ -31,6 +37,7 @@ cp CHANGELOG.md "$out/changelog"
 gzip -9n "$out/cenv.1" "$out/cenv.toml.5" "$out/changelog"
 # stripped once, here: the same binary goes into both packages
 strip --strip-unneeded -o "$out/cenv" "$binary"
+[ "$slurm" = yes ] && strip --strip-unneeded -o "$out/cenv_spank.so" "$CARGO_TARGET_DIR/release/libcenv_spank.so"
 "$binary" completions bash > "$out/completions/cenv.bash"
 "$binary" completions zsh > "$out/completions/_cenv"
 "$binary" completions fish > "$out/completions/cenv.fish"
@@ -39,7 +46,8 @@ strip --strip-unneeded -o "$out/cenv" "$binary"
 # SOURCE_DATE_EPOCH, and a checkout's mtimes are those of the checkout)
 for file in README.md SECURITY.md LICENSE-MIT LICENSE-APACHE CHANGELOG.md pam/README.md pam/cenv-session \
     packaging/cenv.toml packaging/profile.d/cenv.sh packaging/fish/cenv.fish packaging/zsh/zprofile-snippet.zsh \
-    packaging/pam-configs/cenv packaging/debian/copyright packaging/debian/lintian-overrides; do
+    packaging/pam-configs/cenv packaging/debian/copyright packaging/debian/lintian-overrides \
+    packaging/slurm/cenv.conf packaging/slurm/cenv-el.conf packaging/slurm/lintian-overrides; do
     mkdir -p "$out/files/$(dirname "$file")"
     cp "$file" "$out/files/$file"
 done
@@ -55,4 +63,8 @@ fi
 cargo deb --no-build --locked --output "$CARGO_TARGET_DIR/debian/"
 mkdir -p "$CARGO_TARGET_DIR/generate-rpm"
 cargo generate-rpm --output "$CARGO_TARGET_DIR/generate-rpm/"
+if [ "$slurm" = yes ]; then
+    cargo deb --no-build --locked -p cenv-spank --output "$CARGO_TARGET_DIR/debian/"
+    cargo generate-rpm -p spank --output "$CARGO_TARGET_DIR/generate-rpm/"
+fi
 ls -l "$CARGO_TARGET_DIR"/debian/*.deb "$CARGO_TARGET_DIR"/generate-rpm/*.rpm

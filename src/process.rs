@@ -37,6 +37,20 @@ impl Process {
         }
     }
 
+    /// A SLURM task, for the plugin: this process's credentials and working
+    /// directory, and the task's environment (slurmstepd's own is not it).
+    pub fn for_task(environ: Environ) -> Self {
+        Process {
+            args: Vec::new(),
+            environ,
+            real_uid: nix::unistd::getuid().as_raw(),
+            effective_uid: nix::unistd::geteuid().as_raw(),
+            real_gid: nix::unistd::getgid().as_raw(),
+            effective_gid: nix::unistd::getegid().as_raw(),
+            cwd: std::env::current_dir().ok(),
+        }
+    }
+
     /// A privileged run: started by root (or with root's effective uid). Such a
     /// run never takes configuration from the caller's environment or files.
     pub fn is_privileged(&self) -> bool {

@@ -264,31 +264,88 @@ fn run_pipeline(
         }
     }
     drop_privileges(identity)?;
+    let confined = confine_and_activate(
+        process,
+        &caller,
+        &request.env,
+        args.umask.as_deref(),
+        args.clean_env,
+        trail,
+        explain,
+    )?;
+    let environ = &confined.environ;
+    if request.user_shell {
+        request.argv = vec![user_shell(&confined.caller_environ, identity)];
+    }
+    let program = find_command(&request.argv[0], environ.get("PATH"))?;
+    trail.command = escape_command(
+        std::iter::once(program.as_os_str()).chain(request.argv[1..].iter().map(|a| a.as_os_str())),
+    );
+    let command = open_command(&program, &confined.env_check, &confined.rules)?;
+    judge_findings(&confined.env, &command.findings, config.strict_permissions)?;
+    verify_unchanged(&confined.env_check)?;
+    explain.step("command", || {
+        format!(
+            "{}{}, executed through the descriptor that was checked",
+            program.display(),
+            if command.is_script { " (a #! script)" } else { "" }
+        )
+    });
+
+    log(audit, NOTICE, &trail.run_line());
+    trail.run_logged = true;
+    Err(exec(&command, &request.argv, environ))
+}
+
+/// What confinement and activation leave: the environment the command gets,
+/// and what the command's check needs.
+pub(crate) struct Confined {
+    pub env: ResolvedEnv,
+    pub rules: TrustRules,
+    pub env_check: EnvCheck,
+    /// The environment activation started from.
+    pub caller_environ: Environ,
+    /// The activated environment.
+    pub environ: Environ,
+}
+
+/// admit → umask → no_new_privs → activation plan → Landlock → activate.d
+/// scripts: everything between the drop and the command, shared by `cenv
+/// run` and the SLURM plugin (which confines a task slurmstepd then execs).
+/// Fills the trail's UMASK and LANDLOCK fields.
+pub(crate) fn confine_and_activate(
+    process: &Process,
+    caller: &Caller,
+    spec: &EnvSpec,
+    umask_flag: Option<&str>,
+    clean_env: bool,
+    trail: &mut Trail,
+    explain: Explain,
+) -> Result<Confined> {
+    let identity = &caller.identity;
+    let config = &caller.loaded.config;
     let Admitted {
         env,
         settings,
         rules,
         env_check,
-    } = admit(process, &caller, &request.env, trail, explain)?;
+    } = admit(process, caller, spec, trail, explain)?;
     let callers_umask = caller_umask();
-    let umask = effective_umask(settings.umask, callers_umask, args.umask.as_deref())?;
+    let umask = effective_umask(settings.umask, callers_umask, umask_flag)?;
     explain.step("umask", || {
         format!(
             "{umask:03o} (yours {callers_umask:03o} | configured {:03o}{})",
             settings.umask,
-            args.umask
-                .as_deref()
-                .map(|u| format!(" | --umask {u}"))
-                .unwrap_or_default()
+            umask_flag.map(|u| format!(" | --umask {u}")).unwrap_or_default()
         )
     });
-    let caller_environ = starting_environment(process, identity, args.clean_env)?;
+    let caller_environ = starting_environment(process, identity, clean_env)?;
 
     apply_umask(umask);
     set_no_new_privs()?;
     let base = config.base_prefix.as_deref().map(BaseInstall::probe);
     let plan = plan_activation(&env.prefix, &caller_environ, base.as_ref(), ".sh")?;
-    check_previous_env(&plan, &env, &caller, &caller_environ)?;
+    check_previous_env(&plan, &env, caller, &caller_environ)?;
     let protection = read_only_plan(
         config,
         &settings,
@@ -321,21 +378,10 @@ fn run_pipeline(
             "Landlock is {landlock} on this kernel: the env is not fully read-only for this run"
         ));
     }
-
     for w in &plan.warnings {
         warning(&crate::escape::text(w));
     }
     let environ = activated_environment(&plan, &caller_environ, process.cwd.as_deref())?;
-    if request.user_shell {
-        request.argv = vec![user_shell(&caller_environ, identity)];
-    }
-    let program = find_command(&request.argv[0], environ.get("PATH"))?;
-    trail.command = escape_command(
-        std::iter::once(program.as_os_str()).chain(request.argv[1..].iter().map(|a| a.as_os_str())),
-    );
-    let command = open_command(&program, &env_check, &rules)?;
-    judge_findings(&env, &command.findings, config.strict_permissions)?;
-    verify_unchanged(&env_check)?;
     explain.step("activation", || {
         format!(
             "{} changes, {} activate.d and {} deactivate.d scripts sourced",
@@ -344,25 +390,93 @@ fn run_pipeline(
             plan.deactivate_scripts.len()
         )
     });
-    explain.step("command", || {
-        format!(
-            "{}{}, executed through the descriptor that was checked",
-            program.display(),
-            if command.is_script { " (a #! script)" } else { "" }
-        )
-    });
-
     trail.umask = format!("{umask:03o}");
     trail.landlock = match landlock {
-        LandlockOutcome::Enforced { .. } | LandlockOutcome::Partial { .. } => {
+        LandlockOutcome::Enforced { .. }
+        | LandlockOutcome::Partial { .. }
+        | LandlockOutcome::NothingReadOnly => {
             format!("{landlock}, {}", field(protection.summary().as_bytes()))
         }
-        LandlockOutcome::NothingReadOnly => format!("{landlock}, {}", field(protection.summary().as_bytes())),
         _ => landlock.to_string(),
     };
-    log(audit, NOTICE, &trail.run_line());
-    trail.run_logged = true;
-    Err(exec(&command, &request.argv, &environ))
+    Ok(Confined {
+        env,
+        rules,
+        env_check,
+        caller_environ,
+        environ,
+    })
+}
+
+/// The SLURM plugin's entry: confines the calling process — a task that
+/// slurmstepd is about to exec, already the job's user — with the env named
+/// `env_name`, and returns the task's activated environment. `job_env` is
+/// the task's environment, `argv` its command (for the audit line). The same
+/// pipeline as `cenv run` up to, not including, the exec; a refusal is
+/// logged and returned, and the task must then fail.
+pub fn confine_task(env_name: &str, job_env: Environ, argv: &[OsString]) -> Result<Environ> {
+    let audit = AuditLog::connect();
+    let process = Process::for_task(job_env);
+    let spec = if env_name.contains('/') {
+        EnvSpec::Prefix(PathBuf::from(env_name))
+    } else {
+        EnvSpec::Name(env_name.to_owned())
+    };
+    let (job, job_name) = crate::audit::batch_job(&process.environ);
+    let mut trail = Trail {
+        tty: tty_name(),
+        env: field(env_name.as_bytes()),
+        pwd: process
+            .cwd
+            .as_ref()
+            .map(|p| field(p.as_os_str().as_encoded_bytes()))
+            .unwrap_or_default(),
+        command: escape_command(argv.iter().map(|a| a.as_os_str())),
+        job,
+        job_name,
+        ..Trail::default()
+    };
+    let result = (|| {
+        let caller = establish_caller(&process, None, None, &audit, &mut trail, Explain::default())?;
+        drop_privileges(&caller.identity)?;
+        let confined = confine_and_activate(
+            &process,
+            &caller,
+            &spec,
+            None,
+            false,
+            &mut trail,
+            Explain::default(),
+        )?;
+        if let Some(first) = argv.first() {
+            // the command slurmstepd will run, judged as cenv run judges it
+            if let Ok(program) = find_command(first, confined.environ.get("PATH")) {
+                let command = open_command(&program, &confined.env_check, &confined.rules)?;
+                judge_findings(
+                    &confined.env,
+                    &command.findings,
+                    caller.loaded.config.strict_permissions,
+                )?;
+                trail.command = escape_command(
+                    std::iter::once(program.as_os_str()).chain(argv[1..].iter().map(|a| a.as_os_str())),
+                );
+            }
+        }
+        Ok(confined.environ)
+    })();
+    if trail.invoker.is_empty() {
+        trail.invoker = invoker(&process);
+    }
+    match &result {
+        Ok(_) => log(&audit, NOTICE, &trail.run_line()),
+        Err(Error::AuditUnavailable { .. }) => {}
+        Err(e) => log(
+            &audit,
+            WARNING,
+            &trail.failure_line(e.outcome(), &e.audit_reason()),
+        ),
+    }
+    result
 }
 
 /// The env already active in the caller's environment (`CONDA_PREFIX`) has

@@ -398,7 +398,7 @@ fn walk_chain(path: &Path, rules: &TrustRules) -> Result<(Vec<Finding>, OwnedFd,
 }
 
 /// The directories of an env whose contents shape a run.
-const JUDGED_DIRS: [&str; 7] = [
+pub const JUDGED_DIRS: [&str; 7] = [
     "bin",
     "conda-meta",
     "etc",

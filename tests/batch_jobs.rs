@@ -516,3 +516,136 @@ fn audit_lines_of_a_job_reach_a_central_log_host() {
     assert!(line.starts_with(host.trim().split('.').next().unwrap()), "{line}");
     assert!(line.contains(&format!(" ; JOB={job} ; ")), "{line}");
 }
+
+// ---- the SPANK plugin: srun --cenv=ENV, #SBATCH --cenv=ENV ----
+
+/// Whether the cluster loads cenv's plugin (tests/run-all.sh builds it and
+/// names it in plugstack.conf); under CI it must.
+fn plugin_loaded(conf: &Path) -> bool {
+    let plugstack = fs::read_to_string(conf.parent().unwrap().join("plugstack.conf")).unwrap_or_default();
+    if plugstack.contains("cenv_spank") {
+        return true;
+    }
+    if std::env::var_os("CI").is_some_and(|v| v == "true") {
+        panic!("CI=true but the cluster does not load cenv's SPANK plugin (CENV_SPANK_PLUGIN)");
+    }
+    eprintln!("skipped: the cluster does not load cenv's SPANK plugin");
+    false
+}
+
+/// What a task reports about itself: its env, NoNewPrivs, umask, whether
+/// it can write into the env.
+const TASK_PROBE: &str = "import os\n\
+s = open('/proc/self/status').read()\n\
+nnp = s.split('NoNewPrivs:')[1].split()[0]\n\
+umask = s.split('Umask:')[1].split()[0]\n\
+prefix = os.environ.get('CONDA_PREFIX', '-')\n\
+try:\n\
+\x20   open(prefix + '/planted', 'w'); w = 'WRITABLE'\n\
+except OSError: w = 'READ-ONLY'\n\
+print('TASK', os.environ.get('SLURM_PROCID'), prefix, nnp, umask, w, flush=True)\n";
+
+#[test]
+fn srun_with_cenv_confines_and_activates_every_task() {
+    let conf = require_slurm!();
+    if !plugin_loaded(&conf) {
+        return;
+    }
+    let _lock = machine_lock();
+    let syslog = Syslog::start();
+    let batch = Batch::new(conf);
+    let probe = batch.script("probe.py", TASK_PROBE);
+    let out = batch
+        .slurm(ALICE, "srun")
+        .args(["-n2", "--cenv=cv", "python"])
+        .arg(&probe)
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    let env = batch.sb.path("envs/cv");
+    for task in ["0", "1"] {
+        let expected = format!("TASK {task} {} 1 0027 READ-ONLY", env.display());
+        assert!(
+            text.lines().any(|l| l == expected),
+            "no {expected:?} in:\n{text}{}",
+            stderr(&out)
+        );
+    }
+    let lines = syslog.lines_with(&probe.display().to_string());
+    assert!(
+        lines.len() >= 2 && lines.iter().all(|l| l.contains(" ; JOB=")),
+        "{lines:#?}"
+    );
+    // without the option the task is untouched: no activation, no confinement, no audit line
+    let out = batch
+        .slurm(ALICE, "srun")
+        .args(["-n1", "python3"])
+        .arg(&probe)
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    assert!(text.contains("TASK 0 - 0 "), "{text}");
+    // an array job with the option: every task confined, its line with JOB=ARRAY_TASK
+    let name = format!("spank-array-{}", std::process::id());
+    let script = batch.script(
+        "spank-array.py",
+        &format!("#!/usr/bin/env python3\n#SBATCH --cenv=cv\n{TASK_PROBE}# {name}\n"),
+    );
+    let array = batch.submit(ALICE, &["--array=0-1", &format!("--job-name={name}")], &script);
+    for record in batch.records_named(&name, 2, Duration::from_secs(120)) {
+        assert_eq!(field(&record, "ExitCode"), "0:0", "{record}");
+    }
+    let lines = syslog.lines_with(&format!("JOBNAME={name}"));
+    for task in 0..2 {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!(" ; JOB={array}_{task} ; "))),
+            "{lines:#?}"
+        );
+    }
+}
+
+#[test]
+fn sbatch_with_cenv_reaches_the_steps_of_the_job_and_a_refusal_fails_the_task_with_125() {
+    let conf = require_slurm!();
+    if !plugin_loaded(&conf) {
+        return;
+    }
+    let batch = Batch::new(conf);
+    let probe = batch.script("step-probe.py", TASK_PROBE);
+    let script = batch.script(
+        "with-option.sh",
+        &format!(
+            "#!/bin/bash\n#SBATCH --cenv=cv\nsrun -n1 python {}\n",
+            probe.display()
+        ),
+    );
+    let job = batch.submit(ALICE, &[], &script);
+    let record = batch.record(&job, Duration::from_secs(60));
+    let out = batch.output(&job);
+    assert_eq!(field(&record, "ExitCode"), "0:0", "{record}\n{out}");
+    let env = batch.sb.path("envs/cv");
+    assert!(
+        out.contains(&format!("TASK 0 {} 1 0027 READ-ONLY", env.display())),
+        "{out}"
+    );
+    // bob is outside the env's group: his task fails with cenv's message and 125
+    fs::write(
+        batch.sb.path("cenv.toml"),
+        format!(
+            "envs_dirs = [\"{}\"]\ndefault_groups = [\"{RESEARCH}\"]\n",
+            batch.sb.path("envs").display()
+        ),
+    )
+    .unwrap();
+    for chmod_path in ["envs", "envs/cv", "envs/cv/bin", "envs/cv/conda-meta"] {
+        fs::set_permissions(batch.sb.path(chmod_path), fs::Permissions::from_mode(0o2755)).unwrap();
+    }
+    let script = batch.script("refused.sh", "#!/bin/bash\n#SBATCH --cenv=cv\nexec true\n");
+    let job = batch.submit(BOB, &[], &script);
+    let record = batch.record(&job, Duration::from_secs(60));
+    let out = batch.output(&job);
+    assert_eq!(field(&record, "ExitCode"), "125:0", "{record}\n{out}");
+    assert!(out.contains(&format!("{BOB} may not use env 'cv'")), "{out}");
+}

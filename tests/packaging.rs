@@ -39,15 +39,15 @@ fn build_packages(source: &Path, target: &Path) -> (PathBuf, PathBuf) {
         .env("CARGO_TARGET_DIR", target)
         .env_remove("CENV_SYSTEM_CONFIG")
         .env_remove("RUSTFLAGS"));
-    let find = |dir: &str, ext: &str| {
+    let find = |dir: &str, prefix: &str| {
         fs::read_dir(target.join(dir))
             .unwrap()
             .flatten()
             .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|e| e == ext))
-            .unwrap_or_else(|| panic!("no .{ext} in {}", target.join(dir).display()))
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}* in {}", target.join(dir).display()))
     };
-    (find("debian", "deb"), find("generate-rpm", "rpm"))
+    (find("debian", "cenv_0"), find("generate-rpm", "cenv-0"))
 }
 
 /// The packages of this checkout, built once per test process.

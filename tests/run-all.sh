@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 if [ "$(id -u)" = 0 ]; then
-    packages=(sudo python3 python3-venv util-linux bsdutils mount passwd login rsyslog bash zsh fish acl lintian rpmlint rpm mmdebstrap slurm-wlm munge)
+    packages=(sudo python3 python3-venv util-linux bsdutils mount passwd login rsyslog bash zsh fish acl lintian rpmlint rpm mmdebstrap slurm-wlm munge libslurm-dev)
     missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -44,9 +44,16 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
+# the SLURM plugin needs Slurm's version header (Debian's libslurm-dev)
+if [ -r /usr/include/slurm/slurm_version.h ]; then
+    cargo clippy -p cenv-spank -- -D warnings
+fi
 # A single-node SLURM cluster for the batch-job tests (root only), stopped
 # on the way out whatever happens.
 if [ "$(id -u)" = 0 ]; then
+    echo "== building the SLURM plugin (spank/)"
+    cargo build --release --locked -p cenv-spank
+    export CENV_SPANK_PLUGIN="$PWD/target/release/libcenv_spank.so"
     echo "== starting a single-node SLURM cluster"
     export SLURM_CONF
     SLURM_CONF=$(tests/slurm/cluster.sh start)

@@ -60,10 +60,18 @@ InactiveLimit=0
 KillWait=5
 MinJobAge=600
 MaxArraySize=1001
+PlugStackConfig=$dir/plugstack.conf
 NodeName=$host CPUs=2 RealMemory=4000 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 CONF
     chmod 644 "$conf"
+    # cenv's SPANK plugin, when the suite built one (CENV_SPANK_PLUGIN)
+    if [ -n "${CENV_SPANK_PLUGIN:-}" ]; then
+        echo "optional $CENV_SPANK_PLUGIN" > "$dir/plugstack.conf"
+    else
+        : > "$dir/plugstack.conf"
+    fi
+    chmod 644 "$dir/plugstack.conf"
     setpriv --reuid munge --regid munge --clear-groups -- munged \
         --socket="$dir/munge/munge.socket.2" --pid-file="$dir/munged.pid" --force
     for _ in $(seq 50); do [ -S "$dir/munge/munge.socket.2" ] && break; sleep 0.1; done
