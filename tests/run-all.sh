@@ -48,6 +48,16 @@ cargo clippy --all-targets -- -D warnings
 if [ -r /usr/include/slurm/slurm_version.h ]; then
     cargo clippy -p cenv-spank -- -D warnings
 fi
+# The rsyslogd the audit tests start (tests/common: Syslog) is stopped at
+# the end by the pid it recorded, with the /dev/log it created.
+stop_test_syslog() {
+    local pidfile=/run/cenv-test-rsyslogd.pid
+    if [ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null; then
+        sleep 0.5
+        rm -f /dev/log "$pidfile"
+    fi
+}
+
 # A single-node SLURM cluster for the batch-job tests (root only), stopped
 # on the way out whatever happens.
 if [ "$(id -u)" = 0 ]; then
@@ -57,7 +67,7 @@ if [ "$(id -u)" = 0 ]; then
     echo "== starting a single-node SLURM cluster"
     export SLURM_CONF
     SLURM_CONF=$(tests/slurm/cluster.sh start)
-    trap 'tests/slurm/cluster.sh stop' EXIT
+    trap 'tests/slurm/cluster.sh stop; stop_test_syslog' EXIT
 fi
 
 echo "== cargo test"
