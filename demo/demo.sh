@@ -50,13 +50,16 @@ PY
 
 cd "$demo/work"
 if [ "$(id -u)" = 0 ]; then
-    # The env belongs to the user the command runs as, so file permissions
-    # would let it write there: the refusal below is the Landlock rule's.
+    # Root is not a caller cenv runs as: the demo runs it as the user nobody,
+    # who owns the env — so file permissions would let the command write
+    # there, and the refusal below is the Landlock rule's: an env in a
+    # configured envs root is read-only for every run, its owner's included.
     chown -R nobody "$prefix"
-    # Root is not a caller cenv runs as; it drops to the named user. A
-    # privileged run reads only the system config, so name the env by path.
-    echo "== cenv run --user nobody -p $prefix python show.py"
-    "$cenv" run --user nobody -p "$prefix" python "$demo/show.py" "$demo/before.env"
+    cp "$cenv" "$demo/cenv"
+    chmod 755 "$demo/cenv"
+    echo "== (as nobody) CENV_CONFIG=$demo/cenv.toml cenv run demo python show.py"
+    setpriv --reuid nobody --regid nogroup --clear-groups -- env CENV_CONFIG="$demo/cenv.toml" HOME="$demo/work" \
+        "$demo/cenv" run demo python "$demo/show.py" "$demo/before.env"
 else
     echo "== CENV_CONFIG=$demo/cenv.toml cenv run demo python show.py"
     CENV_CONFIG="$demo/cenv.toml" "$cenv" run demo python "$demo/show.py" "$demo/before.env"
