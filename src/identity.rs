@@ -263,11 +263,16 @@ pub fn act_as_caller(process: Process) -> Result<Process> {
         return Ok(process);
     }
     drop_to(&caller)?;
+    // sudo sets HOME to root's; the caller's own places (~/.conda/envs,
+    // ~/.condarc) are the caller's home's
+    let mut environ = process.environ.clone();
+    environ.set("HOME", caller.home.as_os_str());
     Ok(Process {
         real_uid: caller.uid,
         effective_uid: caller.uid,
         real_gid: caller.gid,
         effective_gid: caller.gid,
+        environ,
         ..process
     })
 }

@@ -313,6 +313,35 @@ fn sudo_cenv_info_does_not_read_root_only_files_for_the_caller() {
 }
 
 #[test]
+fn sudo_cenv_list_sees_the_callers_own_envs_not_roots() {
+    require_root!();
+    let _lock = machine_lock();
+    let _rule = SudoRule::allow(ALICE, "list");
+    let alice = user(ALICE);
+    let home = nix::unistd::User::from_name(ALICE).unwrap().unwrap().dir;
+    let mine = home.join(".conda/envs/alices-own");
+    fs::create_dir_all(mine.join("conda-meta")).unwrap();
+    chown_tree(&home.join(".conda"), alice.uid, alice.gid);
+    // an env in root's ~/.conda/envs: root's HOME is not the caller's
+    let made_conda = !Path::new("/root/.conda").exists();
+    fs::create_dir_all("/root/.conda/envs/roots-own/conda-meta").unwrap();
+    let out = sudo_cenv(ALICE).args(["list", "--names"]).output().unwrap();
+    let _ = fs::remove_dir_all(home.join(".conda"));
+    let _ = fs::remove_dir_all(if made_conda {
+        "/root/.conda"
+    } else {
+        "/root/.conda/envs/roots-own"
+    });
+    let names = stdout(&out);
+    assert!(
+        names.lines().any(|l| l == "alices-own"),
+        "{names}{}",
+        stderr(&out)
+    );
+    assert!(!names.contains("roots-own"), "{names}");
+}
+
+#[test]
 fn sudo_cenv_verify_does_not_hash_files_outside_the_env() {
     require_root!();
     let _lock = machine_lock();
