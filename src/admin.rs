@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::{DoctorArgs, EnvArgs, ListArgs};
+use crate::cli::{DoctorArgs, EnvArgs, ExportArgs, ExportFormat, ListArgs};
 use crate::conda::{resolve, EnvSpec, SearchPath};
 use crate::config::{self, LoadedConfig};
 use crate::doctor::{self, Finding};
@@ -203,6 +203,21 @@ pub fn verify_env(process: &Process, args: EnvArgs, cli_config: Option<&Path>) -
         write_stdout(text.as_bytes())?;
     }
     Ok(status)
+}
+
+pub fn export_env(process: &Process, args: ExportArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    let search = SearchPath::for_caller(&loaded.config, process);
+    let spec = match (args.prefix, args.name) {
+        (Some(prefix), _) => EnvSpec::Prefix(prefix),
+        (None, name) => EnvSpec::Name(name.unwrap_or_default()),
+    };
+    let env = resolve(&spec, &loaded.config, &search, &loaded.path)?;
+    let export = crate::export::export(&env.prefix)?;
+    match args.format {
+        ExportFormat::Json => json(&export),
+        ExportFormat::Explicit => write_stdout(crate::export::explicit(&export).as_bytes()),
+    }
 }
 
 pub fn audit_rules(process: &Process, cli_config: Option<&Path>) -> Result<u8> {

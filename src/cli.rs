@@ -60,6 +60,8 @@ fish: `cenv shell-init fish | source`) evaluates it."
     Doctor(DoctorArgs),
     /// Check an env's files against the installer's records (size, SHA-256, planted bin/ files).
     Verify(EnvArgs),
+    /// Print what an env is made of: an @EXPLICIT spec file (conda create --file) or JSON.
+    Export(ExportArgs),
     /// Print auditd rules watching the envs roots and package caches for writes.
     AuditRules,
     /// Print the shell function (and completion) for bash, zsh or fish.
@@ -131,6 +133,28 @@ pub struct EnvArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// The @EXPLICIT spec file conda writes (conda list, explicit with MD5): one URL#MD5 per package.
+    Explicit,
+    /// JSON: prefix, platform, packages (name, version, build, build_number, channel,
+    /// subdir, url, sha256, md5, size) in install order, pip.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Use the env at this prefix instead of a name.
+    #[arg(short = 'p', long = "prefix", value_name = "PATH", conflicts_with = "name")]
+    pub prefix: Option<PathBuf>,
+    /// The env.
+    #[arg(value_name = "NAME", required_unless_present = "prefix")]
+    pub name: Option<String>,
+    /// What to write.
+    #[arg(long, value_enum, default_value = "explicit")]
+    pub format: ExportFormat,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ pub mod error;
 pub mod escape;
 pub mod exec;
 pub mod explain;
+pub mod export;
 pub mod identity;
 pub mod interactive;
 pub mod inventory;
@@ -116,6 +117,7 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
         Command::Info(args) => admin::info(process, args, cli.config.as_deref()),
         Command::Doctor(args) => admin::doctor(process, args, cli.config.as_deref()),
         Command::Verify(args) => admin::verify_env(process, args, cli.config.as_deref()),
+        Command::Export(args) => admin::export_env(process, args, cli.config.as_deref()),
         Command::AuditRules => admin::audit_rules(process, cli.config.as_deref()),
         Command::ManPage(args) => match args.page.as_str() {
             "cenv" => output::write_stdout(&manual::cenv_1()?),

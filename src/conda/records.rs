@@ -50,6 +50,25 @@ pub struct PackageRecord {
     #[serde(default)]
     pub build: String,
     #[serde(default)]
+    pub build_number: u64,
+    /// Where the package came from; what an export writes.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub subdir: Option<String>,
+    /// The hashes and size of the package archive (not of its files).
+    #[serde(default)]
+    pub md5: Option<String>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Match specs of the packages this one needs (`python >=3.11,<3.12`).
+    #[serde(default)]
+    pub depends: Vec<String>,
+    #[serde(default)]
     files: Vec<String>,
     #[serde(default)]
     paths_data: Option<PathsData>,

@@ -5,6 +5,7 @@ a shared server has them.
     genuine.py channel CACHE_DIR        build (or reuse) the channel; print its path
     genuine.py install CHANNEL ROOT     install envs into ROOT/envs, cache in ROOT/pkgs
     genuine.py activation PREFIX PATH   rattler's activation of PREFIX, as JSON
+    genuine.py rebuild FILE PREFIX CACHE  install the @EXPLICIT FILE into PREFIX
 
 The channel holds three packages, each a .tar.bz2 with info/index.json,
 info/paths.json, info/files and, where needed, info/has_prefix:
@@ -228,6 +229,35 @@ async def install(channel, root):
                                 "GENUINE_UNSET": "***unset***"}}, f)
 
 
+async def rebuild(explicit_file, prefix, cache):
+    """Installs what an @EXPLICIT file lists, each archive read by rattler
+    (which computes its hashes) and checked against the line's MD5."""
+    import rattler
+    from urllib.parse import urlparse, unquote
+    with open(explicit_file) as f:
+        lines = [line.strip() for line in f]
+    if "@EXPLICIT" not in lines:
+        sys.exit("no @EXPLICIT line")
+    records = []
+    for line in lines[lines.index("@EXPLICIT") + 1:]:
+        if not line or line.startswith("#"):
+            continue
+        url, _, md5 = line.partition("#")
+        path = unquote(urlparse(url).path)
+        archive = await rattler.RepoDataRecord.from_package_archive(path)
+        with open(path, "rb") as f:
+            content = f.read()
+        actual = hashlib.md5(content).hexdigest()
+        if md5 != actual:
+            sys.exit(f"{url}: MD5 {actual}, the file says {md5!r}")
+        archive.md5 = bytes.fromhex(actual)
+        archive.sha256 = hashlib.sha256(content).digest()
+        channel = url.rsplit("/", 2)[0] + "/"
+        records.append(rattler.RepoDataRecord(archive, os.path.basename(path), url, channel))
+    await rattler.install(records, target_prefix=prefix, cache_dir=cache, show_progress=False)
+    return len(records)
+
+
 def activation(prefix, path):
     from rattler.shell import ActivationVariables, Shell, activate
     result = activate(prefix, ActivationVariables(current_prefix=None, current_path=path.split(":")), Shell.bash)
@@ -244,6 +274,9 @@ def main():
         start = time.time()
         asyncio.run(install(sys.argv[2], sys.argv[3]))
         print(json.dumps({"seconds": round(time.time() - start, 2)}))
+    elif command == "rebuild":
+        count = asyncio.run(rebuild(sys.argv[2], sys.argv[3], sys.argv[4]))
+        print(json.dumps({"packages": count}))
     elif command == "activation":
         activation(sys.argv[2], sys.argv[3])
     else:
