@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::{DoctorArgs, EnvArgs, ExportArgs, ExportFormat, ListArgs};
+use crate::cli::{
+    ChangesArgs, DiffArgs, DoctorArgs, EnvArgs, ExportArgs, ExportFormat, ListArgs, SnapshotArgs,
+};
 use crate::conda::{resolve, EnvSpec, SearchPath};
 use crate::config::{self, LoadedConfig};
 use crate::doctor::{self, Finding};
@@ -218,6 +220,181 @@ pub fn export_env(process: &Process, args: ExportArgs, cli_config: Option<&Path>
         ExportFormat::Json => json(&export),
         ExportFormat::Explicit => write_stdout(crate::export::explicit(&export).as_bytes()),
     }
+}
+
+pub fn snapshot(process: &Process, args: SnapshotArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    let search = SearchPath::for_caller(&loaded.config, process);
+    let envs = discover(&loaded.config, &search);
+    let results = crate::snapshot::snapshot_all(&envs, &args.dir, args.keep.map(|k| k as usize))?;
+    let failed = results
+        .iter()
+        .any(|r| matches!(r.outcome, crate::snapshot::Outcome::Failed(_)));
+    if args.json {
+        json(&results)?;
+    } else {
+        let mut text = String::new();
+        for r in &results {
+            let line = match &r.outcome {
+                crate::snapshot::Outcome::Written(f) => format!("written: {}", escape::path(f)),
+                crate::snapshot::Outcome::Unchanged(f) => format!("unchanged since {}", escape::path(f)),
+                crate::snapshot::Outcome::Failed(why) => format!("FAILED: {}", escape::text(why)),
+            };
+            text.push_str(&format!("{}: {line}\n", escape::text(&r.name)));
+            for old in &r.pruned {
+                text.push_str(&format!(
+                    "{}: removed {}\n",
+                    escape::text(&r.name),
+                    escape::path(old)
+                ));
+            }
+        }
+        write_stdout(text.as_bytes())?;
+    }
+    Ok(u8::from(failed))
+}
+
+pub fn changes(process: &Process, args: ChangesArgs, cli_config: Option<&Path>) -> Result<u8> {
+    if let Some(since) = &args.since {
+        crate::history::check_date(since)?;
+    }
+    let loaded = config::load(process, cli_config)?;
+    let search = SearchPath::for_caller(&loaded.config, process);
+    let envs: Vec<(String, PathBuf)> = if args.all {
+        discover(&loaded.config, &search)
+    } else {
+        args.names
+            .iter()
+            .map(|name| {
+                let env = resolve(
+                    &EnvSpec::Name(name.clone()),
+                    &loaded.config,
+                    &search,
+                    &loaded.path,
+                )?;
+                Ok((name.clone(), env.prefix))
+            })
+            .collect::<Result<_>>()?
+    };
+    #[derive(Serialize)]
+    struct EnvChanges {
+        name: String,
+        prefix: PathBuf,
+        revisions: Vec<crate::history::Revision>,
+    }
+    let mut all = Vec::new();
+    for (name, prefix) in envs {
+        let mut revisions = crate::history::revisions(&prefix)?;
+        if let Some(since) = &args.since {
+            revisions.retain(|r| crate::history::is_since(r, since));
+        }
+        all.push(EnvChanges {
+            name,
+            prefix,
+            revisions,
+        });
+    }
+    if args.json {
+        return json(&serde_json::json!({ "envs": all, "who": crate::history::WHO_NOTE }));
+    }
+    let mut text = String::new();
+    for env in &all {
+        if env.revisions.is_empty() {
+            text.push_str(&format!(
+                "{}: no revisions recorded in conda-meta/history\n",
+                escape::text(&env.name)
+            ));
+        }
+        text.push_str(&crate::history::format_revisions(
+            &escape::text(&env.name),
+            &env.revisions,
+        ));
+    }
+    text.push_str(&format!("\n{}\n", crate::history::WHO_NOTE));
+    write_stdout(text.as_bytes())
+}
+
+/// The largest snapshot file `cenv diff` reads.
+const SNAPSHOT_LIMIT: u64 = 64 << 20;
+
+pub fn diff(process: &Process, args: DiffArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let (spec, file) = match (args.prefix, args.operands.as_slice()) {
+        (Some(prefix), [file]) => (EnvSpec::Prefix(prefix), file),
+        (None, [name, file]) => (EnvSpec::Name(name.clone()), file),
+        _ => {
+            return Err(Error::Usage(
+                "give the env and the snapshot file: cenv diff NAME FILE (or cenv diff -p PREFIX FILE)"
+                    .into(),
+            ))
+        }
+    };
+    let loaded = config::load(process, cli_config)?;
+    let search = SearchPath::for_caller(&loaded.config, process);
+    let env = resolve(&spec, &loaded.config, &search, &loaded.path)?;
+    let file = PathBuf::from(file);
+    let text = read_limited(&file, SNAPSHOT_LIMIT)?;
+    let snapshot = crate::history::snapshot_packages(&text, &file)?;
+    let live = crate::export::export(&env.prefix)?;
+    let difference = crate::history::difference(snapshot, &live);
+    let status = u8::from(!difference.is_empty());
+    if args.json {
+        json(&difference)?;
+        return Ok(status);
+    }
+    let mut out = String::new();
+    for d in &difference.added {
+        out.push_str(&format!(
+            "+ {} {} {}  (not in the snapshot)\n",
+            escape::text(&d.name),
+            escape::text(&d.version),
+            escape::text(&d.build)
+        ));
+    }
+    for d in &difference.removed {
+        out.push_str(&format!(
+            "- {} {} {}  (no longer in the env)\n",
+            escape::text(&d.name),
+            escape::text(&d.version),
+            escape::text(&d.build)
+        ));
+    }
+    for c in &difference.changed {
+        out.push_str(&format!(
+            "~ {} {} {} -> {} {}\n",
+            escape::text(&c.name),
+            escape::text(&c.from.version),
+            escape::text(&c.from.build),
+            escape::text(&c.to.version),
+            escape::text(&c.to.build)
+        ));
+    }
+    if difference.is_empty() {
+        out.push_str(&format!(
+            "{}: the same packages as {}\n",
+            escape::path(&env.prefix),
+            escape::path(&file)
+        ));
+    }
+    write_stdout(out.as_bytes())?;
+    Ok(status)
+}
+
+/// Reads a file the caller named, refusing one larger than `limit`.
+fn read_limited(path: &Path, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let what = || format!("cannot read {}", path.display());
+    let file = std::fs::File::open(path).map_err(|source| Error::System { what: what(), source })?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::System { what: what(), source })?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::EnvMetadata {
+            path: path.to_path_buf(),
+            message: format!("larger than {} MiB: not a snapshot", limit >> 20),
+        });
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 pub fn audit_rules(process: &Process, cli_config: Option<&Path>) -> Result<u8> {

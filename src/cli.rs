@@ -62,6 +62,18 @@ fish: `cenv shell-init fish | source`) evaluates it."
     Verify(EnvArgs),
     /// Print what an env is made of: an @EXPLICIT spec file (conda create --file) or JSON.
     Export(ExportArgs),
+    /// Write a dated explicit file and JSON of every env that changed since its last snapshot.
+    #[command(
+        long_about = "Write a dated explicit file and JSON export of each env into DIR/NAME/, for a daily \
+timer run by the env admin: a new version only when the env's packages changed (the content hash is \
+part of the file name), written to a temporary name and renamed into place, at most --keep versions per \
+env kept, and DIR/MANIFEST listing what this run did. Exit 1 if any env could not be exported."
+    )]
+    Snapshot(SnapshotArgs),
+    /// The revisions of conda-meta/history: date, command, packages added, removed, upgraded.
+    Changes(ChangesArgs),
+    /// Which packages differ between a snapshot (or export) file and the live env; exit 1 when any.
+    Diff(DiffArgs),
     /// Print auditd rules watching the envs roots and package caches for writes.
     AuditRules,
     /// Print the shell function (and completion) for bash, zsh or fish.
@@ -155,6 +167,51 @@ pub struct ExportArgs {
     /// What to write.
     #[arg(long, value_enum, default_value = "explicit")]
     pub format: ExportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Every env (the only mode: a snapshot is of the whole server).
+    #[arg(long, required = true)]
+    pub all: bool,
+    /// The directory to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Keep at most N versions per env, removing the oldest.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// The envs (default with --all: every env).
+    #[arg(value_name = "NAME", required_unless_present = "all")]
+    pub names: Vec<String>,
+    /// Every env.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// Only revisions at or after this date (YYYY-MM-DD or "YYYY-MM-DD HH:MM:SS").
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Use the env at this prefix instead of a name.
+    #[arg(short = 'p', long = "prefix", value_name = "PATH")]
+    pub prefix: Option<PathBuf>,
+    /// The env, then the snapshot file (with -p: only the file).
+    #[arg(value_name = "NAME|FILE", num_args = 1..=2, required = true)]
+    pub operands: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ pub mod escape;
 pub mod exec;
 pub mod explain;
 pub mod export;
+pub mod history;
 pub mod identity;
 pub mod interactive;
 pub mod inventory;
@@ -32,6 +33,7 @@ pub mod relay;
 pub mod run;
 pub mod scripts;
 pub mod shell;
+pub mod snapshot;
 pub mod trust;
 pub mod verify;
 
@@ -118,6 +120,9 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
         Command::Doctor(args) => admin::doctor(process, args, cli.config.as_deref()),
         Command::Verify(args) => admin::verify_env(process, args, cli.config.as_deref()),
         Command::Export(args) => admin::export_env(process, args, cli.config.as_deref()),
+        Command::Snapshot(args) => admin::snapshot(process, args, cli.config.as_deref()),
+        Command::Changes(args) => admin::changes(process, args, cli.config.as_deref()),
+        Command::Diff(args) => admin::diff(process, args, cli.config.as_deref()),
         Command::AuditRules => admin::audit_rules(process, cli.config.as_deref()),
         Command::ManPage(args) => match args.page.as_str() {
             "cenv" => output::write_stdout(&manual::cenv_1()?),

@@ -6,6 +6,7 @@ a shared server has them.
     genuine.py install CHANNEL ROOT     install envs into ROOT/envs, cache in ROOT/pkgs
     genuine.py activation PREFIX PATH   rattler's activation of PREFIX, as JSON
     genuine.py rebuild FILE PREFIX CACHE  install the @EXPLICIT FILE into PREFIX
+    genuine.py add CHANNEL PREFIX CACHE SPEC...  one more transaction on PREFIX
 
 The channel holds three packages, each a .tar.bz2 with info/index.json,
 info/paths.json, info/files and, where needed, info/has_prefix:
@@ -258,6 +259,20 @@ async def rebuild(explicit_file, prefix, cache):
     return len(records)
 
 
+async def add(channel, prefix, cache, specs):
+    """Installs SPECs into an existing env, as `conda install` would: solved
+    with what is installed, then linked as a transaction on the prefix."""
+    import glob
+    import rattler
+    installed = [rattler.PrefixRecord.from_path(p) for p in sorted(glob.glob(os.path.join(prefix, "conda-meta", "*.json")))]
+    names = [r.name.normalized for r in installed]
+    records = await rattler.solve(sources=[rattler.Channel("file://" + channel)], specs=names + specs,
+                                  platforms=[SUBDIR, "noarch"], locked_packages=installed)
+    await rattler.install(records, target_prefix=prefix, cache_dir=cache, installed_packages=installed,
+                          show_progress=False)
+    return sorted(r.name.normalized for r in records if r.name.normalized not in names)
+
+
 def activation(prefix, path):
     from rattler.shell import ActivationVariables, Shell, activate
     result = activate(prefix, ActivationVariables(current_prefix=None, current_path=path.split(":")), Shell.bash)
@@ -277,6 +292,9 @@ def main():
     elif command == "rebuild":
         count = asyncio.run(rebuild(sys.argv[2], sys.argv[3], sys.argv[4]))
         print(json.dumps({"packages": count}))
+    elif command == "add":
+        added = asyncio.run(add(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]))
+        print(json.dumps({"added": added}))
     elif command == "activation":
         activation(sys.argv[2], sys.argv[3])
     else:

@@ -1,0 +1,430 @@
+//! The change history of an env: the revisions `conda-meta/history` records
+//! (`==> DATE <==`, `# cmd: ...`, `+channel::name-version-build` linked,
+//! `-...` unlinked), read as packages added, removed and upgraded; and the
+//! difference between a snapshot (an explicit or JSON export) and the live
+//! env. Who made a change is not in conda's history; the auditd watch that
+//! `cenv audit-rules` prints records it.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::conda::files::{PrefixDir, HISTORY_LIMIT};
+use crate::error::{Error, Result};
+use crate::export::Export;
+
+/// A package as a history line or an explicit URL names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Dist {
+    pub name: String,
+    pub version: String,
+    pub build: String,
+}
+
+impl Dist {
+    /// `conda-forge::numpy-1.26.4-py311_0` or `numpy-1.26.4-py311_0.conda`.
+    pub fn parse(text: &str) -> Option<Dist> {
+        let text = text.rsplit_once("::").map_or(text, |(_, rest)| rest);
+        let text = text
+            .strip_suffix(".conda")
+            .or_else(|| text.strip_suffix(".tar.bz2"))
+            .unwrap_or(text);
+        let mut parts = text.rsplitn(3, '-');
+        let build = parts.next()?;
+        let version = parts.next()?;
+        let name = parts.next()?;
+        if [name, version, build].iter().any(|p| p.is_empty()) {
+            return None;
+        }
+        Some(Dist {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            build: build.to_owned(),
+        })
+    }
+
+    fn label(&self) -> String {
+        format!("{} {} {}", self.name, self.version, self.build)
+    }
+}
+
+/// A package whose version or build changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Upgrade {
+    pub name: String,
+    pub from: Dist,
+    pub to: Dist,
+}
+
+/// One revision of `conda-meta/history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revision {
+    pub number: usize,
+    pub date: String,
+    pub command: Option<String>,
+    pub added: Vec<Dist>,
+    pub removed: Vec<Dist>,
+    pub upgraded: Vec<Upgrade>,
+}
+
+/// Pairs removed and added packages of the same name into upgrades.
+fn pair(added: Vec<Dist>, removed: Vec<Dist>) -> (Vec<Dist>, Vec<Dist>, Vec<Upgrade>) {
+    let mut removed_by_name: BTreeMap<String, Dist> =
+        removed.into_iter().map(|d| (d.name.clone(), d)).collect();
+    let mut still_added = Vec::new();
+    let mut upgraded = Vec::new();
+    for dist in added {
+        match removed_by_name.remove(&dist.name) {
+            Some(from) if from != dist => upgraded.push(Upgrade {
+                name: dist.name.clone(),
+                from,
+                to: dist,
+            }),
+            Some(_) => {}
+            None => still_added.push(dist),
+        }
+    }
+    still_added.sort();
+    upgraded.sort_by(|a, b| a.name.cmp(&b.name));
+    (still_added, removed_by_name.into_values().collect(), upgraded)
+}
+
+/// Parses the text of a history file; `path` names it in errors.
+pub fn parse(text: &str, path: &Path) -> Result<Vec<Revision>> {
+    struct Open {
+        date: String,
+        command: Option<String>,
+        added: Vec<Dist>,
+        removed: Vec<Dist>,
+    }
+    let mut revisions = Vec::new();
+    let mut open: Option<Open> = None;
+    let close = |open: Open, revisions: &mut Vec<Revision>| {
+        let (added, removed, upgraded) = pair(open.added, open.removed);
+        revisions.push(Revision {
+            number: revisions.len(),
+            date: open.date,
+            command: open.command,
+            added,
+            removed,
+            upgraded,
+        });
+    };
+    for (index, line) in text.lines().enumerate() {
+        let bad = |why: &str| Error::EnvMetadata {
+            path: path.to_path_buf(),
+            message: format!(
+                "line {}: {why}: {:?} (a conda history has \"==> DATE <==\" headers, \"# \" comments and \
+                 \"+\"/\"-\" package lines; restore the file from a backup or move it aside)",
+                index + 1,
+                crate::escape::text(line)
+            ),
+        };
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if let Some(date) = trimmed.strip_prefix("==>").and_then(|l| l.strip_suffix("<==")) {
+            if let Some(done) = open.take() {
+                close(done, &mut revisions);
+            }
+            open = Some(Open {
+                date: date.trim().to_owned(),
+                command: None,
+                added: Vec::new(),
+                removed: Vec::new(),
+            });
+            continue;
+        }
+        let Some(current) = open.as_mut() else {
+            return Err(bad("before the first \"==> DATE <==\" header"));
+        };
+        if let Some(comment) = trimmed.strip_prefix('#') {
+            if let Some(cmd) = comment.trim_start().strip_prefix("cmd:") {
+                current.command = Some(cmd.trim().to_owned());
+            }
+        } else if let Some(dist) = trimmed.strip_prefix('+') {
+            current
+                .added
+                .push(Dist::parse(dist).ok_or_else(|| bad("not a package"))?);
+        } else if let Some(dist) = trimmed.strip_prefix('-') {
+            current
+                .removed
+                .push(Dist::parse(dist).ok_or_else(|| bad("not a package"))?);
+        } else {
+            return Err(bad("not a history line"));
+        }
+    }
+    if let Some(done) = open {
+        close(done, &mut revisions);
+    }
+    Ok(revisions)
+}
+
+/// The revisions of the env at `prefix` (an env without a history has none).
+pub fn revisions(prefix: &Path) -> Result<Vec<Revision>> {
+    let Some(bytes) = PrefixDir::open(prefix)?.read("conda-meta/history", HISTORY_LIMIT)? else {
+        return Ok(Vec::new());
+    };
+    parse(
+        &String::from_utf8_lossy(&bytes),
+        &prefix.join("conda-meta/history"),
+    )
+}
+
+/// Checks a `--since` date: `YYYY-MM-DD`, optionally with ` HH:MM:SS`.
+pub fn check_date(date: &str) -> Result<()> {
+    let shape = date.bytes().enumerate().all(|(i, b)| match i {
+        4 | 7 => b == b'-',
+        10 => b == b' ' || b == b'T',
+        13 | 16 => b == b':',
+        _ => b.is_ascii_digit(),
+    });
+    if shape && (date.len() == 10 || date.len() == 19) {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "--since {}: not a date; write YYYY-MM-DD or \"YYYY-MM-DD HH:MM:SS\"",
+            crate::escape::text(date)
+        )))
+    }
+}
+
+/// Whether a revision's date is at or after `since` (both as history writes
+/// them, so the text order is the time order).
+pub fn is_since(revision: &Revision, since: &str) -> bool {
+    revision.date.as_str() >= since.replace('T', " ").as_str()
+}
+
+/// The table `cenv changes` prints for one env.
+pub fn format_revisions(env: &str, revisions: &[Revision]) -> String {
+    let mut text = String::new();
+    for r in revisions {
+        text.push_str(&format!(
+            "{env}  rev {}  {}  {}\n",
+            r.number,
+            crate::escape::text(&r.date),
+            r.command
+                .as_deref()
+                .map_or_else(|| "(no command recorded)".to_owned(), crate::escape::text)
+        ));
+        for u in &r.upgraded {
+            text.push_str(&format!(
+                "    ~ {} {} {} -> {} {}\n",
+                crate::escape::text(&u.name),
+                crate::escape::text(&u.from.version),
+                crate::escape::text(&u.from.build),
+                crate::escape::text(&u.to.version),
+                crate::escape::text(&u.to.build)
+            ));
+        }
+        for d in &r.added {
+            text.push_str(&format!("    + {}\n", crate::escape::text(&d.label())));
+        }
+        for d in &r.removed {
+            text.push_str(&format!("    - {}\n", crate::escape::text(&d.label())));
+        }
+    }
+    text
+}
+
+/// Where the "who" of a change is, since conda's history does not say.
+pub const WHO_NOTE: &str = "conda's history does not record who made a change. The auditd watch \
+that `cenv audit-rules` prints does: ausearch -k cenv_env_write -ts DATE TIME (as root).";
+
+/// What differs between a snapshot and the live env.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// In the env, not in the snapshot.
+    pub added: Vec<Dist>,
+    /// In the snapshot, not in the env.
+    pub removed: Vec<Dist>,
+    pub changed: Vec<Upgrade>,
+}
+
+impl Difference {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// The packages a snapshot file lists: an explicit file (the URLs after
+/// `@EXPLICIT`) or the JSON of `cenv export --format json`.
+pub fn snapshot_packages(text: &str, path: &Path) -> Result<Vec<Dist>> {
+    let bad = |line: usize, why: &str| Error::EnvMetadata {
+        path: path.to_path_buf(),
+        message: format!("line {line}: {why} (give a file `cenv export` or `cenv snapshot` wrote)"),
+    };
+    if text.trim_start().starts_with('{') {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(e.line(), &e.to_string()))?;
+        let packages = value["packages"]
+            .as_array()
+            .ok_or_else(|| bad(1, "no \"packages\" list"))?;
+        return packages
+            .iter()
+            .map(|p| {
+                let field = |f: &str| p[f].as_str().map(str::to_owned);
+                Some(Dist {
+                    name: field("name")?,
+                    version: field("version")?,
+                    build: field("build")?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad(1, "a package without name, version and build"));
+    }
+    let mut explicit = false;
+    let mut packages = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line == "@EXPLICIT" {
+            explicit = true;
+            continue;
+        }
+        if !explicit {
+            return Err(bad(index + 1, "a package before the @EXPLICIT line"));
+        }
+        let url = line.split('#').next().unwrap_or_default();
+        let file = url.rsplit('/').next().unwrap_or_default();
+        packages.push(Dist::parse(file).ok_or_else(|| bad(index + 1, "not a package URL"))?);
+    }
+    if !explicit {
+        return Err(bad(1, "no @EXPLICIT line"));
+    }
+    Ok(packages)
+}
+
+/// Compares the packages of a snapshot with the live env's.
+pub fn difference(snapshot: Vec<Dist>, live: &Export) -> Difference {
+    let live: Vec<Dist> = live
+        .packages
+        .iter()
+        .map(|p| Dist {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            build: p.build.clone(),
+        })
+        .collect();
+    let (added, removed, changed) = pair(live, snapshot);
+    Difference {
+        added,
+        removed,
+        changed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dist(name: &str, version: &str, build: &str) -> Dist {
+        Dist {
+            name: name.into(),
+            version: version.into(),
+            build: build.into(),
+        }
+    }
+
+    #[test]
+    fn dists_parse_from_history_lines_and_file_names() {
+        assert_eq!(
+            Dist::parse("conda-forge::python-dateutil-2.8.2-pyhd8ed1ab_0"),
+            Some(dist("python-dateutil", "2.8.2", "pyhd8ed1ab_0"))
+        );
+        assert_eq!(
+            Dist::parse("numpy-1.26.4-py311_0.conda"),
+            Some(dist("numpy", "1.26.4", "py311_0"))
+        );
+        assert_eq!(Dist::parse("numpy-1.26.4"), None);
+        assert_eq!(Dist::parse("--"), None);
+    }
+
+    #[test]
+    fn revisions_with_commands_and_upgrades() {
+        let text = "==> 2024-01-02 10:00:00 <==\n# cmd: conda create -n x python numpy\n\
+                    # conda version: 24.1.0\n+defaults::python-3.11.7-h0_0\n+defaults::numpy-1.26.3-py311_0\n\
+                    \n==> 2024-03-04 11:22:33 <==\n# cmd: conda install numpy=1.26.4 six\n\
+                    -defaults::numpy-1.26.3-py311_0\n+defaults::numpy-1.26.4-py311_0\n+defaults::six-1.16.0-py_0\n\
+                    # update specs: ['numpy=1.26.4', 'six']\n";
+        let revisions = parse(text, Path::new("h")).unwrap();
+        assert_eq!(revisions.len(), 2);
+        assert_eq!(
+            revisions[0].command.as_deref(),
+            Some("conda create -n x python numpy")
+        );
+        assert_eq!(revisions[0].added.len(), 2);
+        let second = &revisions[1];
+        assert_eq!(second.date, "2024-03-04 11:22:33");
+        assert_eq!(second.added, [dist("six", "1.16.0", "py_0")]);
+        assert!(second.removed.is_empty());
+        assert_eq!(second.upgraded[0].from.version, "1.26.3");
+        assert_eq!(second.upgraded[0].to.version, "1.26.4");
+        assert!(is_since(second, "2024-03-04"));
+        assert!(!is_since(&revisions[0], "2024-03-04"));
+        let table = format_revisions("x", &revisions);
+        assert!(
+            table.contains("x  rev 1  2024-03-04 11:22:33  conda install numpy=1.26.4 six\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains("    ~ numpy 1.26.3 py311_0 -> 1.26.4 py311_0\n"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn garbage_names_the_file_and_line() {
+        let text = "==> 2024-01-02 10:00:00 <==\n+defaults::python-3.11.7-h0_0\nrm -rf /\n";
+        let err = parse(text, Path::new("/e/conda-meta/history"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/e/conda-meta/history") && err.contains("line 3"),
+            "{err}"
+        );
+        let err = parse("+x-1-0\n", Path::new("h")).unwrap_err().to_string();
+        assert!(
+            err.contains("line 1") && err.contains("before the first"),
+            "{err}"
+        );
+        let err = parse("==> d <==\n+notapackage\n", Path::new("h"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn dates() {
+        assert!(check_date("2024-03-04").is_ok());
+        assert!(check_date("2024-03-04 10:00:00").is_ok());
+        assert!(check_date("yesterday").is_err());
+        assert!(check_date("2024-3-4").is_err());
+    }
+
+    #[test]
+    fn snapshot_files_of_both_formats() {
+        let explicit = "# platform: linux-64\n@EXPLICIT\n\
+                        https://c.example/linux-64/python-3.11.7-h0_0.conda#0123456789abcdef0123456789abcdef\n\
+                        https://c.example/noarch/six-1.16.0-py_0.tar.bz2\n";
+        let packages = snapshot_packages(explicit, Path::new("s")).unwrap();
+        assert_eq!(
+            packages,
+            [dist("python", "3.11.7", "h0_0"), dist("six", "1.16.0", "py_0")]
+        );
+        let json = r#"{"packages": [{"name": "six", "version": "1.16.0", "build": "py_0"}]}"#;
+        assert_eq!(
+            snapshot_packages(json, Path::new("s")).unwrap(),
+            [dist("six", "1.16.0", "py_0")]
+        );
+        let err = snapshot_packages("https://x/y-1-0.conda\n", Path::new("/s.txt"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/s.txt") && err.contains("line 1"), "{err}");
+    }
+}
