@@ -36,6 +36,12 @@ if ! "$venv/bin/python" -c "import rattler" 2>/dev/null; then
 fi
 export CENV_TEST_PYTHON="$venv/bin/python"
 
+# rattler's own parser of @EXPLICIT files (a helper crate outside cenv's
+# dependency tree): the export tests read cenv's output back with it.
+echo "== building tests/explicit-parser (rattler_conda_types)"
+cargo build --release --locked --quiet --manifest-path tests/explicit-parser/Cargo.toml
+export CENV_TEST_EXPLICIT_PARSER="$PWD/tests/explicit-parser/target/release/cenv-explicit-parser"
+
 # The test build reads its system config from here instead of
 # /etc/cenv/cenv.toml, so tests of privileged runs never touch the real one.
 export CENV_SYSTEM_CONFIG=/etc/cenv-test/cenv.toml

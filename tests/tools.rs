@@ -714,6 +714,27 @@ fn export_lists_every_package_and_rattler_rebuilds_an_identical_env() {
     assert!(text.contains("# platform: linux-64\n"), "{text}");
     let spec = sb.write("genuine.txt", &text);
 
+    // rattler's own parser of explicit files reads back every URL and MD5
+    let parser = std::env::var_os("CENV_TEST_EXPLICIT_PARSER");
+    if parser.is_none() && std::env::var_os("CI").is_some_and(|v| v == "true") {
+        panic!("CI=true but CENV_TEST_EXPLICIT_PARSER is not set: use tests/run-all.sh");
+    }
+    if let Some(parser) = parser {
+        let out = Command::new(parser).arg(&spec).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(parsed["platform"], "linux-64");
+        let read_back: Vec<String> = parsed["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{}#{}", p["url"].as_str().unwrap(), p["md5"].as_str().unwrap()))
+            .collect();
+        assert_eq!(read_back, body);
+    } else {
+        eprintln!("rattler's parser skipped: set CENV_TEST_EXPLICIT_PARSER (tests/run-all.sh does)");
+    }
+
     // rattler installs exactly that file into a new prefix (archives read and
     // hashed by rattler, each MD5 checked against the line)
     let rebuilt = sb.path("rebuilt");
