@@ -11,7 +11,7 @@ dir=${SLURM_DIR:-/var/tmp/cenv-slurm}
 conf="$dir/slurm.conf"
 
 stop() {
-    for pidfile in "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/munged.pid"; do
+    for pidfile in "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/munge/munged.pid"; do
         [ -s "$pidfile" ] || continue
         pid=$(cat "$pidfile")
         kill "$pid" 2>/dev/null || true
@@ -73,7 +73,7 @@ CONF
     fi
     chmod 644 "$dir/plugstack.conf"
     setpriv --reuid munge --regid munge --clear-groups -- munged \
-        --socket="$dir/munge/munge.socket.2" --pid-file="$dir/munged.pid" --force
+        --socket="$dir/munge/munge.socket.2" --pid-file="$dir/munge/munged.pid" --force
     for _ in $(seq 50); do [ -S "$dir/munge/munge.socket.2" ] && break; sleep 0.1; done
     slurmctld -f "$conf"
     slurmd -f "$conf"
