@@ -27,9 +27,14 @@ fn json<T: Serialize>(value: &T) -> Result<u8> {
 }
 
 fn spec(args: &EnvArgs) -> EnvSpec {
-    match (&args.prefix, &args.name) {
-        (Some(prefix), _) => EnvSpec::Prefix(prefix.clone()),
-        (None, name) => EnvSpec::Name(name.clone().unwrap_or_default()),
+    spec_of(args.prefix.clone(), args.name.clone())
+}
+
+/// `-p PREFIX` when given, else the NAME (clap requires one of them).
+fn spec_of(prefix: Option<PathBuf>, name: Option<String>) -> EnvSpec {
+    match (prefix, name) {
+        (Some(prefix), _) => EnvSpec::Prefix(prefix),
+        (None, name) => EnvSpec::Name(name.unwrap_or_default()),
     }
 }
 
@@ -210,11 +215,12 @@ pub fn verify_env(process: &Process, args: EnvArgs, cli_config: Option<&Path>) -
 pub fn export_env(process: &Process, args: ExportArgs, cli_config: Option<&Path>) -> Result<u8> {
     let loaded = config::load(process, cli_config)?;
     let search = SearchPath::for_caller(&loaded.config, process);
-    let spec = match (args.prefix, args.name) {
-        (Some(prefix), _) => EnvSpec::Prefix(prefix),
-        (None, name) => EnvSpec::Name(name.unwrap_or_default()),
-    };
-    let env = resolve(&spec, &loaded.config, &search, &loaded.path)?;
+    let env = resolve(
+        &spec_of(args.prefix, args.name),
+        &loaded.config,
+        &search,
+        &loaded.path,
+    )?;
     let export = crate::export::export(&env.prefix)?;
     match args.format {
         ExportFormat::Json => json(&export),

@@ -158,6 +158,22 @@ fn ok(out: &Output) -> String {
     stdout(out)
 }
 
+/// Limits the env `cv` to the research group (bob is outside it); the
+/// directories stay readable, so the refusal is the policy's, not a permission error.
+fn open_to_the_research_group_only(batch: &Batch) {
+    fs::write(
+        batch.sb.path("cenv.toml"),
+        format!(
+            "envs_dirs = [\"{}\"]\ndefault_groups = [\"{RESEARCH}\"]\n",
+            batch.sb.path("envs").display()
+        ),
+    )
+    .unwrap();
+    for chmod_path in ["envs", "envs/cv", "envs/cv/bin", "envs/cv/conda-meta"] {
+        fs::set_permissions(batch.sb.path(chmod_path), fs::Permissions::from_mode(0o2755)).unwrap();
+    }
+}
+
 #[test]
 fn an_sbatch_script_that_execs_cenv_runs_numpy_confined_with_the_jobs_variables() {
     let conf = require_slurm!();
@@ -306,17 +322,7 @@ fn exit_codes_reach_the_job_record_with_cenvs_message_in_the_output() {
         ("refused.sh", "exec cenv run cv true", BOB, "125:0", ""),
     ];
     // the env is open to the research group only: bob is refused
-    fs::write(
-        batch.sb.path("cenv.toml"),
-        format!(
-            "envs_dirs = [\"{}\"]\ndefault_groups = [\"{RESEARCH}\"]\n",
-            batch.sb.path("envs").display()
-        ),
-    )
-    .unwrap();
-    for chmod_path in ["envs", "envs/cv", "envs/cv/bin", "envs/cv/conda-meta"] {
-        fs::set_permissions(batch.sb.path(chmod_path), fs::Permissions::from_mode(0o2755)).unwrap();
-    }
+    open_to_the_research_group_only(&batch);
     for (name, line, user, code, message) in cases {
         let script = batch.script(name, &format!("#!/bin/bash\n{line}\n"));
         let job = batch.submit(user, &[], &script);
@@ -631,17 +637,7 @@ fn sbatch_with_cenv_reaches_the_steps_of_the_job_and_a_refusal_fails_the_task_wi
         "{out}"
     );
     // bob is outside the env's group: his task fails with cenv's message and 125
-    fs::write(
-        batch.sb.path("cenv.toml"),
-        format!(
-            "envs_dirs = [\"{}\"]\ndefault_groups = [\"{RESEARCH}\"]\n",
-            batch.sb.path("envs").display()
-        ),
-    )
-    .unwrap();
-    for chmod_path in ["envs", "envs/cv", "envs/cv/bin", "envs/cv/conda-meta"] {
-        fs::set_permissions(batch.sb.path(chmod_path), fs::Permissions::from_mode(0o2755)).unwrap();
-    }
+    open_to_the_research_group_only(&batch);
     let script = batch.script("refused.sh", "#!/bin/bash\n#SBATCH --cenv=cv\nexec true\n");
     let job = batch.submit(BOB, &[], &script);
     let record = batch.record(&job, Duration::from_secs(60));
