@@ -71,6 +71,13 @@ env kept, and DIR/MANIFEST listing what this run did. Exit 1 if any env could no
     )]
     Snapshot(SnapshotArgs),
     /// The revisions of conda-meta/history: date, command, packages added, removed, upgraded.
+    #[command(
+        long_about = "The revisions of conda-meta/history: date, command, packages added, removed, \
+upgraded. conda does not record who made a change; run by root itself with auditd installed, the \
+writes auditd recorded under the env's watch (key cenv_env_write, see audit-rules) are joined in by \
+time, best effort: who wrote from 10 minutes before each revision's date to 1 minute after, and apart \
+the writes near no revision (pip, copies by hand)."
+    )]
     Changes(ChangesArgs),
     /// Which packages differ between a snapshot (or export) file and the live env; exit 1 when any.
     Diff(DiffArgs),

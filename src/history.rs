@@ -198,41 +198,46 @@ pub fn is_since(revision: &Revision, since: &str) -> bool {
     revision.date.as_str() >= since.replace('T', " ").as_str()
 }
 
-/// The table `cenv changes` prints for one env.
-pub fn format_revisions(env: &str, revisions: &[Revision]) -> String {
-    let mut text = String::new();
-    for r in revisions {
+/// The lines `cenv changes` prints for one revision of an env.
+pub fn format_revision(env: &str, r: &Revision) -> String {
+    let mut text = format!(
+        "{env}  rev {}  {}  {}\n",
+        r.number,
+        crate::escape::text(&r.date),
+        r.command
+            .as_deref()
+            .map_or_else(|| "(no command recorded)".to_owned(), crate::escape::text)
+    );
+    for u in &r.upgraded {
         text.push_str(&format!(
-            "{env}  rev {}  {}  {}\n",
-            r.number,
-            crate::escape::text(&r.date),
-            r.command
-                .as_deref()
-                .map_or_else(|| "(no command recorded)".to_owned(), crate::escape::text)
+            "    ~ {} {} {} -> {} {}\n",
+            crate::escape::text(&u.name),
+            crate::escape::text(&u.from.version),
+            crate::escape::text(&u.from.build),
+            crate::escape::text(&u.to.version),
+            crate::escape::text(&u.to.build)
         ));
-        for u in &r.upgraded {
-            text.push_str(&format!(
-                "    ~ {} {} {} -> {} {}\n",
-                crate::escape::text(&u.name),
-                crate::escape::text(&u.from.version),
-                crate::escape::text(&u.from.build),
-                crate::escape::text(&u.to.version),
-                crate::escape::text(&u.to.build)
-            ));
-        }
-        for d in &r.added {
-            text.push_str(&format!("    + {}\n", crate::escape::text(&d.label())));
-        }
-        for d in &r.removed {
-            text.push_str(&format!("    - {}\n", crate::escape::text(&d.label())));
-        }
+    }
+    for d in &r.added {
+        text.push_str(&format!("    + {}\n", crate::escape::text(&d.label())));
+    }
+    for d in &r.removed {
+        text.push_str(&format!("    - {}\n", crate::escape::text(&d.label())));
     }
     text
 }
 
 /// Where the "who" of a change is, since conda's history does not say.
 pub const WHO_NOTE: &str = "conda's history does not record who made a change. The auditd watch \
-that `cenv audit-rules` prints does: ausearch -k cenv_env_write -ts DATE TIME (as root).";
+that `cenv audit-rules` prints does: ausearch -k cenv_env_write -ts DATE TIME (as root; \
+`cenv changes` run by root itself joins the two by time).";
+
+/// What `cenv changes` says when it joined auditd's records in.
+pub const JOINED_NOTE: &str = "who: from auditd (ausearch -k cenv_env_write), joined with conda's \
+history by time, best effort: a write under the env from 10 minutes before a revision's date to \
+1 minute after is shown under that revision, so an unrelated write in that window shows there \
+too; a write near no revision (pip, a copy by hand) is listed apart. A write leaves a record \
+only where the watch covers the env and only while auditd runs.";
 
 /// What differs between a snapshot and the live env.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -367,7 +372,7 @@ mod tests {
         assert_eq!(second.upgraded[0].to.version, "1.26.4");
         assert!(is_since(second, "2024-03-04"));
         assert!(!is_since(&revisions[0], "2024-03-04"));
-        let table = format_revisions("x", &revisions);
+        let table: String = revisions.iter().map(|r| format_revision("x", r)).collect();
         assert!(
             table.contains("x  rev 1  2024-03-04 11:22:33  conda install numpy=1.26.4 six\n"),
             "{table}"

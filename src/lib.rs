@@ -36,6 +36,7 @@ pub mod shell;
 pub mod snapshot;
 pub mod trust;
 pub mod verify;
+pub mod writes;
 
 mod sys;
 

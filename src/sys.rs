@@ -383,3 +383,43 @@ pub fn capabilities() -> io::Result<(u64, u64, u64)> {
         join(data[0].inheritable, data[1].inheritable),
     ))
 }
+
+/// A local civil time (year, month 1–12, day, hour, minute, second).
+pub type LocalTime = [i32; 6];
+
+/// Seconds since the epoch of a local civil time, as the C library's time
+/// zone (TZ, /etc/localtime) says; `None` when it cannot be represented.
+pub fn local_to_epoch(time: LocalTime) -> Option<i64> {
+    let [year, month, day, hour, minute, second] = time;
+    // SAFETY: tm is plain data; all-zero is a valid value for every field.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    tm.tm_isdst = -1;
+    // SAFETY: mktime reads and normalises the tm it is given, which is live
+    // and writable for the call; it returns -1 on failure.
+    let epoch = unsafe { libc::mktime(&mut tm) };
+    (epoch != -1).then_some(epoch)
+}
+
+/// The local civil time of `epoch` seconds, as the C library's time zone says.
+pub fn epoch_to_local(epoch: i64) -> Option<LocalTime> {
+    // SAFETY: tm is plain data; all-zero is a valid value for every field.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let time: libc::time_t = epoch;
+    // SAFETY: localtime_r reads `time` and writes only `tm`, both live for
+    // the call; it returns null on failure.
+    let done = unsafe { libc::localtime_r(&time, &mut tm) };
+    (!done.is_null()).then_some([
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+    ])
+}
