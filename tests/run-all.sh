@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 if [ "$(id -u)" = 0 ]; then
-    packages=(sudo python3 python3-venv util-linux bsdutils mount passwd login rsyslog bash zsh fish acl lintian rpmlint rpm mmdebstrap slurm-wlm munge libslurm-dev)
+    packages=(sudo python3 python3-venv util-linux bsdutils mount passwd login rsyslog bash zsh fish acl lintian rpmlint rpm mmdebstrap slurm-wlm munge libslurm-dev auditd)
     missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -50,7 +50,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
-# the SLURM plugin needs Slurm's version header (Debian's libslurm-dev)
+# the SLURM plugin needs Slurm's version header (Debian's libslurm-dev auditd)
 if [ -r /usr/include/slurm/slurm_version.h ]; then
     cargo clippy -p cenv-spank -- -D warnings
 fi
