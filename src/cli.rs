@@ -83,6 +83,19 @@ the writes near no revision (pip, copies by hand)."
     Diff(DiffArgs),
     /// Print auditd rules watching the envs roots and package caches for writes.
     AuditRules,
+    /// Jupyter kernels that start through `cenv run`: install, list, remove.
+    #[command(subcommand)]
+    Kernel(KernelCommand),
+    /// Start jupyter lab (or notebook, or server) from an env on 127.0.0.1, through `cenv run`.
+    #[command(
+        long_about = "Start jupyter lab from an env (else jupyter notebook, else jupyter server: \
+the first the env has), through `cenv run`, on 127.0.0.1 and a free port cenv chooses, without \
+a browser, with a token cenv makes. Before the server's own output cenv prints the ssh command \
+that forwards the port from your laptop and the URL with its token. An --ip (or --ServerApp.ip, \
+--NotebookApp.ip) that is not a loopback address is refused unless the system config sets \
+notebook_any_ip = true. Arguments after -- go to jupyter."
+    )]
+    Notebook(NotebookArgs),
     /// Print the shell function (and completion) for bash, zsh or fish.
     ShellInit(ShellNameArgs),
     /// Print completion for bash, zsh or fish (env names included).
@@ -466,4 +479,69 @@ mod tests {
             assert_eq!(parse_run_fast(&os(case)), None, "{case:?}");
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KernelCommand {
+    /// Write a kernelspec cenv-NAME whose argv is `cenv run NAME python -m ipykernel_launcher`.
+    Install(KernelInstallArgs),
+    /// The cenv kernels installed, and whether each env still resolves and is open to you.
+    List(KernelListArgs),
+    /// Remove the kernelspecs cenv-NAME.
+    Remove(KernelRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KernelInstallArgs {
+    /// The envs (each must have ipykernel).
+    #[arg(value_name = "NAME", required_unless_present = "all")]
+    pub names: Vec<String>,
+    /// Every env open to you that has ipykernel; the others are named with the reason.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// Into your own kernels directory, ~/.local/share/jupyter/kernels (the default).
+    #[arg(long, conflicts_with = "prefix")]
+    pub user: bool,
+    /// Into DIR/share/jupyter/kernels (a JupyterHub's system place, such as /usr/local).
+    #[arg(long, value_name = "DIR")]
+    pub prefix: Option<PathBuf>,
+    /// The name Jupyter shows (default: Python X.Y (NAME)); one env only.
+    #[arg(long, value_name = "TEXT", conflicts_with = "all")]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KernelListArgs {
+    /// Look in DIR/share/jupyter/kernels too.
+    #[arg(long, value_name = "DIR")]
+    pub prefix: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KernelRemoveArgs {
+    /// The envs whose kernels to remove.
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+    /// From your own kernels directory (the default).
+    #[arg(long, conflicts_with = "prefix")]
+    pub user: bool,
+    /// From DIR/share/jupyter/kernels.
+    #[arg(long, value_name = "DIR")]
+    pub prefix: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NotebookArgs {
+    /// The env.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Print each step of the run (as cenv run -v).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Arguments for jupyter, after --.
+    #[arg(last = true, value_name = "JUPYTER_ARGS", value_parser = clap::value_parser!(OsString))]
+    pub jupyter_args: Vec<OsString>,
 }

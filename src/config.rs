@@ -67,6 +67,8 @@ pub const KEYS: &[KeyDoc] = &[
         help: "The mode cenv doctor expects of an envs root." },
     KeyDoc { name: "default_envs", sample: "{ ai-researchers = \"project-cv\" }", default: "{}",
         help: "The env login shells activate for members of a group (group = env), unless the user chose one in ~/.config/cenv/default-env." },
+    KeyDoc { name: "notebook_any_ip", sample: "false", default: "false",
+        help: "Whether cenv notebook may serve on an address that is not loopback (--ip=0.0.0.0); by default it refuses, and the server is reached through ssh -L." },
     KeyDoc { name: "envs", sample: "{ cv = { groups = [\"ai-researchers\"] } }", default: "{}",
         help: "[envs.NAME] tables, keyed by env name (or by path for an env outside the envs roots): groups, users (who may use it), umask, landlock, readonly_paths (overrides for it)." },
 ];
@@ -136,6 +138,9 @@ pub struct Config {
     /// unless the user chose one in ~/.config/cenv/default-env.
     #[serde(default)]
     pub default_envs: BTreeMap<String, String>,
+    /// Whether `cenv notebook` may serve on a non-loopback address.
+    #[serde(default)]
+    pub notebook_any_ip: bool,
     /// The `envs_dirs` a user's own config added to the system's: searched,
     /// but the user's, not shared (never made read-only for a run).
     #[serde(skip)]
@@ -275,6 +280,7 @@ impl Default for Config {
             login_umask_groups: Vec::new(),
             envs_dir_mode: default_envs_dir_mode(),
             default_envs: BTreeMap::new(),
+            notebook_any_ip: false,
             user_envs_dirs: Vec::new(),
         }
     }
@@ -455,6 +461,7 @@ impl Config {
         ignore("[envs.*] tables", !user.envs.is_empty());
         ignore("login_umask_groups", !user.login_umask_groups.is_empty());
         ignore("default_envs", !user.default_envs.is_empty());
+        ignore("notebook_any_ip", user.notebook_any_ip);
         let mut merged = self.clone();
         for dir in &user.envs_dirs {
             if !merged.envs_dirs.contains(dir) {

@@ -123,7 +123,7 @@ impl Names {
 
 /// Whether `subject` may use the env at `prefix`: the policy first, then
 /// whether file permissions let them in.
-fn may_use(config: &Config, subject: &Subject, prefix: &Path, owner: &str) -> (bool, Option<String>) {
+pub fn may_use(config: &Config, subject: &Subject, prefix: &Path, owner: &str) -> (bool, Option<String>) {
     let settings = match std::fs::metadata(prefix) {
         Ok(_) => config.settings_for(prefix),
         // not visible to the caller: the table of its name decides

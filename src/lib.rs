@@ -23,6 +23,7 @@ pub mod history;
 pub mod identity;
 pub mod interactive;
 pub mod inventory;
+pub mod jupyter;
 pub mod manual;
 pub mod mounts;
 pub mod output;
@@ -94,9 +95,10 @@ fn finish(error: Error) -> u8 {
 fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
     // Everything but a run reads as the caller: started by root for someone
     // (sudo, pkexec), drop to them first. `run` and `shell` drop in their
-    // pipeline, after the config is read and the pty relay split off.
+    // pipeline, after the config is read and the pty relay split off;
+    // `notebook` refuses root (it serves as whoever starts it).
     let process = match cli.command {
-        Command::Run(_) | Command::Shell(_) => process,
+        Command::Run(_) | Command::Shell(_) | Command::Notebook(_) => process,
         _ => identity::act_as_caller(process)?,
     };
     let process = &process;
@@ -125,6 +127,14 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
         Command::Changes(args) => admin::changes(process, args, cli.config.as_deref()),
         Command::Diff(args) => admin::diff(process, args, cli.config.as_deref()),
         Command::AuditRules => admin::audit_rules(process, cli.config.as_deref()),
+        Command::Kernel(cli::KernelCommand::Install(args)) => {
+            jupyter::kernel_install(process, args, cli.config.as_deref())
+        }
+        Command::Kernel(cli::KernelCommand::List(args)) => {
+            jupyter::kernel_list(process, args, cli.config.as_deref())
+        }
+        Command::Kernel(cli::KernelCommand::Remove(args)) => jupyter::kernel_remove(process, args),
+        Command::Notebook(args) => Err(jupyter::notebook(process, args, cli.config.as_deref())),
         Command::ManPage(args) => match args.page.as_str() {
             "cenv" => output::write_stdout(&manual::cenv_1()?),
             "cenv.toml" => output::write_stdout(&manual::cenv_toml_5()),

@@ -46,7 +46,7 @@ fn flag_words(arg: &clap::Arg) -> Vec<String> {
 }
 
 /// Subcommands that take an env name as their first word.
-const TAKE_AN_ENV: &str = "run|activate|shell|info|verify|export|changes|diff|doctor";
+const TAKE_AN_ENV: &str = "run|activate|shell|info|verify|export|changes|diff|doctor|notebook";
 
 /// The function (and completion) for `shell`, calling the binary at `exe`.
 pub fn shell_init(shell: Shell, exe: &Path) -> String {

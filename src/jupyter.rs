@@ -1,0 +1,652 @@
+//! Jupyter from shared envs. `cenv kernel install` writes kernelspecs whose
+//! argv is `cenv run NAME python -m ipykernel_launcher -f {connection_file}`,
+//! so every kernel start is an ordinary run — policy, trust check, umask,
+//! Landlock and the audit line — and, since the run execs, Jupyter's
+//! interrupt and shutdown reach the kernel itself. `cenv notebook` starts the
+//! env's Jupyter server through `cenv run` on 127.0.0.1 and a free port with
+//! a token of its own, and prints the `ssh -L` line that reaches it: a
+//! notebook server left on 0.0.0.0 is the classic exposure on a shared host.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cli::{KernelInstallArgs, KernelListArgs, KernelRemoveArgs, NotebookArgs, RunArgs};
+use crate::conda::files::PrefixDir;
+use crate::conda::records::python_version;
+use crate::conda::{EnvSpec, SearchPath};
+use crate::config::{self, LoadedConfig, SYSTEM_CONFIG_PATH};
+use crate::error::{Error, Result};
+use crate::escape;
+use crate::inventory::{current_subject, list_envs, may_use};
+use crate::output::write_stdout;
+use crate::policy::resolve_explained;
+use crate::process::Process;
+
+/// Where Jupyter looks for system-wide kernels (jupyter_core's
+/// SYSTEM_JUPYTER_PATH on Linux).
+const SYSTEM_KERNEL_DIRS: [&str; 2] = ["/usr/local/share/jupyter/kernels", "/usr/share/jupyter/kernels"];
+/// The logos ipykernel ships in an env, copied next to kernel.json.
+const LOGOS: [&str; 3] = ["logo-32x32.png", "logo-64x64.png", "logo-svg.svg"];
+/// The largest logo or kernel.json read.
+const FILE_LIMIT: u64 = 1 << 20;
+/// The prefix of every kernelspec directory cenv writes.
+const KERNEL_PREFIX: &str = "cenv-";
+
+/// The servers `cenv notebook` starts, the first the env has: its program
+/// in `bin/`, the package that ships it, and the path its URL opens.
+const SERVERS: [(&str, &str, &str); 3] = [
+    ("jupyter-lab", "jupyterlab", "lab"),
+    ("jupyter-notebook", "notebook", "tree"),
+    ("jupyter-server", "jupyter_server", ""),
+];
+
+/// The caller's own kernels directory, as jupyter_core finds it:
+/// `$JUPYTER_DATA_DIR/kernels`, else `$XDG_DATA_HOME/jupyter/kernels`, else
+/// `~/.local/share/jupyter/kernels`.
+fn user_kernels_dir(process: &Process) -> Result<PathBuf> {
+    let absolute = |name: &str| {
+        process
+            .environ
+            .get(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(dir) = absolute("JUPYTER_DATA_DIR") {
+        return Ok(dir.join("kernels"));
+    }
+    if let Some(dir) = absolute("XDG_DATA_HOME") {
+        return Ok(dir.join("jupyter/kernels"));
+    }
+    let home = absolute("HOME").ok_or_else(|| {
+        Error::Usage("HOME is not set to an absolute path: say where with --prefix DIR".into())
+    })?;
+    Ok(home.join(".local/share/jupyter/kernels"))
+}
+
+fn kernels_dir(process: &Process, prefix: Option<&Path>) -> Result<PathBuf> {
+    match prefix {
+        Some(prefix) => Ok(prefix.join("share/jupyter/kernels")),
+        None => user_kernels_dir(process),
+    }
+}
+
+/// Whether the env's records include ipykernel.
+fn has_ipykernel(prefix: &Path) -> bool {
+    PrefixDir::open(prefix)
+        .and_then(|dir| dir.list("conda-meta"))
+        .map(|names| {
+            names.iter().any(|n| {
+                n.to_str()
+                    .is_some_and(|n| n.starts_with("ipykernel-") && n.ends_with(".json"))
+            })
+        })
+        .unwrap_or(false)
+}
+
+fn no_ipykernel(name: &str) -> String {
+    format!("no ipykernel in its records (its admin can add it: conda install -n {name} ipykernel)")
+}
+
+pub fn kernel_install(process: &Process, args: KernelInstallArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    let dir = kernels_dir(process, args.prefix.as_deref())?;
+    let cenv = std::env::current_exe().map_err(|e| Error::system("finding cenv's own path", e))?;
+    let mut report = String::new();
+    if args.all {
+        let mut seen = BTreeSet::new();
+        for env in list_envs(process, &loaded) {
+            // a name found again further down the search path is shadowed
+            if !seen.insert(env.name.clone()) {
+                continue;
+            }
+            let name = escape::text(&env.name);
+            if !env.may_use && process.real_uid != 0 {
+                let why = env.reason.unwrap_or_default();
+                report.push_str(&format!(
+                    "{name}: skipped: not open to you ({})\n",
+                    escape::text(&why)
+                ));
+            } else if !has_ipykernel(&env.prefix) {
+                report.push_str(&format!("{name}: skipped: {}\n", no_ipykernel(&name)));
+            } else {
+                let path = install_one(&dir, &env.name, &env.prefix, None, &cenv)?;
+                report.push_str(&format!("{name}: installed {}\n", escape::path(&path)));
+            }
+        }
+        if seen.is_empty() {
+            report.push_str("no envs found\n");
+        }
+    } else {
+        if args.display_name.is_some() && args.names.len() > 1 {
+            return Err(Error::Usage(
+                "--display-name names one kernel: give one env".into(),
+            ));
+        }
+        for name in &args.names {
+            let prefix = usable_env(process, &loaded, name)?;
+            if !has_ipykernel(&prefix) {
+                return Err(Error::Usage(format!(
+                    "env '{}' has {}",
+                    escape::text(name),
+                    no_ipykernel(&escape::text(name))
+                )));
+            }
+            let path = install_one(&dir, name, &prefix, args.display_name.as_deref(), &cenv)?;
+            report.push_str(&format!(
+                "{}: installed {}\n",
+                escape::text(name),
+                escape::path(&path)
+            ));
+        }
+    }
+    write_stdout(report.as_bytes())
+}
+
+/// Resolves `name` as `cenv run` would and checks the policy and the file
+/// permissions let the caller use it (root itself: resolved only).
+fn usable_env(process: &Process, loaded: &LoadedConfig, name: &str) -> Result<PathBuf> {
+    let search = SearchPath::for_caller(&loaded.config, process);
+    let env = resolve_explained(
+        &EnvSpec::Name(name.to_owned()),
+        &loaded.config,
+        &search,
+        &loaded.path,
+        || Ok(current_subject(process)),
+    )?;
+    // root itself installs kernels for others (a JupyterHub's system
+    // place); each kernel start is then held to the policy of who starts it
+    if process.real_uid == 0 {
+        return Ok(env.prefix);
+    }
+    let owner = std::fs::metadata(&env.prefix)
+        .map(|m| crate::trust::user_name(std::os::unix::fs::MetadataExt::uid(&m)))
+        .unwrap_or_default();
+    match may_use(&loaded.config, &current_subject(process), &env.prefix, &owner) {
+        (true, _) => Ok(env.prefix),
+        (false, reason) => Err(Error::NotAllowed {
+            message: format!(
+                "env '{}' is not open to you: {}",
+                escape::text(name),
+                reason.as_deref().unwrap_or("refused")
+            ),
+            reason: reason.unwrap_or_default(),
+        }),
+    }
+}
+
+/// The kernelspec of one env, as Jupyter reads it.
+fn kernel_json(name: &str, prefix: &Path, display_name: Option<&str>, cenv: &Path) -> serde_json::Value {
+    let display = display_name.map_or_else(
+        || match python_version(prefix) {
+            Some(version) => {
+                let major_minor: Vec<&str> = version.split('.').take(2).collect();
+                format!("Python {} ({name})", major_minor.join("."))
+            }
+            None => format!("Python ({name})"),
+        },
+        str::to_owned,
+    );
+    serde_json::json!({
+        "argv": [cenv, "run", name, "python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": display,
+        "language": "python",
+        "interrupt_mode": "signal",
+        "metadata": { "cenv": { "env": name } },
+    })
+}
+
+/// Writes `DIR/cenv-NAME/kernel.json` (and the env's logos): each file to a
+/// temporary name and renamed into place, so a reader never sees half a
+/// kernelspec and a planted symlink is replaced, never followed.
+fn install_one(
+    dir: &Path,
+    name: &str,
+    prefix: &Path,
+    display_name: Option<&str>,
+    cenv: &Path,
+) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let kernel_dir = dir.join(format!("{KERNEL_PREFIX}{name}"));
+    let failed = |what: &str, path: &Path, e: std::io::Error| Error::System {
+        what: format!("{what} {}", path.display()),
+        source: e,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|e| failed("cannot create", dir, e))?;
+    match std::fs::symlink_metadata(&kernel_dir) {
+        Ok(meta) if !meta.is_dir() => {
+            return Err(Error::Usage(format!(
+                "{} exists and is not a directory: remove it first",
+                escape::path(&kernel_dir)
+            )))
+        }
+        Ok(_) => {}
+        Err(_) => std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&kernel_dir)
+            .map_err(|e| failed("cannot create", &kernel_dir, e))?,
+    }
+    let spec = kernel_json(name, prefix, display_name, cenv);
+    let mut text = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Usage(e.to_string()))?;
+    text.push(b'\n');
+    write_replacing(&kernel_dir, "kernel.json", &text)?;
+    let env = PrefixDir::open(prefix)?;
+    for logo in LOGOS {
+        if let Ok(Some(bytes)) = env.read(&format!("share/jupyter/kernels/python3/{logo}"), FILE_LIMIT) {
+            write_replacing(&kernel_dir, logo, &bytes)?;
+        }
+    }
+    Ok(kernel_dir)
+}
+
+fn write_replacing(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temporary = dir.join(format!(".{name}.cenv-{}", std::process::id()));
+    let target = dir.join(name);
+    let failed = |path: &Path, e: std::io::Error| Error::System {
+        what: format!("cannot write {}", path.display()),
+        source: e,
+    };
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temporary)
+        .map_err(|e| failed(&temporary, e))?;
+    file.write_all(bytes).map_err(|e| failed(&temporary, e))?;
+    std::fs::rename(&temporary, &target).map_err(|e| failed(&target, e))
+}
+
+/// An installed cenv kernel, as `cenv kernel list` shows it.
+#[derive(Debug, Serialize)]
+pub struct InstalledKernel {
+    pub kernel: String,
+    pub dir: PathBuf,
+    pub env: Option<String>,
+    pub display_name: Option<String>,
+    /// Starts for you as things are now.
+    pub ok: bool,
+    /// What is wrong, when not ok.
+    pub problem: Option<String>,
+}
+
+pub fn kernel_list(process: &Process, args: KernelListArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    let mut dirs = vec![user_kernels_dir(process)?];
+    dirs.extend(args.prefix.as_deref().map(|p| p.join("share/jupyter/kernels")));
+    dirs.extend(SYSTEM_KERNEL_DIRS.iter().map(PathBuf::from));
+    dirs.dedup();
+    let mut kernels = Vec::new();
+    for dir in &dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.starts_with(KERNEL_PREFIX))
+            .collect();
+        names.sort();
+        for kernel in names {
+            kernels.push(inspect_kernel(process, &loaded, dir, kernel));
+        }
+    }
+    if args.json {
+        let mut text = serde_json::to_string_pretty(&kernels).map_err(|e| Error::Usage(e.to_string()))?;
+        text.push('\n');
+        return write_stdout(text.as_bytes());
+    }
+    let mut text = String::new();
+    for k in &kernels {
+        text.push_str(&format!(
+            "{}  {}  {}  {}\n",
+            escape::text(&k.kernel),
+            escape::text(k.display_name.as_deref().unwrap_or("?")),
+            if k.ok {
+                "ok".to_owned()
+            } else {
+                format!("BROKEN: {}", escape::text(k.problem.as_deref().unwrap_or("")))
+            },
+            escape::path(&k.dir)
+        ));
+    }
+    if kernels.is_empty() {
+        text.push_str("no cenv kernels installed (cenv kernel install NAME)\n");
+    }
+    write_stdout(text.as_bytes())
+}
+
+fn inspect_kernel(process: &Process, loaded: &LoadedConfig, dir: &Path, kernel: String) -> InstalledKernel {
+    let kernel_dir = dir.join(&kernel);
+    let mut found = InstalledKernel {
+        kernel,
+        dir: kernel_dir.clone(),
+        env: None,
+        display_name: None,
+        ok: false,
+        problem: None,
+    };
+    let spec = match read_small(&kernel_dir.join("kernel.json"))
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string()))
+    {
+        Ok(spec) => spec,
+        Err(e) => {
+            found.problem = Some(format!("kernel.json: {e}"));
+            return found;
+        }
+    };
+    found.display_name = spec["display_name"].as_str().map(str::to_owned);
+    let argv: Vec<&str> = spec["argv"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let (cenv, env) = match argv.as_slice() {
+        [cenv, "run", env, ..] => (*cenv, *env),
+        _ => {
+            found.problem = Some("its argv is not `cenv run NAME ...`".into());
+            return found;
+        }
+    };
+    found.env = Some(env.to_owned());
+    found.problem = if !Path::new(cenv).exists() {
+        Some(format!("{cenv} no longer exists (reinstall the kernel)"))
+    } else {
+        match usable_env(process, loaded, env) {
+            Ok(prefix) if !has_ipykernel(&prefix) => Some(no_ipykernel(env)),
+            Ok(_) => None,
+            Err(e) => Some(e.to_string()),
+        }
+    };
+    found.ok = found.problem.is_none();
+    found
+}
+
+fn read_small(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > FILE_LIMIT {
+        return Err("larger than 1 MiB".into());
+    }
+    Ok(bytes)
+}
+
+pub fn kernel_remove(process: &Process, args: KernelRemoveArgs) -> Result<u8> {
+    let dir = kernels_dir(process, args.prefix.as_deref())?;
+    let mut report = String::new();
+    for name in &args.names {
+        crate::conda::name::validate_env_name(name)?;
+        let kernel_dir = dir.join(format!("{KERNEL_PREFIX}{name}"));
+        let removed = match std::fs::symlink_metadata(&kernel_dir) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&kernel_dir),
+            Ok(_) => std::fs::remove_file(&kernel_dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Usage(format!(
+                    "no kernel {KERNEL_PREFIX}{} in {} (cenv kernel list shows where they are)",
+                    escape::text(name),
+                    escape::path(&dir)
+                )))
+            }
+            Err(e) => Err(e),
+        };
+        removed.map_err(|e| Error::System {
+            what: format!("cannot remove {}", kernel_dir.display()),
+            source: e,
+        })?;
+        report.push_str(&format!("removed {}\n", escape::path(&kernel_dir)));
+    }
+    write_stdout(report.as_bytes())
+}
+
+/// The address an `--ip`-like argument names, and whether it was given as
+/// `--ip VALUE` (two words).
+fn ip_argument(args: &[OsString]) -> Result<Option<String>> {
+    const KEYS: [&str; 3] = ["--ip", "--ServerApp.ip", "--NotebookApp.ip"];
+    let mut found = None;
+    let mut words = args.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(word) = words.next() {
+        let (key, value) = match word.split_once('=') {
+            Some((key, value)) => (key.to_owned(), Some(value.to_owned())),
+            None => (word.clone(), None),
+        };
+        if KEYS.contains(&key.as_str()) {
+            let value = match value {
+                Some(value) => value,
+                None => words
+                    .next()
+                    .ok_or_else(|| Error::Usage(format!("{key} needs an address")))?,
+            };
+            found = Some(value);
+        }
+    }
+    Ok(found)
+}
+
+fn port_given(args: &[OsString]) -> bool {
+    args.iter().any(|a| {
+        let a = a.to_string_lossy();
+        ["--port", "--ServerApp.port", "--NotebookApp.port"]
+            .iter()
+            .any(|k| a == *k || a.starts_with(&format!("{k}=")))
+    })
+}
+
+/// Whether Jupyter would listen on loopback only at `address`.
+pub fn is_loopback(address: &str) -> bool {
+    let address = address.trim_start_matches('[').trim_end_matches(']');
+    address == "localhost" || address.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A TCP port on 127.0.0.1 free at this moment (the kernel picks it).
+fn free_loopback_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| Error::system("finding a free port on 127.0.0.1", e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::system("finding a free port on 127.0.0.1", e))?
+        .port();
+    Ok(port)
+}
+
+/// 24 random bytes as hex, from the kernel's generator.
+fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::system("reading /dev/urandom for a token", e))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `cenv notebook NAME [-- ARGS]`: returns only if the server could not be
+/// started (a successful run becomes the server).
+pub fn notebook(process: &Process, args: NotebookArgs, cli_config: Option<&Path>) -> Error {
+    match prepare_notebook(process, args, cli_config) {
+        Ok((process, run_args)) => crate::run::run(&process, run_args, cli_config),
+        Err(e) => e,
+    }
+}
+
+fn prepare_notebook(
+    process: &Process,
+    args: NotebookArgs,
+    cli_config: Option<&Path>,
+) -> Result<(Process, RunArgs)> {
+    if process.real_uid == 0 {
+        return Err(Error::Usage(
+            "cenv notebook serves as the user who starts it: run it as yourself, not as root or through sudo"
+                .into(),
+        ));
+    }
+    let loaded = config::load(process, cli_config)?;
+    let ip = ip_argument(&args.jupyter_args)?;
+    if let Some(ip) = ip.as_deref().filter(|ip| !is_loopback(ip)) {
+        if !loaded.config.notebook_any_ip {
+            return Err(Error::Usage(format!(
+                "--ip {}: not a loopback address. cenv notebook serves on 127.0.0.1, reached from your \
+                 laptop with ssh -L; an admin can allow other addresses with notebook_any_ip = true in \
+                 {SYSTEM_CONFIG_PATH}",
+                escape::text(ip)
+            )));
+        }
+    }
+    let prefix = usable_env(process, &loaded, &args.name)?;
+    let bin = prefix.join("bin");
+    let Some((program, _, url_path)) = SERVERS.iter().find(|(program, ..)| bin.join(program).exists()) else {
+        return Err(Error::Usage(format!(
+            "env '{}' has no Jupyter server: none of {} in {} (packages {}); its admin can add one: \
+             conda install -n {} jupyterlab",
+            escape::text(&args.name),
+            SERVERS.map(|s| s.0).join(", "),
+            escape::path(&bin),
+            SERVERS.map(|s| s.1).join(", "),
+            escape::text(&args.name)
+        )));
+    };
+    let mut process = process.clone();
+    let token = match process.environ.get("JUPYTER_TOKEN") {
+        Some(token) if !token.is_empty() => token.to_string_lossy().into_owned(),
+        _ => {
+            let token = new_token()?;
+            process.environ.set("JUPYTER_TOKEN", token.clone());
+            token
+        }
+    };
+    let mut words: Vec<OsString> = vec![args.name.clone().into(), (*program).into()];
+    if ip.is_none() {
+        words.push("--ip=127.0.0.1".into());
+    }
+    let port = if port_given(&args.jupyter_args) {
+        None
+    } else {
+        let port = free_loopback_port()?;
+        words.push(format!("--port={port}").into());
+        Some(port)
+    };
+    words.push("--port-retries=0".into());
+    words.push("--no-browser".into());
+    words.extend(args.jupyter_args.iter().cloned());
+    let user = crate::identity::Account::by_uid(process.real_uid)
+        .map_or_else(|| process.real_uid.to_string(), |a| a.name);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "HOST".into());
+    let shown = ip.as_deref().unwrap_or("127.0.0.1");
+    match port {
+        Some(port) => crate::output::message(&format!(
+            "jupyter will serve on {shown}:{port}. From your laptop:\n    ssh -N -L {port}:127.0.0.1:{port} {}@{}\n  then open http://127.0.0.1:{port}/{url_path}?token={token}",
+            escape::text(&user),
+            escape::text(&host)
+        )),
+        None => crate::output::message(&format!(
+            "jupyter will serve on the port you gave; forward it with ssh -N -L PORT:127.0.0.1:PORT {}@{} and open http://127.0.0.1:PORT/{url_path}?token={token}",
+            escape::text(&user),
+            escape::text(&host)
+        )),
+    }
+    let run_args = RunArgs {
+        prefix: None,
+        user: None,
+        umask: None,
+        clean_env: false,
+        verbose: args.verbose,
+        words,
+        user_shell: false,
+    };
+    Ok((process, run_args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn loopback_addresses() {
+        for ok in ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"] {
+            assert!(is_loopback(ok), "{ok}");
+        }
+        for not in [
+            "0.0.0.0",
+            "",
+            "*",
+            "10.0.0.1",
+            "::",
+            "example.org",
+            "127.0.0.1.example.org",
+        ] {
+            assert!(!is_loopback(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_the_ip_option_is_seen() {
+        assert_eq!(
+            ip_argument(&words(&["--ip=0.0.0.0"])).unwrap().as_deref(),
+            Some("0.0.0.0")
+        );
+        assert_eq!(
+            ip_argument(&words(&["--ip", "0.0.0.0"])).unwrap().as_deref(),
+            Some("0.0.0.0")
+        );
+        assert_eq!(
+            ip_argument(&words(&["--x", "--ServerApp.ip=*"]))
+                .unwrap()
+                .as_deref(),
+            Some("*")
+        );
+        assert_eq!(
+            ip_argument(&words(&["--NotebookApp.ip", "::"]))
+                .unwrap()
+                .as_deref(),
+            Some("::")
+        );
+        // the last one wins, as in traitlets
+        assert_eq!(
+            ip_argument(&words(&["--ip=127.0.0.1", "--ip=0.0.0.0"]))
+                .unwrap()
+                .as_deref(),
+            Some("0.0.0.0")
+        );
+        assert!(ip_argument(&words(&["--ip"])).is_err());
+        assert_eq!(ip_argument(&words(&["--ipx=1", "--port=8888"])).unwrap(), None);
+        assert!(port_given(&words(&["--port=1"])) && port_given(&words(&["--ServerApp.port", "1"])));
+        assert!(!port_given(&words(&["--port-retries=0"])));
+    }
+
+    #[test]
+    fn the_kernelspec_runs_the_env_through_cenv() {
+        let spec = kernel_json("cv", Path::new("/nonexistent"), None, Path::new("/usr/bin/cenv"));
+        assert_eq!(
+            spec["argv"],
+            serde_json::json!([
+                "/usr/bin/cenv",
+                "run",
+                "cv",
+                "python",
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                "{connection_file}"
+            ])
+        );
+        assert_eq!(spec["display_name"], "Python (cv)");
+        assert_eq!(spec["language"], "python");
+    }
+}
