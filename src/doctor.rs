@@ -566,10 +566,7 @@ pub fn check_exposed_servers(prefixes: &[PathBuf]) -> Vec<Finding> {
                 &program,
                 format!("pid {pid} of {} listens on {}:{}", user_name(uid), listener.address, listener.port),
                 "a server from a shared env (a notebook runs code for whoever reaches it) is reachable beyond this machine",
-                format!(
-                    "restart it bound to 127.0.0.1 (e.g. jupyter lab --ip=127.0.0.1 --port={0}) and reach it with ssh -L {0}:127.0.0.1:{0} THIS-HOST",
-                    listener.port
-                ),
+                "stop it and start it with `cenv notebook ENV`: it serves on 127.0.0.1 only, with a token, and prints the ssh -L line that reaches it from a laptop",
             ));
         }
     }
