@@ -27,13 +27,15 @@ fi
 # local conda channel and install genuine envs from it with rattler.
 if [ "$(id -u)" = 0 ]; then cache=/var/cache/cenv-tests; else cache="$HOME/.cache/cenv-tests"; fi
 venv="$cache/venv"
-if ! "$venv/bin/python" -c "import rattler" 2>/dev/null; then
-    echo "== creating $venv with py-rattler"
+# jupyter_client starts kernels from cenv's kernelspecs as Jupyter does.
+if ! "$venv/bin/python" -c "import rattler, jupyter_client" 2>/dev/null; then
+    echo "== creating $venv with py-rattler and jupyter_client"
     mkdir -p "$cache"
     rm -rf "$venv"
     /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check py-rattler
+    "$venv/bin/pip" install --quiet --disable-pip-version-check py-rattler jupyter_client
 fi
+chmod -R a+rX "$cache/venv"
 export CENV_TEST_PYTHON="$venv/bin/python"
 
 # rattler's own parser of @EXPLICIT files (a helper crate outside cenv's
@@ -50,7 +52,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
-# the SLURM plugin needs Slurm's version header (Debian's libslurm-dev auditd)
+# the SLURM plugin needs Slurm's version header (Debian's libslurm-dev)
 if [ -r /usr/include/slurm/slurm_version.h ]; then
     cargo clippy -p cenv-spank -- -D warnings
 fi

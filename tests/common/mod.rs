@@ -502,6 +502,8 @@ impl Syslog {
 /// `pkgs/` beside it. Built once per test process; the channel is cached.
 pub struct Genuine {
     pub root: PathBuf,
+    /// The local channel the envs were installed from.
+    pub channel: PathBuf,
 }
 
 impl Genuine {
@@ -566,9 +568,41 @@ pub fn genuine() -> Option<&'static Genuine> {
                 chown_tree(&root.join(top), admin.uid, research);
                 set_shared_modes(&root.join(top));
             }
-            Some(Genuine { root })
+            Some(Genuine {
+                root,
+                channel: PathBuf::from(channel),
+            })
         })
         .as_ref()
+}
+
+/// The genuine root with one more env, `jupyter`: ipykernel and
+/// jupyter_server with their dependencies, installed by rattler from the
+/// same channel (genuine.py repackages them from their PyPI wheels).
+pub fn genuine_jupyter() -> Option<&'static Genuine> {
+    static JUPYTER: OnceLock<Option<&'static Genuine>> = OnceLock::new();
+    *JUPYTER.get_or_init(|| {
+        let g = genuine()?;
+        let out = Command::new(test_python()?)
+            .arg(GENUINE_SCRIPT)
+            .arg("jupyter")
+            .arg(&g.channel)
+            .arg(&g.root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "genuine.py jupyter: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let admin = user(ADMIN);
+        let research = group_gid(RESEARCH);
+        for top in ["envs", "pkgs"] {
+            chown_tree(&g.root.join(top), admin.uid, research);
+            set_shared_modes(&g.root.join(top));
+        }
+        Some(g)
+    })
 }
 
 /// For tests that need the genuine envs: under CI they must be there.

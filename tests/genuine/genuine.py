@@ -7,6 +7,7 @@ a shared server has them.
     genuine.py activation PREFIX PATH   rattler's activation of PREFIX, as JSON
     genuine.py rebuild FILE PREFIX CACHE  install the @EXPLICIT FILE into PREFIX
     genuine.py add CHANNEL PREFIX CACHE SPEC...  one more transaction on PREFIX
+    genuine.py jupyter CHANNEL ROOT     install the env `jupyter` into ROOT/envs
 
 The channel holds three packages, each a .tar.bz2 with info/index.json,
 info/paths.json, info/files and, where needed, info/has_prefix:
@@ -18,7 +19,12 @@ info/paths.json, info/files and, where needed, info/has_prefix:
 - cenv-tool, a bin/ script whose shebang carries the prefix placeholder, a
   text file with the placeholder, activate.d/deactivate.d scripts and an
   env_vars.d file;
-- numpy, repackaged from the PyPI manylinux wheel for CPython 3.11.
+- numpy, repackaged from the PyPI manylinux wheel for CPython 3.11;
+- ipykernel and jupyter_server with every dependency pip resolves for them,
+  each repackaged from its PyPI wheel (console scripts become bin/ scripts
+  whose shebang carries the prefix placeholder, as conda-forge's do; a
+  wheel's .data/data goes to the prefix, so ipykernel's logos land in
+  share/jupyter/kernels/python3).
 
 The installer, not this script, writes conda-meta/, rewrites placeholders and
 hard-links the files from its package cache. The channel is cached under
@@ -41,6 +47,7 @@ import zipfile
 PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
 PYTHON_VERSION = "3.11"
 NUMPY_VERSION = "1.26.4"
+JUPYTER_REQUIREMENTS = ["ipykernel==6.29.5", "jupyter_server==2.14.2"]
 SUBDIR = "linux-64"
 STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "EXTERNALLY-MANAGED"}
 
@@ -183,6 +190,85 @@ def numpy_tree(work):
     return tree
 
 
+def download_wheels(directory, requirements, deps=True):
+    """Wheels for CPython 3.11 on x86_64 Linux (glibc 2.17 to 2.28), from PyPI."""
+    platforms = []
+    for tag in ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_24_x86_64",
+                "manylinux_2_28_x86_64"):
+        platforms += ["--platform", tag]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+         "--only-binary=:all:", "--implementation", "cp", "--python-version", PYTHON_VERSION,
+         *platforms, "-d", directory, *([] if deps else ["--no-deps"]), *requirements],
+        check=True,
+    )
+    return sorted(os.path.join(directory, w) for w in os.listdir(directory) if w.endswith(".whl"))
+
+
+CONSOLE_SCRIPT = """#!{placeholder}/bin/python
+# -*- coding: utf-8 -*-
+import re
+import sys
+from {module} import {head}
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit({call}())
+"""
+
+
+def wheel_package(out_dir, work, wheel):
+    """One conda package from one wheel: site-packages, .data/, console scripts."""
+    import configparser
+    filename = os.path.basename(wheel)
+    dist, version = filename.split("-")[:2]
+    name = dist.lower().replace("_", "-")
+    tree = os.path.join(work, "wheel-" + name)
+    site = os.path.join(tree, "lib", f"python{PYTHON_VERSION}", "site-packages")
+    os.makedirs(site)
+    has_prefix = set()
+    data_prefix = f"{dist}-{version}.data/"
+    with zipfile.ZipFile(wheel) as z:
+        for member in z.infolist():
+            if member.is_dir():
+                continue
+            path = member.filename
+            if path.startswith(data_prefix):
+                kind, _, rest = path[len(data_prefix):].partition("/")
+                base = {"purelib": site, "platlib": site, "data": tree, "scripts": os.path.join(tree, "bin")}.get(kind)
+                if base is None:
+                    continue
+                target = os.path.join(base, rest)
+            else:
+                target = os.path.join(site, path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            data = z.read(member)
+            if path.startswith(data_prefix + "scripts/") and data.startswith(b"#!python"):
+                data = f"#!{PLACEHOLDER}/bin/python".encode() + data[len(b"#!python"):]
+                has_prefix.add(os.path.relpath(target, tree))
+            with open(target, "wb") as f:
+                f.write(data)
+            mode = (member.external_attr >> 16) & 0o777
+            os.chmod(target, mode or 0o644)
+        entry_points = [n for n in z.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        if entry_points:
+            parser = configparser.ConfigParser(delimiters=("=",))
+            parser.optionxform = str
+            parser.read_string(z.read(entry_points[0]).decode())
+            if parser.has_section("console_scripts"):
+                os.makedirs(os.path.join(tree, "bin"), exist_ok=True)
+                for script, target in parser.items("console_scripts"):
+                    module, _, attr = target.partition(":")
+                    attr = attr.split("[")[0].strip()
+                    path = os.path.join(tree, "bin", script)
+                    with open(path, "w") as f:
+                        f.write(CONSOLE_SCRIPT.format(placeholder=PLACEHOLDER, module=module.strip(),
+                                                      head=attr.split(".")[0], call=attr))
+                    os.chmod(path, 0o755)
+                    has_prefix.add(os.path.join("bin", script))
+    build_package(out_dir, name, version, "py_0", [f"python {PYTHON_VERSION}.*"], tree, has_prefix)
+    return name
+
+
 def build_channel(cache_dir):
     key = sha256_file(__file__)[:16]
     channel = os.path.join(cache_dir, f"channel-{key}")
@@ -201,6 +287,10 @@ def build_channel(cache_dir):
     tree, has_prefix = tool_tree(work)
     build_package(out, "cenv-tool", "1.0", "0", ["python 3.11.*"], tree, has_prefix)
     build_package(out, "numpy", NUMPY_VERSION, "py311_0", ["python 3.11.*"], numpy_tree(work))
+    names = [wheel_package(out, work, w)
+             for w in download_wheels(os.path.join(work, "jupyter-wheels"), JUPYTER_REQUIREMENTS)]
+    with open(os.path.join(staging, "jupyter-packages.json"), "w") as f:
+        json.dump(sorted(names), f)
     asyncio.run(index_fs(staging, write_zst=False, write_shards=False))
     if os.path.exists(channel):
         shutil.rmtree(channel)
@@ -228,6 +318,17 @@ async def install(channel, root):
     with open(os.path.join(envs, "genuine", "conda-meta", "state"), "w") as f:
         json.dump({"env_vars": {"GENUINE_DATA": "/data/genuine", "OMP_NUM_THREADS": "2",
                                 "GENUINE_UNSET": "***unset***"}}, f)
+
+
+async def install_jupyter(channel, root):
+    """The env `jupyter`: python and every package the Jupyter wheels made."""
+    import rattler
+    with open(os.path.join(channel, "jupyter-packages.json")) as f:
+        names = json.load(f)
+    records = await rattler.solve(sources=[rattler.Channel("file://" + channel)], specs=["python"] + names,
+                                  platforms=[SUBDIR, "noarch"])
+    await rattler.install(records, target_prefix=os.path.join(root, "envs", "jupyter"),
+                          cache_dir=os.path.join(root, "pkgs"), show_progress=False)
 
 
 async def rebuild(explicit_file, prefix, cache):
@@ -295,6 +396,10 @@ def main():
     elif command == "add":
         added = asyncio.run(add(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]))
         print(json.dumps({"added": added}))
+    elif command == "jupyter":
+        start = time.time()
+        asyncio.run(install_jupyter(sys.argv[2], sys.argv[3]))
+        print(json.dumps({"seconds": round(time.time() - start, 2)}))
     elif command == "activation":
         activation(sys.argv[2], sys.argv[3])
     else:
