@@ -559,6 +559,11 @@ pub fn check_exposed_servers(prefixes: &[PathBuf]) -> Vec<Finding> {
             .flatten()
             .find(|p| prefixes.iter().any(|prefix| p.starts_with(prefix)));
         let Some(program) = program else { continue };
+        let env = prefixes
+            .iter()
+            .find(|prefix| program.starts_with(prefix))
+            .and_then(|prefix| prefix.file_name())
+            .map_or_else(|| "ENV".to_owned(), |n| n.to_string_lossy().into_owned());
         let uid = std::fs::metadata(&proc_dir).map(|m| m.uid()).unwrap_or(0);
         for listener in mine {
             findings.push(Finding::new(
@@ -566,7 +571,10 @@ pub fn check_exposed_servers(prefixes: &[PathBuf]) -> Vec<Finding> {
                 &program,
                 format!("pid {pid} of {} listens on {}:{}", user_name(uid), listener.address, listener.port),
                 "a server from a shared env (a notebook runs code for whoever reaches it) is reachable beyond this machine",
-                "stop it and start it with `cenv notebook ENV`: it serves on 127.0.0.1 only, with a token, and prints the ssh -L line that reaches it from a laptop",
+                format!(
+                    "stop it and start it with `cenv notebook {env}`: it serves on 127.0.0.1 only, with a token, \
+                     and prints the ssh -L line that reaches it from a laptop"
+                ),
             ));
         }
     }
