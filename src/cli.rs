@@ -315,6 +315,10 @@ pub struct RunArgs {
     /// Set by `cenv shell`: the command is the user's shell.
     #[arg(skip)]
     pub user_shell: bool,
+
+    /// Set by `cenv notebook`: the only TCP port the run may bind.
+    #[arg(skip)]
+    pub bind_only: Option<u16>,
 }
 
 /// `cenv [--config PATH] run [OPTIONS] NAME|... COMMAND...` — the invocation
@@ -405,6 +409,7 @@ pub fn parse_run_fast(args: &[OsString]) -> Option<(Option<PathBuf>, RunArgs)> {
         verbose,
         words,
         user_shell: false,
+        bind_only: None,
     };
     Some((config, run))
 }

@@ -69,6 +69,8 @@ pub const KEYS: &[KeyDoc] = &[
         help: "The env login shells activate for members of a group (group = env), unless the user chose one in ~/.config/cenv/default-env." },
     KeyDoc { name: "notebook_any_ip", sample: "false", default: "false",
         help: "Whether cenv notebook may serve on an address that is not loopback (--ip=0.0.0.0); by default it refuses, and the server is reached through ssh -L." },
+    KeyDoc { name: "notebook_restrict_binds", sample: "false", default: "false",
+        help: "Whether cenv notebook's run may bind TCP only to the server's port (Landlock ABI 4 or later; kernels then use Unix sockets): nothing a cell starts can listen on another port. It also stops what binds a port on purpose: torch.distributed's TCP store, TensorBoard, Dask's dashboard, ipykernel's pipe for output from subprocesses. A user's config may turn it on." },
     KeyDoc { name: "envs", sample: "{ cv = { groups = [\"ai-researchers\"] } }", default: "{}",
         help: "[envs.NAME] tables, keyed by env name (or by path for an env outside the envs roots): groups, users (who may use it), umask, landlock, readonly_paths (overrides for it)." },
 ];
@@ -141,6 +143,9 @@ pub struct Config {
     /// Whether `cenv notebook` may serve on a non-loopback address.
     #[serde(default)]
     pub notebook_any_ip: bool,
+    /// Whether `cenv notebook`'s run may bind TCP only to the server's port.
+    #[serde(default)]
+    pub notebook_restrict_binds: bool,
     /// The `envs_dirs` a user's own config added to the system's: searched,
     /// but the user's, not shared (never made read-only for a run).
     #[serde(skip)]
@@ -281,6 +286,7 @@ impl Default for Config {
             envs_dir_mode: default_envs_dir_mode(),
             default_envs: BTreeMap::new(),
             notebook_any_ip: false,
+            notebook_restrict_binds: false,
             user_envs_dirs: Vec::new(),
         }
     }
@@ -482,6 +488,7 @@ impl Config {
             merged.readonly_paths_setting = Some(paths);
         }
         merged.strict_permissions |= user.strict_permissions;
+        merged.notebook_restrict_binds |= user.notebook_restrict_binds;
         if user.audit == AuditMode::Required {
             merged.audit = AuditMode::Required;
         }

@@ -382,6 +382,52 @@ pub fn restrict_writes(mode: LandlockMode, plan: &ReadOnlyPlan) -> Result<Landlo
     })
 }
 
+/// What [`restrict_binds`] applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindOutcome {
+    /// TCP bind(2) refused on every port but this one.
+    OnlyPort(u16),
+    /// The kernel's Landlock has no network rights (ABI < 4), or none at all.
+    Unavailable,
+    /// landlock = "off".
+    Off,
+}
+
+impl fmt::Display for BindOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindOutcome::OnlyPort(port) => write!(f, "TCP bind only to port {port}"),
+            BindOutcome::Unavailable => {
+                f.write_str("TCP binds not restricted (no Landlock network rights before ABI 4)")
+            }
+            BindOutcome::Off => f.write_str("TCP binds not restricted (landlock = off)"),
+        }
+    }
+}
+
+/// Lets the run bind TCP only to `port` (`cenv notebook`: the server's own;
+/// nothing a cell starts can open another listening port). A second
+/// Landlock layer, stacked on the read-only rule; connecting is not
+/// restricted. Landlock cannot restrict the address bound, only the port.
+pub fn restrict_binds(mode: LandlockMode, port: u16) -> Result<BindOutcome> {
+    if mode == LandlockMode::Off {
+        return Ok(BindOutcome::Off);
+    }
+    match landlock::abi_version() {
+        Ok(abi) if abi >= 4 => {}
+        _ => return Ok(BindOutcome::Unavailable),
+    }
+    let fail = |what: &str, e: std::io::Error| {
+        Error::Confinement(format!("Landlock cannot restrict TCP binds: {what}: {e}"))
+    };
+    let ruleset = landlock::create_net_ruleset(landlock::ACCESS_NET_BIND_TCP)
+        .map_err(|e| fail("creating the ruleset", e))?;
+    landlock::add_net_port(ruleset.as_fd(), port, landlock::ACCESS_NET_BIND_TCP)
+        .map_err(|e| fail("granting the port", e))?;
+    landlock::restrict_self(ruleset.as_fd()).map_err(|e| fail("restrict_self", e))?;
+    Ok(BindOutcome::OnlyPort(port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -436,13 +436,23 @@ fn ip_argument(args: &[OsString]) -> Result<Option<String>> {
     Ok(found)
 }
 
-fn port_given(args: &[OsString]) -> bool {
-    args.iter().any(|a| {
-        let a = a.to_string_lossy();
-        ["--port", "--ServerApp.port", "--NotebookApp.port"]
-            .iter()
-            .any(|k| a == *k || a.starts_with(&format!("{k}=")))
-    })
+/// The port a `--port`-like argument gives: `Some(None)` when one is given
+/// but is not a number cenv can read.
+fn port_argument(args: &[OsString]) -> Option<Option<u16>> {
+    const KEYS: [&str; 3] = ["--port", "--ServerApp.port", "--NotebookApp.port"];
+    let mut found = None;
+    let mut words = args.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(word) = words.next() {
+        let (key, value) = match word.split_once('=') {
+            Some((key, value)) => (key.to_owned(), Some(value.to_owned())),
+            None => (word.clone(), None),
+        };
+        if KEYS.contains(&key.as_str()) {
+            let value = value.or_else(|| words.next());
+            found = Some(value.and_then(|v| v.parse().ok()));
+        }
+    }
+    found
 }
 
 /// Whether Jupyter would listen on loopback only at `address`.
@@ -529,15 +539,29 @@ fn prepare_notebook(
     if ip.is_none() {
         words.push("--ip=127.0.0.1".into());
     }
-    let port = if port_given(&args.jupyter_args) {
-        None
-    } else {
-        let port = free_loopback_port()?;
-        words.push(format!("--port={port}").into());
-        Some(port)
+    let (port, chosen) = match port_argument(&args.jupyter_args) {
+        Some(given) => (given, false),
+        None => (Some(free_loopback_port()?), true),
     };
+    if let (Some(port), true) = (port, chosen) {
+        words.push(format!("--port={port}").into());
+    }
     words.push("--port-retries=0".into());
     words.push("--no-browser".into());
+    // notebook_restrict_binds: the run may bind only the server's port
+    // (Landlock ABI 4); kernels the server starts talk to it over Unix
+    // sockets in the runtime directory instead of TCP ports of their own
+    if port.is_none() && loaded.config.notebook_restrict_binds {
+        return Err(Error::Usage(
+            "the port given to jupyter is not a number cenv can read, and notebook_restrict_binds \
+             needs it: give --port=NUMBER, or let cenv choose one"
+                .into(),
+        ));
+    }
+    let bind_only = port.filter(|_| loaded.config.notebook_restrict_binds);
+    if bind_only.is_some() {
+        words.push("--KernelManager.transport=ipc".into());
+    }
     words.extend(args.jupyter_args.iter().cloned());
     let user = crate::identity::Account::by_uid(process.real_uid)
         .map_or_else(|| process.real_uid.to_string(), |a| a.name);
@@ -551,7 +575,7 @@ fn prepare_notebook(
             escape::text(&user),
             escape::text(&host)
         )),
-        None => crate::output::message(&format!(
+        _ => crate::output::message(&format!(
             "jupyter will serve on the port you gave; forward it with ssh -N -L PORT:127.0.0.1:PORT {}@{} and open http://127.0.0.1:PORT/{url_path}?token={token}",
             escape::text(&user),
             escape::text(&host)
@@ -565,6 +589,7 @@ fn prepare_notebook(
         verbose: args.verbose,
         words,
         user_shell: false,
+        bind_only,
     };
     Ok((process, run_args))
 }
@@ -626,8 +651,13 @@ mod tests {
         );
         assert!(ip_argument(&words(&["--ip"])).is_err());
         assert_eq!(ip_argument(&words(&["--ipx=1", "--port=8888"])).unwrap(), None);
-        assert!(port_given(&words(&["--port=1"])) && port_given(&words(&["--ServerApp.port", "1"])));
-        assert!(!port_given(&words(&["--port-retries=0"])));
+        assert_eq!(port_argument(&words(&["--port=1"])), Some(Some(1)));
+        assert_eq!(
+            port_argument(&words(&["--ServerApp.port", "8888"])),
+            Some(Some(8888))
+        );
+        assert_eq!(port_argument(&words(&["--port=x"])), Some(None));
+        assert_eq!(port_argument(&words(&["--port-retries=0"])), None);
     }
 
     #[test]

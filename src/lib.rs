@@ -113,6 +113,7 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
                 verbose: args.verbose,
                 words: args.name.map(Into::into).into_iter().collect(),
                 user_shell: true,
+                bind_only: None,
             };
             Err(run::run(process, run_args, cli.config.as_deref()))
         }

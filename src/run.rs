@@ -19,8 +19,8 @@ use crate::cli::RunArgs;
 use crate::conda::{plan_activation, ActivationPlan, BaseInstall, EnvSpec, ResolvedEnv, SearchPath};
 use crate::config::{self, AuditMode, Config, EffectiveSettings, LoadedConfig};
 use crate::confine::{
-    apply_umask, caller_umask, effective_umask, restrict_writes, set_no_new_privs, LandlockOutcome, OwnPlace,
-    ReadOnlyPlan,
+    apply_umask, caller_umask, effective_umask, restrict_binds, restrict_writes, set_no_new_privs,
+    LandlockOutcome, OwnPlace, ReadOnlyPlan,
 };
 use crate::environ::Environ;
 use crate::error::{Error, Outcome, Result};
@@ -273,6 +273,11 @@ fn run_pipeline(
         trail,
         explain,
     )?;
+    if let Some(port) = args.bind_only {
+        let binds = restrict_binds(confined.landlock, port)?;
+        explain.step("network", || binds.to_string());
+        trail.landlock = format!("{}, {binds}", trail.landlock);
+    }
     let environ = &confined.environ;
     if request.user_shell {
         request.argv = vec![user_shell(&confined.caller_environ, identity)];
@@ -307,6 +312,8 @@ pub(crate) struct Confined {
     pub caller_environ: Environ,
     /// The activated environment.
     pub environ: Environ,
+    /// The Landlock mode in force for this env.
+    pub landlock: crate::config::LandlockMode,
 }
 
 /// admit → umask → no_new_privs → activation plan → Landlock → activate.d
@@ -405,6 +412,7 @@ pub(crate) fn confine_and_activate(
         env_check,
         caller_environ,
         environ,
+        landlock: settings.landlock,
     })
 }
 

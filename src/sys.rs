@@ -120,6 +120,69 @@ pub mod landlock {
         Ok(())
     }
 
+    const RULE_NET_PORT: libc::c_int = 2;
+    /// LANDLOCK_ACCESS_NET_BIND_TCP (ABI 4).
+    pub const ACCESS_NET_BIND_TCP: u64 = 1;
+
+    #[repr(C)]
+    struct RulesetAttrNet {
+        handled_access_fs: u64,
+        handled_access_net: u64,
+    }
+
+    #[repr(C, packed)]
+    struct NetPortAttr {
+        allowed_access: u64,
+        port: u64,
+    }
+
+    /// A new ruleset handling only the network rights `handled_access_net`
+    /// (ABI 4 and later).
+    pub fn create_net_ruleset(handled_access_net: u64) -> io::Result<OwnedFd> {
+        let attr = RulesetAttrNet {
+            handled_access_fs: 0,
+            handled_access_net,
+        };
+        // SAFETY: `attr` is a live landlock_ruleset_attr with both fields
+        // ABI 4 knows, its full size given, for the call.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                &attr as *const RulesetAttrNet,
+                std::mem::size_of::<RulesetAttrNet>(),
+                0u32,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel returned a new descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+
+    /// Grants `allowed_access` on TCP `port` in `ruleset`.
+    pub fn add_net_port(ruleset: BorrowedFd<'_>, port: u16, allowed_access: u64) -> io::Result<()> {
+        let attr = NetPortAttr {
+            allowed_access,
+            port: u64::from(port),
+        };
+        // SAFETY: `attr` is a live landlock_net_port_attr (packed, as the
+        // kernel's) and the descriptor is borrowed, so open, for the call.
+        let result = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_add_rule,
+                ruleset.as_raw_fd(),
+                RULE_NET_PORT,
+                &attr as *const NetPortAttr,
+                0u32,
+            )
+        };
+        if result < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Enforces `ruleset` on the calling thread (needs no_new_privs).
     pub fn restrict_self(ruleset: BorrowedFd<'_>) -> io::Result<()> {
         // SAFETY: plain integer arguments; the descriptor is borrowed, so open.
