@@ -36,9 +36,9 @@ fn jupyter() -> Option<&'static Genuine> {
 struct SystemConfig(PathBuf);
 
 impl SystemConfig {
-    fn write(g: &Genuine) -> Option<SystemConfig> {
+    fn write(g: &Genuine, extra: &str) -> Option<SystemConfig> {
         write_system_config(&format!(
-            "envs_dirs = [\"{}\"]\n[envs.jupyter]\ngroups = [\"{RESEARCH}\"]\nusers = [\"{ADMIN}\"]\n",
+            "envs_dirs = [\"{}\"]\n{extra}[envs.jupyter]\ngroups = [\"{RESEARCH}\"]\nusers = [\"{ADMIN}\"]\n",
             g.envs().display()
         ))
         .map(SystemConfig)
@@ -105,7 +105,7 @@ fn a_kernel_from_cenv_kernel_install_is_a_confined_audited_cenv_run() {
     require_root!();
     let _lock = machine_lock();
     let Some(g) = jupyter() else { return };
-    let Some(_config) = SystemConfig::write(g) else {
+    let Some(_config) = SystemConfig::write(g, "") else {
         return;
     };
     let syslog = Syslog::start();
@@ -263,7 +263,7 @@ fn a_cell_cannot_write_into_the_env_even_for_its_owner() {
     require_root!();
     let _lock = machine_lock();
     let Some(g) = jupyter() else { return };
-    let Some(_config) = SystemConfig::write(g) else {
+    let Some(_config) = SystemConfig::write(g, "") else {
         return;
     };
     let sb = Sandbox::new();
@@ -300,6 +300,45 @@ fn notebook_banner(child: &mut std::process::Child) -> (u16, String, String) {
         line.clear();
     }
     panic!("cenv notebook printed no URL: {seen}");
+}
+
+/// A request with the token in the Authorization header; the whole answer.
+fn http_request(port: u16, method: &str, path: &str, token: &str, body: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAuthorization: token {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// The kernel's Landlock ABI version (0 without Landlock).
+fn landlock_abi() -> i64 {
+    // SAFETY: with a NULL attribute, size 0 and the VERSION flag the call
+    // reads no memory and only returns a number.
+    let version = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        )
+    };
+    version.max(0)
+}
+
+/// A path removed (recursively) when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
@@ -345,14 +384,27 @@ fn cenv_notebook_serves_on_loopback_only_and_says_how_to_reach_it() {
     require_root!();
     let _lock = machine_lock();
     let Some(g) = jupyter() else { return };
-    let Some(_config) = SystemConfig::write(g) else {
+    // the admin's choice: a notebook's run may listen on its own port only
+    let Some(_config) = SystemConfig::write(g, "notebook_restrict_binds = true\n") else {
         return;
     };
     let sb = Sandbox::new();
     let data = data_dir(&sb, ALICE);
+    ok(cenv_for(ALICE, &data)
+        .args(["kernel", "install", "jupyter"])
+        .output()
+        .unwrap());
+    // kernels talk to the server over Unix sockets here, whose paths must
+    // stay under 108 bytes: a short runtime directory
+    let runtime = PathBuf::from(format!("/tmp/cenv-jr-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&runtime);
+    fs::create_dir(&runtime).unwrap();
+    let alice = user(ALICE);
+    chown_tree(&runtime, alice.uid, alice.gid);
+    let _runtime_cleanup = RemoveOnDrop(runtime.clone());
     let mut server = Server(
         cenv_for(ALICE, &data)
-            .env("JUPYTER_RUNTIME_DIR", data.join("runtime"))
+            .env("JUPYTER_RUNTIME_DIR", &runtime)
             .args(["notebook", "jupyter"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -406,6 +458,31 @@ fn cenv_notebook_serves_on_loopback_only_and_says_how_to_reach_it() {
         listening.iter().all(|a| a == "0100007F"),
         "only 127.0.0.1 listens on {port}: {listening:?}"
     );
+    // a kernel the server starts (through cenv run, from the kernelspec)
+    // works over Unix sockets, and nothing in the run may listen on
+    // another TCP port: Landlock's network rule (ABI 4 and later)
+    let created = http_request(
+        port,
+        "POST",
+        "/api/kernels",
+        &token,
+        r#"{"name": "cenv-jupyter"}"#,
+    );
+    let body = created.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let kernel: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {created}"));
+    let id = kernel["id"].as_str().unwrap().to_owned();
+    // a restart returns once the server has the kernel's answer again
+    let restarted = http_request(port, "POST", &format!("/api/kernels/{id}/restart"), &token, "");
+    assert!(restarted.starts_with("HTTP/1.1 200"), "{restarted}");
+    let connection_file = runtime.join(format!("kernel-{id}.json"));
+    let (report, _) = kernel_check(ALICE, &data, None, connection_file.to_str().unwrap(), "connect");
+    assert_eq!(report["transport"], "ipc", "{report}");
+    let abi = landlock_abi();
+    if abi >= 4 {
+        assert_eq!(report["bind"], "PermissionError 13", "{report}");
+    } else {
+        assert_eq!(report["bind"], "BOUND", "{report}");
+    }
     // doctor, which flags servers from shared envs beyond loopback, stays quiet
     let doctor = Command::new(cenv_binary())
         .args(["doctor", "--all", "--json"])

@@ -4,6 +4,8 @@ Jupyter does, and reports what happened as JSON on stdout.
     kernel_check.py KERNEL full      prefix and umask, interrupt, shutdown
     kernel_check.py KERNEL write     a cell that writes into the env
     kernel_check.py KERNEL refused   a kernel that must not start
+    kernel_check.py FILE connect     a running kernel (its connection file):
+                                     may it open a listening TCP port?
 
 The kernelspec is found the way Jupyter finds it (JUPYTER_DATA_DIR and
 JUPYTER_PATH); the kernel's stderr is this process's stderr.
@@ -37,8 +39,29 @@ def alive(pid):
         return False
 
 
+BIND_CELL = """import socket
+try:
+    socket.socket().bind(("127.0.0.1", 0))
+    print("BOUND")
+except OSError as e:
+    print(type(e).__name__, e.errno)"""
+
+
+def connect(connection_file):
+    from jupyter_client import BlockingKernelClient
+    client = BlockingKernelClient(connection_file=connection_file)
+    client.load_connection_file()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+    text, _ = run_cell(client, BIND_CELL)
+    client.stop_channels()
+    print(json.dumps({"transport": client.transport, "bind": text.strip()}))
+
+
 def main():
     kernel, mode = sys.argv[1], sys.argv[2]
+    if mode == "connect":
+        return connect(kernel)
     km = KernelManager(kernel_name=kernel)
     report = {"argv": km.kernel_spec.argv}
     km.start_kernel()
