@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -235,6 +236,8 @@ fn install_one(
             .create(&kernel_dir)
             .map_err(|e| failed("cannot create", &kernel_dir, e))?,
     }
+    std::fs::set_permissions(&kernel_dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| failed("cannot set the mode of", &kernel_dir, e))?;
     let spec = kernel_json(name, prefix, display_name, cenv);
     let mut text = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Usage(e.to_string()))?;
     text.push(b'\n');
@@ -266,6 +269,10 @@ fn write_replacing(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
         .open(&temporary)
         .map_err(|e| failed(&temporary, e))?;
     file.write_all(bytes).map_err(|e| failed(&temporary, e))?;
+    // readable by every user whatever the umask: a JupyterHub's kernels are
+    // everyone's, and a kernelspec holds nothing secret
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| failed(&temporary, e))?;
     std::fs::rename(&temporary, &target).map_err(|e| failed(&target, e))
 }
 
