@@ -166,6 +166,15 @@ fn a_kernel_from_cenv_kernel_install_is_a_confined_audited_cenv_run() {
         "{list}"
     );
 
+    let json = ok(cenv_for(ALICE, &alice_data)
+        .args(["kernel", "list", "--json"])
+        .output()
+        .unwrap());
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json[0]["kernel"], "cenv-jupyter", "{json}");
+    assert_eq!(json[0]["env"], "jupyter");
+    assert_eq!(json[0]["ok"], true);
+
     // started as Jupyter starts it
     let (report, _) = kernel_check(ALICE, &alice_data, None, "cenv-jupyter", "full");
     assert_eq!(
