@@ -764,6 +764,13 @@ pub fn weakening_warnings(config: &Config, path: &Path) -> Vec<String> {
     if !config.strict_permissions {
         warn("strict_permissions = false: untrusted envs run with a warning".into());
     }
+    if config.notebook_any_ip {
+        warn(
+            "notebook_any_ip = true: cenv notebook may serve beyond loopback, where anyone who \
+             reaches the port can try its token"
+                .into(),
+        );
+    }
     warnings
 }
 

@@ -456,7 +456,7 @@ fn check_config_warns_about_settings_that_weaken_a_run_and_about_the_directories
     let weak = sb.write(
         "etc/weak.toml",
         "envs_dirs = [\"envs\", \"~/envs\", \"/opt/*/envs\"]\numask = \"022\"\nlandlock = \"off\"\n\
-         [envs.x]\numask = \"002\"\nlandlock = \"off\"\n",
+         notebook_any_ip = true\n[envs.x]\numask = \"002\"\nlandlock = \"off\"\n",
     );
     let out = Command::new(cenv_binary())
         .arg("check-config")
@@ -472,6 +472,7 @@ fn check_config_warns_about_settings_that_weaken_a_run_and_about_the_directories
         "[envs.x] umask = \"002\" is looser",
         "landlock = \"off\"",
         "[envs.x] landlock = \"off\"",
+        "notebook_any_ip = true: cenv notebook may serve beyond loopback",
     ] {
         assert!(report.contains(expected), "missing {expected:?} in:\n{report}");
     }
