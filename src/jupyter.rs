@@ -419,8 +419,8 @@ pub fn kernel_remove(process: &Process, args: KernelRemoveArgs) -> Result<u8> {
     write_stdout(report.as_bytes())
 }
 
-/// The address an `--ip`-like argument names, and whether it was given as
-/// `--ip VALUE` (two words).
+/// The address the last `--ip`-like argument names (`--ip=A` or `--ip A`,
+/// as traitlets reads them); an `--ip` without a value is an error.
 fn ip_argument(args: &[OsString]) -> Result<Option<String>> {
     const KEYS: [&str; 3] = ["--ip", "--ServerApp.ip", "--NotebookApp.ip"];
     let mut found = None;
