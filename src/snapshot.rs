@@ -208,13 +208,19 @@ fn snapshot_env(
     })
 }
 
-/// Removes the oldest versions beyond `keep` (the explicit file and its JSON).
+/// Removes the oldest versions beyond `keep` (the explicit file and its
+/// JSON), and the JSON a run interrupted between its two files left without
+/// an explicit file — only one older than the newest version, so that the
+/// JSON another run is writing at this moment is never taken.
 fn prune(env_dir: &Path, name: &str, keep: Option<usize>) -> Result<Vec<PathBuf>> {
     let mut pruned = Vec::new();
+    let all = versions(env_dir, name)?;
+    if let Some(newest) = all.last() {
+        remove_orphaned_json(env_dir, name, newest.trim_end_matches(".txt"))?;
+    }
     let Some(keep) = keep else {
         return Ok(pruned);
     };
-    let all = versions(env_dir, name)?;
     for old in &all[..all.len().saturating_sub(keep.max(1))] {
         let text = env_dir.join(old);
         for file in [text.with_extension("json"), text.clone()] {
@@ -227,6 +233,27 @@ fn prune(env_dir: &Path, name: &str, keep: Option<usize>) -> Result<Vec<PathBuf>
         pruned.push(text);
     }
     Ok(pruned)
+}
+
+fn remove_orphaned_json(env_dir: &Path, name: &str, newest: &str) -> Result<()> {
+    let prefix = format!("{name}@");
+    let Ok(entries) = fs::read_dir(env_dir) else {
+        return Ok(());
+    };
+    for file in entries.flatten().filter_map(|e| e.file_name().into_string().ok()) {
+        let Some(base) = file.strip_suffix(".json").filter(|b| b.starts_with(&prefix)) else {
+            continue;
+        };
+        if base < newest && !env_dir.join(format!("{base}.txt")).exists() {
+            let path = env_dir.join(&file);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(format!("cannot remove {}", path.display()))(e)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Snapshots every env of `envs` into `dir`, in parallel, and writes
@@ -259,6 +286,38 @@ pub fn snapshot_all(envs: &[(String, PathBuf)], dir: &Path, keep: Option<usize>)
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_json_left_without_its_explicit_file_is_removed_once_a_newer_version_exists() {
+        let dir = std::env::temp_dir().join(format!("cenv-prune-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        for file in [
+            "cv@20260101T000000Z-aaaa.json", // interrupted before its .txt
+            "cv@20260102T000000Z-bbbb.json",
+            "cv@20260102T000000Z-bbbb.txt",
+            "cv@20260103T000000Z-cccc.json", // being written by another run
+            "other@20260101T000000Z-dddd.json",
+        ] {
+            fs::write(dir.join(file), "x").unwrap();
+        }
+        prune(&dir, "cv", None).unwrap();
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            left,
+            [
+                "cv@20260102T000000Z-bbbb.json",
+                "cv@20260102T000000Z-bbbb.txt",
+                "cv@20260103T000000Z-cccc.json",
+                "other@20260101T000000Z-dddd.json"
+            ]
+        );
+    }
 
     #[test]
     fn utc_stamps() {
