@@ -415,7 +415,7 @@ pub fn diff(process: &Process, args: DiffArgs, cli_config: Option<&Path>) -> Res
     let search = SearchPath::for_caller(&loaded.config, process);
     let env = resolve(&spec, &loaded.config, &search, &loaded.path)?;
     let file = PathBuf::from(file);
-    let text = read_limited(&file, SNAPSHOT_LIMIT)?;
+    let text = crate::wholefile::read_limited(&file, SNAPSHOT_LIMIT)?;
     let snapshot = crate::history::snapshot_packages(&text, &file)?;
     let live = crate::export::export(&env.prefix)?;
     let difference = crate::history::difference(snapshot, &live);
@@ -427,18 +427,14 @@ pub fn diff(process: &Process, args: DiffArgs, cli_config: Option<&Path>) -> Res
     let mut out = String::new();
     for d in &difference.added {
         out.push_str(&format!(
-            "+ {} {} {}  (not in the snapshot)\n",
-            escape::text(&d.name),
-            escape::text(&d.version),
-            escape::text(&d.build)
+            "+ {}  (not in the snapshot)\n",
+            escape::text(&d.label())
         ));
     }
     for d in &difference.removed {
         out.push_str(&format!(
-            "- {} {} {}  (no longer in the env)\n",
-            escape::text(&d.name),
-            escape::text(&d.version),
-            escape::text(&d.build)
+            "- {}  (no longer in the env)\n",
+            escape::text(&d.label())
         ));
     }
     for c in &difference.changed {
@@ -460,24 +456,6 @@ pub fn diff(process: &Process, args: DiffArgs, cli_config: Option<&Path>) -> Res
     }
     write_stdout(out.as_bytes())?;
     Ok(status)
-}
-
-/// Reads a file the caller named, refusing one larger than `limit`.
-fn read_limited(path: &Path, limit: u64) -> Result<String> {
-    use std::io::Read;
-    let what = || format!("cannot read {}", path.display());
-    let file = std::fs::File::open(path).map_err(|source| Error::System { what: what(), source })?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::System { what: what(), source })?;
-    if bytes.len() as u64 > limit {
-        return Err(Error::EnvMetadata {
-            path: path.to_path_buf(),
-            message: format!("larger than {} MiB: not a snapshot", limit >> 20),
-        });
-    }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 pub fn audit_rules(process: &Process, cli_config: Option<&Path>) -> Result<u8> {

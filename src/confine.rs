@@ -352,8 +352,8 @@ pub fn restrict_writes(mode: LandlockMode, plan: &ReadOnlyPlan) -> Result<Landlo
             "this kernel's Landlock ABI {abi} cannot restrict {missing:?}"
         )));
     }
-    let ruleset =
-        landlock::create_ruleset(handled.bits()).map_err(|e| fail(format!("creating the ruleset: {e}")))?;
+    let ruleset = landlock::create_ruleset(handled.bits(), 0)
+        .map_err(|e| fail(format!("creating the ruleset: {e}")))?;
     let file_rights = (file_write_rights() & handled).bits();
     // The granted descriptors are kept until the exec closes them
     // (close-on-exec): one close(2) less per grant, on every run.
@@ -420,7 +420,7 @@ pub fn restrict_binds(mode: LandlockMode, port: u16) -> Result<BindOutcome> {
     let fail = |what: &str, e: std::io::Error| {
         Error::Confinement(format!("Landlock cannot restrict TCP binds: {what}: {e}"))
     };
-    let ruleset = landlock::create_net_ruleset(landlock::ACCESS_NET_BIND_TCP)
+    let ruleset = landlock::create_ruleset(0, landlock::ACCESS_NET_BIND_TCP)
         .map_err(|e| fail("creating the ruleset", e))?;
     landlock::add_net_port(ruleset.as_fd(), port, landlock::ACCESS_NET_BIND_TCP)
         .map_err(|e| fail("granting the port", e))?;

@@ -45,7 +45,8 @@ impl Dist {
         })
     }
 
-    fn label(&self) -> String {
+    /// `name version build`.
+    pub fn label(&self) -> String {
         format!("{} {} {}", self.name, self.version, self.build)
     }
 }

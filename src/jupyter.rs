@@ -28,6 +28,7 @@ use crate::inventory::{current_subject, list_envs, may_use};
 use crate::output::write_stdout;
 use crate::policy::resolve_explained;
 use crate::process::Process;
+use crate::wholefile::{read_limited, write_atomically};
 
 /// Where Jupyter looks for system-wide kernels (jupyter_core's
 /// SYSTEM_JUPYTER_PATH on Linux).
@@ -241,39 +242,14 @@ fn install_one(
     let spec = kernel_json(name, prefix, display_name, cenv);
     let mut text = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Usage(e.to_string()))?;
     text.push(b'\n');
-    write_replacing(&kernel_dir, "kernel.json", &text)?;
+    write_atomically(&kernel_dir.join("kernel.json"), &text, Some(0o644))?;
     let env = PrefixDir::open(prefix)?;
     for logo in LOGOS {
         if let Ok(Some(bytes)) = env.read(&format!("share/jupyter/kernels/python3/{logo}"), FILE_LIMIT) {
-            write_replacing(&kernel_dir, logo, &bytes)?;
+            write_atomically(&kernel_dir.join(logo), &bytes, Some(0o644))?;
         }
     }
     Ok(kernel_dir)
-}
-
-fn write_replacing(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let temporary = dir.join(format!(".{name}.cenv-{}", std::process::id()));
-    let target = dir.join(name);
-    let failed = |path: &Path, e: std::io::Error| Error::System {
-        what: format!("cannot write {}", path.display()),
-        source: e,
-    };
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&temporary)
-        .map_err(|e| failed(&temporary, e))?;
-    file.write_all(bytes).map_err(|e| failed(&temporary, e))?;
-    // readable by every user whatever the umask: a JupyterHub's kernels are
-    // everyone's, and a kernelspec holds nothing secret
-    file.set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| failed(&temporary, e))?;
-    std::fs::rename(&temporary, &target).map_err(|e| failed(&target, e))
 }
 
 /// An installed cenv kernel, as `cenv kernel list` shows it.
@@ -345,8 +321,9 @@ fn inspect_kernel(process: &Process, loaded: &LoadedConfig, dir: &Path, kernel: 
         ok: false,
         problem: None,
     };
-    let spec = match read_small(&kernel_dir.join("kernel.json"))
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string()))
+    let spec = match read_limited(&kernel_dir.join("kernel.json"), FILE_LIMIT)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string()))
     {
         Ok(spec) => spec,
         Err(e) => {
@@ -380,18 +357,6 @@ fn inspect_kernel(process: &Process, loaded: &LoadedConfig, dir: &Path, kernel: 
     found
 }
 
-fn read_small(path: &Path) -> std::result::Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.take(FILE_LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > FILE_LIMIT {
-        return Err("larger than 1 MiB".into());
-    }
-    Ok(bytes)
-}
-
 pub fn kernel_remove(process: &Process, args: KernelRemoveArgs) -> Result<u8> {
     let dir = kernels_dir(process, args.prefix.as_deref())?;
     let mut report = String::new();
@@ -419,10 +384,10 @@ pub fn kernel_remove(process: &Process, args: KernelRemoveArgs) -> Result<u8> {
     write_stdout(report.as_bytes())
 }
 
-/// The address the last `--ip`-like argument names (`--ip=A` or `--ip A`,
-/// as traitlets reads them); an `--ip` without a value is an error.
-fn ip_argument(args: &[OsString]) -> Result<Option<String>> {
-    const KEYS: [&str; 3] = ["--ip", "--ServerApp.ip", "--NotebookApp.ip"];
+/// The value of the last of `keys` among Jupyter's arguments (`--key=V` or
+/// `--key V`, as traitlets reads them): `None` when absent, `Some(None)`
+/// when given without a value.
+fn option_value(args: &[OsString], keys: &[&str]) -> Option<Option<String>> {
     let mut found = None;
     let mut words = args.iter().map(|a| a.to_string_lossy().into_owned());
     while let Some(word) = words.next() {
@@ -430,36 +395,27 @@ fn ip_argument(args: &[OsString]) -> Result<Option<String>> {
             Some((key, value)) => (key.to_owned(), Some(value.to_owned())),
             None => (word.clone(), None),
         };
-        if KEYS.contains(&key.as_str()) {
-            let value = match value {
-                Some(value) => value,
-                None => words
-                    .next()
-                    .ok_or_else(|| Error::Usage(format!("{key} needs an address")))?,
-            };
-            found = Some(value);
+        if keys.contains(&key.as_str()) {
+            found = Some(value.or_else(|| words.next()));
         }
     }
-    Ok(found)
+    found
+}
+
+/// The address an `--ip`-like argument names; one without a value is an error.
+fn ip_argument(args: &[OsString]) -> Result<Option<String>> {
+    match option_value(args, &["--ip", "--ServerApp.ip", "--NotebookApp.ip"]) {
+        Some(None) => Err(Error::Usage("--ip needs an address".into())),
+        Some(Some(ip)) => Ok(Some(ip)),
+        None => Ok(None),
+    }
 }
 
 /// The port a `--port`-like argument gives: `Some(None)` when one is given
 /// but is not a number cenv can read.
 fn port_argument(args: &[OsString]) -> Option<Option<u16>> {
-    const KEYS: [&str; 3] = ["--port", "--ServerApp.port", "--NotebookApp.port"];
-    let mut found = None;
-    let mut words = args.iter().map(|a| a.to_string_lossy().into_owned());
-    while let Some(word) = words.next() {
-        let (key, value) = match word.split_once('=') {
-            Some((key, value)) => (key.to_owned(), Some(value.to_owned())),
-            None => (word.clone(), None),
-        };
-        if KEYS.contains(&key.as_str()) {
-            let value = value.or_else(|| words.next());
-            found = Some(value.and_then(|v| v.parse().ok()));
-        }
-    }
-    found
+    option_value(args, &["--port", "--ServerApp.port", "--NotebookApp.port"])
+        .map(|value| value.and_then(|v| v.parse().ok()))
 }
 
 /// Whether Jupyter would listen on loopback only at `address`.

@@ -37,6 +37,7 @@ pub mod shell;
 pub mod snapshot;
 pub mod trust;
 pub mod verify;
+pub mod wholefile;
 pub mod writes;
 
 mod sys;

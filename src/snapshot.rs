@@ -14,7 +14,6 @@
 #![forbid(unsafe_code)]
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::export::{explicit, export, Export};
+use crate::wholefile::write_atomically;
 
 /// What happened to one env.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -76,26 +76,6 @@ pub fn utc_stamp(time: SystemTime) -> String {
 
 fn io_error(what: String) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::System { what, source }
-}
-
-/// Writes `content` to `path` through a temporary file in the same
-/// directory, renamed into place: a reader never sees half a file.
-fn write_atomically(path: &Path, content: &[u8]) -> Result<()> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temporary)?;
-        file.write_all(content)?;
-        file.sync_all()?;
-        fs::rename(&temporary, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    result.map_err(io_error(format!("cannot write {}", path.display())))
 }
 
 /// The versions of `name` in `dir`, oldest first: `NAME@STAMP-HASH.txt`.
@@ -189,16 +169,16 @@ fn snapshot_env(
             let base = env_dir.join(format!("{name}@{stamp}-{hash}"));
             let mut json = serde_json::to_vec_pretty(&export).unwrap_or_default();
             json.push(b'\n');
-            write_atomically(&base.with_extension("json"), &json)?;
+            write_atomically(&base.with_extension("json"), &json, None)?;
             let text = base.with_extension("txt");
-            write_atomically(&text, explicit(&export).as_bytes())?;
+            write_atomically(&text, explicit(&export).as_bytes(), None)?;
             Outcome::Written(text)
         }
     };
     let pruned = prune(&env_dir, name, keep)?;
     if let (Some(seen), Outcome::Written(newest) | Outcome::Unchanged(newest)) = (seen, &outcome) {
         let newest = newest.file_name().unwrap_or_default().to_string_lossy();
-        write_atomically(&remembered, format!("{seen} {newest}\n").as_bytes())?;
+        write_atomically(&remembered, format!("{seen} {newest}\n").as_bytes(), None)?;
     }
     Ok(EnvSnapshot {
         name: name.to_owned(),
@@ -278,7 +258,7 @@ pub fn snapshot_all(envs: &[(String, PathBuf)], dir: &Path, keep: Option<usize>)
         };
         manifest.push_str(&format!("{}\t{what}\t{file}\n", r.name));
     }
-    write_atomically(&dir.join("MANIFEST"), manifest.as_bytes())?;
+    write_atomically(&dir.join("MANIFEST"), manifest.as_bytes(), None)?;
     Ok(results)
 }
 

@@ -43,9 +43,12 @@ pub mod landlock {
     const CREATE_RULESET_VERSION: u32 = 1;
     const RULE_PATH_BENEATH: libc::c_int = 1;
 
+    /// landlock_ruleset_attr as of ABI 4. An older kernel takes it whole
+    /// as long as the fields it does not know are zero.
     #[repr(C)]
     struct RulesetAttr {
         handled_access_fs: u64,
+        handled_access_net: u64,
     }
 
     #[repr(C, packed)]
@@ -73,11 +76,15 @@ pub mod landlock {
         Ok(version as i32)
     }
 
-    /// A new ruleset handling `handled_access_fs`.
-    pub fn create_ruleset(handled_access_fs: u64) -> io::Result<OwnedFd> {
-        let attr = RulesetAttr { handled_access_fs };
-        // SAFETY: `attr` is a live, correctly laid out landlock_ruleset_attr
-        // (its first field; the kernel accepts a shorter size) for the call.
+    /// A new ruleset handling `handled_access_fs` and `handled_access_net`
+    /// (0 on a kernel before ABI 4).
+    pub fn create_ruleset(handled_access_fs: u64, handled_access_net: u64) -> io::Result<OwnedFd> {
+        let attr = RulesetAttr {
+            handled_access_fs,
+            handled_access_net,
+        };
+        // SAFETY: `attr` is a live, correctly laid out landlock_ruleset_attr,
+        // its full size given, for the call.
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_landlock_create_ruleset,
@@ -124,40 +131,10 @@ pub mod landlock {
     /// LANDLOCK_ACCESS_NET_BIND_TCP (ABI 4).
     pub const ACCESS_NET_BIND_TCP: u64 = 1;
 
-    #[repr(C)]
-    struct RulesetAttrNet {
-        handled_access_fs: u64,
-        handled_access_net: u64,
-    }
-
     #[repr(C, packed)]
     struct NetPortAttr {
         allowed_access: u64,
         port: u64,
-    }
-
-    /// A new ruleset handling only the network rights `handled_access_net`
-    /// (ABI 4 and later).
-    pub fn create_net_ruleset(handled_access_net: u64) -> io::Result<OwnedFd> {
-        let attr = RulesetAttrNet {
-            handled_access_fs: 0,
-            handled_access_net,
-        };
-        // SAFETY: `attr` is a live landlock_ruleset_attr with both fields
-        // ABI 4 knows, its full size given, for the call.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_landlock_create_ruleset,
-                &attr as *const RulesetAttrNet,
-                std::mem::size_of::<RulesetAttrNet>(),
-                0u32,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel returned a new descriptor that nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
     }
 
     /// Grants `allowed_access` on TCP `port` in `ruleset`.
