@@ -455,6 +455,10 @@ fn cenv_notebook_serves_on_loopback_only_and_says_how_to_reach_it() {
         cmdline.contains(&format!("--port={port}\0--port-retries=0\0--no-browser")),
         "{cmdline:?}"
     );
+    assert!(
+        !cmdline.contains(&token),
+        "the token is not in the process list: {cmdline:?}"
+    );
     let comm = fs::read_to_string(format!("/proc/{}/comm", child.id())).unwrap();
     assert_eq!(
         comm.trim(),
@@ -517,6 +521,20 @@ fn cenv_notebook_serves_on_loopback_only_and_says_how_to_reach_it() {
             stderr(&out)
         );
     }
+    // a user's own config cannot lift the system's refusal
+    let lifting = sb.write("work/lift.toml", "notebook_any_ip = true\n");
+    fs::set_permissions(&lifting, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = cenv_for(ALICE, &data)
+        .env("CENV_CONFIG", &lifting)
+        .args(["notebook", "jupyter", "--", "--ip=0.0.0.0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ignoring notebook_any_ip"),
+        "{}",
+        stderr(&out)
+    );
     // an env without a Jupyter server: the packages that would be one
     let out = cenv_for(ALICE, &data)
         .args(["notebook", "genuine"])
