@@ -387,43 +387,107 @@ pub fn check_umask(config: &Config) -> Vec<Finding> {
     )]
 }
 
+/// What works when a check cannot read root-only state: through sudo cenv
+/// acts as the caller by design, so only root's own doctor sees it.
+const ONLY_ROOT_CAN_TELL: &str =
+    "run `cenv doctor --all` as root itself (in a root shell): through sudo cenv acts as you, by design";
+
+/// A check that could not read what it needs: an info line naming what it
+/// could not read, never a claim about what is or is not there.
+fn cannot_tell(path: &Path, what: &str, error: &std::io::Error) -> Finding {
+    Finding::new(
+        Severity::Info,
+        path,
+        format!(
+            "cannot tell {what}: {} is not readable by you ({error})",
+            path.display()
+        ),
+        "this check reads state only root may read",
+        ONLY_ROOT_CAN_TELL,
+    )
+}
+
+/// Whether `path` exists: `Err` when the caller cannot tell (a directory on
+/// the way it may not search).
+fn exists(path: &Path) -> std::io::Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The text of every regular file directly in `dir` (sorted by name), or
+/// the first path that could not be read and why. A missing directory
+/// holds nothing.
+fn read_dir_texts(dir: &Path) -> Result<Vec<(PathBuf, String)>, (PathBuf, std::io::Error)> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err((dir.to_owned(), e)),
+    };
+    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    let mut texts = Vec::new();
+    for path in paths {
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        match crate::wholefile::read_regular(&path, 1 << 20) {
+            Ok(bytes) => texts.push((path, String::from_utf8_lossy(&bytes).into_owned())),
+            Err(e) => return Err((path, e)),
+        }
+    }
+    Ok(texts)
+}
+
 /// Whether the login and PAM umask integration is installed.
 pub fn check_login_integration() -> Vec<Finding> {
     let mut findings = Vec::new();
-    if !Path::new("/etc/profile.d/cenv.sh").exists() {
-        findings.push(Finding::new(
+    let profile = Path::new("/etc/profile.d/cenv.sh");
+    match exists(profile) {
+        Ok(true) => {}
+        Ok(false) => findings.push(Finding::new(
             Severity::Warning,
-            Path::new("/etc/profile.d/cenv.sh"),
+            profile,
             "the login integration is not installed",
             "login shells of the research group do not get umask 027 or their default env",
             "install the cenv package (apt install cenv / dnf install cenv), which ships /etc/profile.d/cenv.sh",
-        ));
+        )),
+        Err(e) => findings.push(cannot_tell(profile, "whether the login integration is installed", &e)),
     }
-    let pam_included = std::fs::read_dir("/etc/pam.d")
-        .map(|entries| {
-            entries.flatten().any(|e| {
-                e.file_name() != "cenv-session"
-                    && std::fs::read_to_string(e.path()).is_ok_and(|t| {
-                        t.lines()
-                            .any(|l| !l.trim_start().starts_with('#') && l.contains("cenv-session"))
-                    })
-            })
-        })
-        .unwrap_or(false);
-    if !pam_included {
-        findings.push(Finding::new(
-            Severity::Warning,
-            Path::new("/etc/pam.d"),
-            "no PAM service includes cenv-session",
-            "sessions that never read a shell profile (ssh commands, sftp, scp) keep a world-readable umask",
-            "Debian/Ubuntu: pam-auth-update --enable cenv (the cenv package ships /etc/pam.d/cenv-session); EL: add `session include cenv-session` through an authselect custom profile (/usr/share/doc/cenv/pam-README.md)",
-        ));
+    let pam = Path::new("/etc/pam.d");
+    match read_dir_texts(pam) {
+        Ok(services) => {
+            let included = services.iter().any(|(path, text)| {
+                path.file_name().is_some_and(|n| n != "cenv-session")
+                    && text
+                        .lines()
+                        .any(|l| !l.trim_start().starts_with('#') && l.contains("cenv-session"))
+            });
+            if !included {
+                findings.push(Finding::new(
+                    Severity::Warning,
+                    pam,
+                    "no PAM service includes cenv-session",
+                    "sessions that never read a shell profile (ssh commands, sftp, scp) keep a world-readable umask",
+                    "Debian/Ubuntu: pam-auth-update --enable cenv (the cenv package ships /etc/pam.d/cenv-session); EL: add `session include cenv-session` through an authselect custom profile (/usr/share/doc/cenv/pam-README.md)",
+                ));
+            }
+        }
+        Err((path, e)) => findings.push(cannot_tell(
+            &path,
+            "whether a PAM service includes cenv-session",
+            &e,
+        )),
     }
     findings
 }
 
-/// Whether an auditd watch covers each of `roots` (`auditctl -l` when root,
-/// else the rules files).
+/// Whether an auditd watch covers each of `roots`: the loaded rules
+/// (`auditctl -l`) when root, and the rules files. Where the caller cannot
+/// read the rules files (Debian's auditd makes /etc/audit 0750 root), one
+/// info line says so instead of a warning that no watch exists.
 pub fn check_audit_watch(roots: &[PathBuf], is_root: bool) -> Vec<Finding> {
     let mut rules = String::new();
     if is_root {
@@ -431,23 +495,22 @@ pub fn check_audit_watch(roots: &[PathBuf], is_root: bool) -> Vec<Finding> {
             rules.push_str(&String::from_utf8_lossy(&out.stdout));
         }
     }
-    rules.push_str(&std::fs::read_to_string("/etc/audit/audit.rules").unwrap_or_default());
-    if let Ok(entries) = std::fs::read_dir("/etc/audit/rules.d") {
-        for entry in entries.flatten() {
-            rules.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-        }
+    let mut unreadable = None;
+    match crate::wholefile::read_regular(Path::new("/etc/audit/audit.rules"), 1 << 20) {
+        Ok(bytes) => rules.push_str(&String::from_utf8_lossy(&bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => unreadable = Some((PathBuf::from("/etc/audit/audit.rules"), e)),
     }
-    roots
-        .iter()
-        .filter(|root| {
-            let root = root.display().to_string();
-            !rules.lines().any(|l| {
-                let l = l.trim();
-                !l.starts_with('#')
-                    && (l.contains(&format!("-w {root} ")) || l.contains(&format!("dir={root} ")) || l.ends_with(&format!("-w {root}")))
-                    && l.contains("-p") && l.split_whitespace().skip_while(|w| *w != "-p").nth(1).is_some_and(|p| p.contains('w'))
-            })
-        })
+    match read_dir_texts(Path::new("/etc/audit/rules.d")) {
+        Ok(texts) => texts.into_iter().for_each(|(_, text)| rules.push_str(&text)),
+        Err(e) => unreadable = unreadable.or(Some(e)),
+    }
+    let uncovered: Vec<&PathBuf> = roots.iter().filter(|root| !watch_covers(&rules, root)).collect();
+    if let Some((path, e)) = unreadable.filter(|_| !uncovered.is_empty()) {
+        return vec![cannot_tell(&path, "whether an auditd watch covers the envs", &e)];
+    }
+    uncovered
+        .into_iter()
         .map(|root| {
             Finding::new(
                 Severity::Warning,
@@ -458,6 +521,24 @@ pub fn check_audit_watch(roots: &[PathBuf], is_root: bool) -> Vec<Finding> {
             )
         })
         .collect()
+}
+
+/// Whether a rule among `rules` (auditctl syntax, one per line) watches
+/// `root` for writes.
+fn watch_covers(rules: &str, root: &Path) -> bool {
+    let root = root.display().to_string();
+    rules.lines().any(|l| {
+        let l = l.trim();
+        !l.starts_with('#')
+            && (l.contains(&format!("-w {root} "))
+                || l.contains(&format!("dir={root} "))
+                || l.ends_with(&format!("-w {root}")))
+            && l.contains("-p")
+            && l.split_whitespace()
+                .skip_while(|w| *w != "-p")
+                .nth(1)
+                .is_some_and(|p| p.contains('w'))
+    })
 }
 
 /// A TCP socket listening beyond loopback.

@@ -1,31 +1,63 @@
-//! Whole files named by the caller: read with a size cap (a FIFO or a huge
-//! file cannot hang or exhaust cenv), and written through a temporary file
+//! Whole files named by the caller: read with a size cap, without blocking,
+//! and only when regular (a FIFO, a device or a huge file cannot hang or
+//! exhaust cenv), and written through a temporary file
 //! in the same directory renamed into place, so a reader never sees half a
 //! file and a planted symlink at the name is replaced, never followed.
 #![forbid(unsafe_code)]
 
 use std::fs;
-use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Reads `path` as text, refusing one larger than `limit` bytes.
-pub fn read_limited(path: &Path, limit: u64) -> Result<String> {
-    let what = || format!("cannot read {}", path.display());
-    let file = fs::File::open(path).map_err(|source| Error::System { what: what(), source })?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::System { what: what(), source })?;
-    if bytes.len() as u64 > limit {
-        return Err(Error::EnvMetadata {
-            path: path.to_path_buf(),
-            message: format!("larger than {} MiB", (limit >> 20).max(1)),
-        });
+/// Opens `path` for reading without blocking (a FIFO cannot hang cenv) and
+/// only if it is a regular file (a device or FIFO is refused, not read).
+pub fn open_regular(path: &Path) -> io::Result<fs::File> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, device, socket or directory)",
+        ));
     }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(file)
+}
+
+/// Reads the regular file `path` whole, refusing one larger than `limit`
+/// bytes.
+pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    open_regular(path)?.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {} MiB", (limit >> 20).max(1)),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Reads `path` as text, refusing one larger than `limit` bytes, or one
+/// that is not a regular file.
+pub fn read_limited(path: &Path, limit: u64) -> Result<String> {
+    match read_regular(path, limit) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == io::ErrorKind::FileTooLarge || e.kind() == io::ErrorKind::InvalidInput => {
+            Err(Error::EnvMetadata {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
+        }
+        Err(source) => Err(Error::System {
+            what: format!("cannot read {}", path.display()),
+            source,
+        }),
+    }
 }
 
 /// Writes `content` to `path` atomically; with `mode`, the file gets that
