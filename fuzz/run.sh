@@ -15,9 +15,18 @@ cargo fuzz build --release 2>&1 | tail -1
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target"
     echo "== fuzz $target for ${seconds}s"
-    cargo fuzz run --release "$target" "corpus/$target" -- \
-        -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 2>&1 \
-        | grep -E "^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|SUMMARY|Done)" || true
+    status=0
+    output=$(cargo fuzz run --release "$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 2>&1) || status=$?
+    grep -E "^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|SUMMARY|Done)" <<<"$output" || true
+    # a run that executed nothing proves nothing: no corpus, a build that
+    # did not happen, a fuzzer that could not start
+    executed=$(sed -n 's/^stat::number_of_executed_units: *//p' <<<"$output" | tail -n 1)
+    if [ "$status" -ne 0 ] || [ -z "$executed" ] || [ "$executed" -eq 0 ]; then
+        tail -n 30 <<<"$output"
+        echo "fuzz target $target failed (exit status $status, ${executed:-no} units executed)"
+        exit 1
+    fi
     if ls "artifacts/$target"/crash-* "artifacts/$target"/oom-* "artifacts/$target"/timeout-* >/dev/null 2>&1; then
         echo "fuzz target $target found a failure: fuzz/artifacts/$target"
         exit 1

@@ -132,45 +132,109 @@ fn an_acl_granting_write_to_another_user_counts_as_writable() {
     assert!(run_as(&sb, ALICE, &["run", "cv", "true"]).status.success());
 }
 
-#[test]
-fn swapping_bin_python_in_a_loop_never_runs_the_swapped_file() {
-    require_root!();
-    let sb = sandbox();
+/// bob swaps `bin/python` and his own `bin/.evil` (renameat2 with
+/// RENAME_EXCHANGE) in a loop, through an ACL that lets him traverse the
+/// env and write its `bin/`, while alice runs `python` 200 times. Returns
+/// each run's output and the number of swaps that succeeded.
+fn race_bob_swapping_bin_python(sb: &Sandbox) -> (Vec<Output>, u64) {
     let bin = sb.path("envs/cv/bin");
-    // bob may write bin/ through an ACL, as in the review's race
+    for dir in [sb.path("envs"), sb.path("envs/cv")] {
+        sh(&["setfacl", "-m", &format!("u:{BOB}:x"), dir.to_str().unwrap()]);
+    }
     sh(&["setfacl", "-m", &format!("u:{BOB}:rwx"), bin.to_str().unwrap()]);
     let evil = sb.write("envs/cv/bin/.evil", "#!/bin/sh\necho EVIL-RAN\n");
     chown(&evil, BOB);
     chmod(&evil, 0o755);
+    let count = sb.path("work/swaps");
     let swapper = sb.write(
         "work/swap.py",
         &format!(
-            "import ctypes, time\n\
+            "import ctypes, os, time\n\
              libc = ctypes.CDLL(None, use_errno=True)\n\
              a, b = b'{bin}/python', b'{bin}/.evil'\n\
-             end = time.time() + 8\n\
+             swaps = 0\n\
+             end = time.time() + 60\n\
              while time.time() < end:\n\
-             \x20   libc.renameat2(-100, a, -100, b, 2)\n",
-            bin = bin.display()
+             \x20   if libc.renameat2(-100, a, -100, b, 2) == 0: swaps += 1\n\
+             \x20   if swaps % 100 == 1:\n\
+             \x20       open('{count}.new', 'w').write(str(swaps)); os.replace('{count}.new', '{count}')\n",
+            bin = bin.display(),
+            count = count.display(),
         ),
     );
     chmod(&swapper, 0o644);
     let mut swapping = as_user(BOB, "python3").arg(&swapper).spawn().unwrap();
-    let mut evil_runs = 0;
-    let mut refused = 0;
-    for _ in 0..200 {
-        let out = run_as(&sb, ALICE, &["run", "cv", "python", "-c", "print('GOOD')"]);
-        if stdout(&out).contains("EVIL-RAN") {
-            evil_runs += 1;
+    // the race starts once the swapper has swapped
+    for _ in 0..500 {
+        if count.exists() {
+            break;
         }
-        if out.status.code() == Some(125) {
-            refused += 1;
-        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let outputs: Vec<Output> = (0..200)
+        .map(|_| run_as(sb, ALICE, &["run", "cv", "python", "-c", "print('GOOD')"]))
+        .collect();
     let _ = swapping.kill();
     let _ = swapping.wait();
+    let swaps = fs::read_to_string(&count)
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or(0);
+    (outputs, swaps)
+}
+
+#[test]
+fn swapping_bin_python_in_a_loop_never_runs_the_swapped_file() {
+    require_root!();
+    let sb = sandbox();
+    let (outputs, swaps) = race_bob_swapping_bin_python(&sb);
+    assert!(
+        swaps > 1000,
+        "the swapper swapped {swaps} times: the race never happened"
+    );
+    let evil_runs = outputs.iter().filter(|o| stdout(o).contains("EVIL-RAN")).count();
+    let refused = outputs.iter().filter(|o| o.status.code() == Some(125)).count();
     assert_eq!(evil_runs, 0, "alice's runs executed bob's file");
     assert_eq!(refused, 200, "every run must be refused while bob can write bin/");
+}
+
+#[test]
+fn with_strict_permissions_off_the_file_executed_is_the_file_judged() {
+    require_root!();
+    // the check only warns: a run goes ahead whatever it found, so what
+    // matters is that the warning describes the very file that runs — the
+    // race between the check and the exec stays closed
+    let sb = shared_sandbox(&["cv"], |sb| {
+        format!(
+            "envs_dirs = [\"{}\"]\nstrict_permissions = false\n",
+            sb.path("envs").display()
+        )
+    });
+    let (outputs, swaps) = race_bob_swapping_bin_python(&sb);
+    assert!(
+        swaps > 1000,
+        "the swapper swapped {swaps} times: the race never happened"
+    );
+    let judged_bobs =
+        |o: &Output| stderr(o).contains(&format!("is owned by {BOB}, who is not a trusted owner"));
+    let ran_bobs = |o: &Output| stdout(o).contains("EVIL-RAN");
+    let mismatches: Vec<String> = outputs
+        .iter()
+        .filter(|o| judged_bobs(o) != ran_bobs(o))
+        .map(|o| format!("stdout {:?} stderr {:?}", stdout(o), stderr(o)))
+        .collect();
+    assert!(
+        mismatches.is_empty(),
+        "the file judged was not the file run: {mismatches:#?}"
+    );
+    let (bobs, goods) = (
+        outputs.iter().filter(|o| ran_bobs(o)).count(),
+        outputs.iter().filter(|o| stdout(o).contains("GOOD")).count(),
+    );
+    assert!(
+        bobs > 0 && goods > 0,
+        "both files must have run: bob's {bobs}, python {goods}"
+    );
 }
 
 #[test]
@@ -181,7 +245,7 @@ fn a_field_separator_in_the_working_directory_cannot_forge_the_audit_line() {
     let sb = sandbox();
     let forged = sb.mkdir("work/d ; USER=root ; COMMAND=/bin/true");
     chmod(&forged, 0o777);
-    let marker = format!("forge-{}", std::process::id());
+    let marker = unique_marker("forge");
     let out = cenv_as(&sb, ALICE)
         .current_dir(&forged)
         .args(["run", "cv", "true", &marker])
@@ -217,8 +281,11 @@ fn crafted_env(sb: &Sandbox, name: &str) -> std::path::PathBuf {
 fn completion_never_runs_an_env_directory_name() {
     require_root!();
     let sb = sandbox();
+    // no `/` in the name: a directory can be called this, in work/ the
+    // command substitution would create work/PWNED-completion
     let pwned = sb.path("work/PWNED-completion");
-    crafted_env(&sb, &format!("$(touch {})", pwned.display()));
+    let crafted = crafted_env(&sb, "$(touch PWNED-completion)`touch PWNED-completion`");
+    assert!(crafted.join("conda-meta").is_dir());
     crafted_env(&sb, "good-env");
     let script = format!(
         "eval \"$({cenv} shell-init bash)\"; COMP_WORDS=(cenv run ''); COMP_CWORD=2; _cenv; \
@@ -382,7 +449,7 @@ fn a_missing_command_is_logged_as_not_found_not_as_a_refusal() {
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let sb = sandbox();
-    let marker = format!("no-such-command-{}", std::process::id());
+    let marker = unique_marker("no-such-command");
     let out = run_as(&sb, ALICE, &["run", "cv", &marker]);
     assert_eq!(out.status.code(), Some(127));
     let line = syslog.line_with(&marker);

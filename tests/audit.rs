@@ -17,24 +17,13 @@ fn shared(extra_config: &str) -> Sandbox {
     })
 }
 
-fn marker(name: &str) -> String {
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
-
 #[test]
 fn a_run_is_logged_at_authpriv_notice_with_sudos_fields() {
     require_root!();
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let sb = shared("");
-    let mark = marker("run");
+    let mark = unique_marker("run");
     let out = cenv_as(&sb, ALICE)
         .args(["run", "cv", "echo", &mark])
         .output()
@@ -62,7 +51,7 @@ fn the_logged_pid_is_the_commands_pid() {
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let sb = shared("");
-    let mark = marker("pid");
+    let mark = unique_marker("pid");
     // std's Command::uid drops supplementary groups: let "others" into the env
     for rel in ["envs", "envs/cv", "envs/cv/conda-meta", "envs/cv/bin"] {
         fs::set_permissions(sb.path(rel), fs::Permissions::from_mode(0o2755)).unwrap();
@@ -101,7 +90,7 @@ fn a_refusal_is_logged_at_warning_with_the_reason() {
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let sb = shared(&format!("[envs.cv]\ngroups = [\"{RESEARCH}\"]\n"));
-    let mark = marker("refused");
+    let mark = unique_marker("refused");
     let out = cenv_as(&sb, BOB)
         .args(["run", "cv", "python", &mark])
         .output()
@@ -124,7 +113,7 @@ fn a_run_started_by_root_names_root_and_the_target_user() {
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let sb = shared("");
-    let mark = marker("root");
+    let mark = unique_marker("root");
     let out = Command::new(cenv_binary())
         .args(["run", "--user", ALICE, "-p"])
         .arg(sb.path("envs/cv"))
@@ -149,7 +138,7 @@ fn control_characters_and_invalid_utf8_are_escaped_on_one_line() {
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let sb = shared("");
-    let mark = marker("escape");
+    let mark = unique_marker("escape");
     let mut nasty = b"line1\nFAKE: root : COMMAND=/bin/sh \x1b[2J".to_vec();
     nasty.extend_from_slice(b"\xff\xfe end");
     let out = cenv_as(&sb, ALICE)
@@ -167,9 +156,8 @@ fn control_characters_and_invalid_utf8_are_escaped_on_one_line() {
         "{}",
         lines[0]
     );
-    let text = fs::read_to_string(&syslog.log_file).unwrap_or_default();
     assert!(
-        !text.lines().any(|l| l.starts_with("FAKE")),
+        !syslog.settled_text().lines().any(|l| l.starts_with("FAKE")),
         "a forged line reached the log"
     );
 }
@@ -180,16 +168,14 @@ fn an_overlong_command_line_is_split_safely() {
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let sb = shared("");
-    let mark = marker("long");
+    let mark = unique_marker("long");
     let long_arg = "y".repeat(3000);
     let out = cenv_as(&sb, ALICE)
         .args(["run", "cv", "true", &mark, &long_arg])
         .output()
         .unwrap();
     assert!(out.status.success());
-    syslog.line_with(&mark);
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let text = fs::read_to_string(&syslog.log_file).unwrap();
+    let text = syslog.settled_text();
     let first = text.lines().position(|l| l.contains(&mark)).unwrap();
     let parts: Vec<&str> = text.lines().skip(first).take(4).collect();
     assert!(parts[1].contains("(command continued) yyyy"), "{parts:?}");
@@ -234,7 +220,7 @@ fn without_a_daemon_best_effort_warns_and_required_refuses() {
 
     // and with the daemon back, required runs
     let syslog = Syslog::start();
-    let mark = marker("required");
+    let mark = unique_marker("required");
     let out = cenv_as(&sb, ALICE)
         .args(["run", "cv", "echo", &mark])
         .output()

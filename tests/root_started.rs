@@ -30,7 +30,7 @@ fn sudo_user_flag_naming_another_user_is_refused_and_logged_as_the_invoker() {
     let syslog = Syslog::start();
     let sb = shared();
     let _rule = SudoRule::allow(ALICE, "user-flag");
-    let marker = format!("userflag-{}", std::process::id());
+    let marker = unique_marker("userflag");
     for subcommand in [&["run"][..], &["shell"][..]] {
         let mut cmd = sudo_cenv(ALICE);
         cmd.args(subcommand)
@@ -70,7 +70,7 @@ fn a_forged_sudo_user_cannot_fake_the_audit_lines_first_field() {
     let syslog = Syslog::start();
     let sb = shared();
     let alice = user(ALICE);
-    let marker = format!("forged-{}", std::process::id());
+    let marker = unique_marker("forged");
     let out = Command::new(cenv_binary())
         .args(["run", "-p"])
         .arg(sb.path("envs/cv"))
@@ -158,24 +158,65 @@ fn a_process_left_behind_cannot_read_what_root_types_next() {
     );
 }
 
-#[test]
-fn tiocsti_from_the_command_never_reaches_roots_shell() {
-    require_root!();
-    let sb = shared();
-    let inject = python_file(
-        &sb,
+/// A script that pushes `echo INJECTED-BY-ALICE` into the input of its
+/// terminal with TIOCSTI (on `/dev/tty`, its controlling terminal, whatever
+/// its fds 0–2 are) and lists the terminals it holds.
+fn tiocsti_injector(sb: &Sandbox) -> String {
+    python_file(
+        sb,
         "inject.py",
         "import fcntl, os, termios\n\
-         for c in b'echo INJECTED-BY-ALICE\\n':\n\
-         \x20   try:\n\
-         \x20       fcntl.ioctl(0, termios.TIOCSTI, bytes([c]))\n\
-         \x20   except OSError as e:\n\
-         \x20       print('TIOCSTI failed:', e.strerror); break\n\
+         try:\n\
+         \x20   tty = os.open('/dev/tty', os.O_RDWR)\n\
+         \x20   for c in b'echo INJECTED-BY-ALICE\\n':\n\
+         \x20       fcntl.ioctl(tty, termios.TIOCSTI, bytes([c]))\n\
+         \x20   print('TIOCSTI done')\n\
+         except OSError as e:\n\
+         \x20   print('TIOCSTI failed:', e.strerror)\n\
          # no descriptor of the command may be root's terminal\n\
          for fd in os.listdir('/proc/self/fd'):\n\
          \x20   try: print('FD', fd, os.readlink('/proc/self/fd/' + fd))\n\
          \x20   except OSError: pass\n",
+    )
+}
+
+/// TIOCSTI by an unprivileged process is what the attack needs: kernels
+/// from 6.2 may turn it off (dev.tty.legacy_tiocsti = 0), which would make
+/// the tests below pass without proving anything. On for their duration.
+fn legacy_tiocsti_on() -> Option<HostSysctl> {
+    let setting = HostSysctl::set("dev.tty.legacy_tiocsti", "1");
+    if setting.is_none() && !Path::new("/proc/sys/dev/tty").exists() {
+        skip("no /proc/sys/dev/tty: cannot tell whether TIOCSTI is allowed");
+    }
+    setting
+}
+
+#[test]
+fn tiocsti_from_the_command_never_reaches_roots_shell() {
+    require_root!();
+    let _lock = machine_lock();
+    let _tiocsti = legacy_tiocsti_on();
+    let sb = shared();
+    let inject = tiocsti_injector(&sb);
+    // control: alice's process on root's terminal without cenv does reach
+    // root's shell — the attack works here, so the test below can fail
+    let mut terminal = Terminal::start(
+        &format!(
+            "setpriv --reuid {ALICE} --regid {ALICE} --init-groups python3 {inject}; read line; echo \"ROOT-READ=$line\""
+        ),
+        &sb.path("work"),
+        24,
+        80,
     );
+    let screen = terminal.wait_for("ROOT-READ=");
+    assert!(screen.contains("TIOCSTI done"), "{screen}");
+    terminal.type_keys(b"\n");
+    let screen = terminal.finish();
+    assert!(
+        screen.contains("ROOT-READ=echo INJECTED-BY-ALICE"),
+        "control: {screen}"
+    );
+
     let mut terminal = on_roots_terminal(
         &sb,
         &format!("python {inject}"),
@@ -186,6 +227,9 @@ fn tiocsti_from_the_command_never_reaches_roots_shell() {
     terminal.type_keys(b"typed-by-root\n");
     let roots = terminal.slave_path.display().to_string();
     let screen = terminal.finish();
+    // the command ran and its TIOCSTI worked — on its own terminal
+    assert!(screen.contains("CENV-STATUS=0"), "{screen}");
+    assert!(screen.contains("TIOCSTI done"), "{screen}");
     assert!(screen.contains("ROOT-READ=typed-by-root"), "{screen}");
     assert!(!screen.contains("ROOT-READ=echo INJECTED"), "{screen}");
     for line in screen.lines().filter(|l| l.starts_with("FD ")) {
@@ -286,13 +330,23 @@ fn sudo_cenv_info_does_not_read_root_only_files_for_the_caller() {
     let sb = shared();
     let _rule = SudoRule::allow(ALICE, "info");
     let env = alices_env(&sb);
-    let secret = sb.write(
-        "root-only/secret.json",
-        "{\"env_vars\": {\"ROOT_SECRET\": \"hunter2\"}}",
+    // a root-only file in alice's env: root reads it, alice may not
+    let state = env.join("conda-meta/state");
+    fs::write(&state, "{\"env_vars\": {\"ROOT_SECRET\": \"hunter2\"}}").unwrap();
+    std::os::unix::fs::lchown(&state, Some(0), Some(0)).unwrap();
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o600)).unwrap();
+    let as_root = Command::new(cenv_binary())
+        .args(["info", "-p"])
+        .arg(&env)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&as_root).contains("ROOT_SECRET=hunter2"),
+        "control: {}",
+        stdout(&as_root)
     );
-    fs::set_permissions(sb.path("root-only"), fs::Permissions::from_mode(0o700)).unwrap();
-    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
-    std::os::unix::fs::symlink(&secret, env.join("conda-meta/state")).unwrap();
     let out = sudo_cenv(ALICE).args(["info", "-p"]).arg(&env).output().unwrap();
     assert!(
         !stdout(&out).contains("hunter2") && !stderr(&out).contains("hunter2"),
@@ -300,9 +354,14 @@ fn sudo_cenv_info_does_not_read_root_only_files_for_the_caller() {
         stdout(&out)
     );
     assert_eq!(code(&out), Some(125));
-    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("conda-meta/state: Permission denied"),
+        "{}",
+        stderr(&out)
+    );
     // and the drop itself: a root-only env is out of reach through sudo
     let hidden = sb.make_env("root-only/env");
+    fs::set_permissions(sb.path("root-only"), fs::Permissions::from_mode(0o700)).unwrap();
     let out = sudo_cenv(ALICE)
         .args(["info", "-p"])
         .arg(&hidden)
@@ -364,6 +423,48 @@ fn sudo_cenv_verify_does_not_hash_files_outside_the_env() {
     assert_eq!(code(&out), Some(1), "{text}{}", stderr(&out));
     assert_eq!(text.matches("\"problem\": \"invalid\"").count(), 2, "{text}");
     assert!(!text.contains("sha256 ") && !text.contains("size "), "{text}");
+
+    // and the drop itself: a root-only file in alice's env, recorded with
+    // its true hash, verifies for root and cannot be read through sudo
+    let secret = env.join("lib/secret");
+    fs::create_dir_all(secret.parent().unwrap()).unwrap();
+    fs::write(&secret, "secret-bytes\n").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::remove_file(env.join("conda-meta/evil-1-0.json")).unwrap();
+    fs::write(
+        env.join("conda-meta/sec-1-0.json"),
+        format!(
+            r#"{{"name": "sec", "version": "1", "build": "0", "paths_data": {{"paths": [
+            {{"_path": "lib/secret", "path_type": "hardlink", "size_in_bytes": 13, "sha256": "{}"}}]}}}}"#,
+            sha256_hex(b"secret-bytes\n")
+        ),
+    )
+    .unwrap();
+    let verify =
+        |cmd: &mut Command| stdout(&cmd.args(["verify", "--json", "-p"]).arg(&env).output().unwrap());
+    let as_root = verify(
+        Command::new(cenv_binary())
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin"),
+    );
+    assert!(!as_root.contains("lib/secret"), "control: {as_root}");
+    let through_sudo = verify(&mut sudo_cenv(ALICE));
+    assert!(
+        through_sudo.contains("\"path\": \"lib/secret\"") && through_sudo.contains("Permission denied"),
+        "{through_sudo}"
+    );
+}
+
+/// The SHA-256 of `bytes`, in hex, as conda records it (sha256sum(1)).
+fn sha256_hex(bytes: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    stdout(&out).split_whitespace().next().unwrap().to_owned()
 }
 
 #[test]
@@ -456,7 +557,7 @@ fn a_target_who_cannot_reach_the_env_is_told_permission_denied_not_tampering() {
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let sb = shared();
-    let marker = format!("unreachable-{}", std::process::id());
+    let marker = unique_marker("unreachable");
     let out = Command::new(cenv_binary())
         .args(["run", "--user", BOB, "-p"])
         .arg(sb.path("envs/cv"))
@@ -482,7 +583,7 @@ fn root_inside_a_user_namespace_is_not_root_and_is_logged_as_who_it_is() {
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let sb = shared();
-    let marker = format!("userns-{}", std::process::id());
+    let marker = unique_marker("userns");
     let out = as_user(ALICE, "unshare")
         .args(["-Urm", "--"])
         .arg(cenv_binary())
@@ -510,7 +611,7 @@ fn a_failed_exec_after_the_run_line_is_one_run_not_a_refusal() {
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let sb = shared();
-    let marker = format!("noexec-{}", std::process::id());
+    let marker = unique_marker("noexec");
     let bogus = sb.write(&format!("work/{marker}"), "not a program and no #! line\n");
     fs::set_permissions(&bogus, fs::Permissions::from_mode(0o755)).unwrap();
     let out = cenv_as(&sb, ALICE)

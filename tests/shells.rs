@@ -488,7 +488,6 @@ fn pam_sets_umask_027_for_members_of_the_group_only() {
     let _lock = machine_lock();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let service = "/etc/pam.d/runuser-l";
-    let original = fs::read_to_string(service).unwrap();
     let umask_of = |user: &str| {
         let out = Command::new("runuser")
             .args(["-l", user, "-c", "umask"])
@@ -504,12 +503,16 @@ fn pam_sets_umask_027_for_members_of_the_group_only() {
     let session = fs::read_to_string(repo.join("pam/cenv-session"))
         .unwrap()
         .replace("ai-researchers", RESEARCH);
-    fs::write("/etc/pam.d/cenv-session", session).unwrap();
-    fs::write(service, format!("{original}session include cenv-session\n")).unwrap();
-    let alice = umask_of(ALICE);
-    let bob = umask_of(BOB);
-    fs::write(service, &original).unwrap();
-    fs::remove_file("/etc/pam.d/cenv-session").unwrap();
+    let (alice, bob) = {
+        let _session = HostFile::write("/etc/pam.d/cenv-session", session, 0o644);
+        let original = fs::read_to_string(service).unwrap();
+        let _service = HostFile::write(
+            service,
+            format!("{original}session include cenv-session\n"),
+            0o644,
+        );
+        (umask_of(ALICE), umask_of(BOB))
+    };
     assert_eq!(alice, "0027");
     assert_eq!(bob, before);
 }

@@ -117,7 +117,6 @@ fn root_as_the_target_and_root_without_a_caller_are_refused() {
         .arg(format!("{STATUS}\nimport errno\ntry:\n open('{}/data.txt','a')\n print('WRITE=OK')\nexcept OSError as e:\n print('WRITE=' + errno.errorcode[e.errno])", root_env.display()))
         .output()
         .unwrap();
-    let _ = fs::remove_file(test_system_config().unwrap());
     let status = ok(out);
     assert_eq!(status_field(&status, "Uid"), Some("0\t0\t0\t0"));
     for cap in ["CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"] {
@@ -180,24 +179,25 @@ fn the_system_config_must_be_root_owned_and_not_writable_by_others() {
     );
     chmod(&dir, 0o755);
 
-    write_system_config("envs_dirs = [\n");
+    path.rewrite("envs_dirs = [\n");
     let err = refused(&root_run(&sb));
     assert!(
         err.contains(&format!("{}:1:14: unclosed array", path.display())),
         "{err}"
     );
 
-    write_system_config(&format!("{text}allow_rot = true\n"));
+    path.rewrite(&format!("{text}allow_rot = true\n"));
     let err = refused(&root_run(&sb));
     assert!(
         err.contains(&format!("{}:2:1: unknown field `allow_rot`", path.display())),
         "{err}"
     );
-    let _ = fs::remove_file(&path);
 }
 
+/// The login integration installed system-wide for a test, as the package
+/// installs it; everything it replaced comes back when it is dropped.
 struct LoginInstall {
-    zprofile: Option<String>,
+    _files: Vec<HostFile>,
 }
 
 const PROFILE_D: &str = "/etc/profile.d/cenv.sh";
@@ -208,35 +208,16 @@ const LINKED_BINARY: &str = "/usr/local/bin/cenv";
 impl LoginInstall {
     fn new() -> LoginInstall {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        fs::copy(repo.join("packaging/profile.d/cenv.sh"), PROFILE_D).unwrap();
-        fs::create_dir_all("/etc/fish/conf.d").unwrap();
-        fs::copy(repo.join("packaging/fish/cenv.fish"), FISH_CONF).unwrap();
-        let zprofile = fs::read_to_string(ZPROFILE).ok();
-        let snippet = fs::read_to_string(repo.join("packaging/zsh/zprofile-snippet.zsh")).unwrap();
-        fs::write(
-            ZPROFILE,
-            format!("{}{snippet}", zprofile.clone().unwrap_or_default()),
-        )
-        .unwrap();
-        let _ = fs::remove_file(LINKED_BINARY);
-        std::os::unix::fs::symlink(cenv_binary(), LINKED_BINARY).unwrap();
-        LoginInstall { zprofile }
-    }
-}
-
-impl Drop for LoginInstall {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(PROFILE_D);
-        let _ = fs::remove_file(FISH_CONF);
-        let _ = fs::remove_file(LINKED_BINARY);
-        match &self.zprofile {
-            Some(text) => fs::write(ZPROFILE, text).unwrap(),
-            None => {
-                let _ = fs::remove_file(ZPROFILE);
-            }
-        }
-        if let Some(path) = test_system_config() {
-            let _ = fs::remove_file(path);
+        let read = |rel: &str| fs::read(repo.join(rel)).unwrap();
+        let mut with_snippet = fs::read(ZPROFILE).unwrap_or_default();
+        with_snippet.extend(read("packaging/zsh/zprofile-snippet.zsh"));
+        LoginInstall {
+            _files: vec![
+                HostFile::write(PROFILE_D, read("packaging/profile.d/cenv.sh"), 0o644),
+                HostFile::write(FISH_CONF, read("packaging/fish/cenv.fish"), 0o644),
+                HostFile::write(ZPROFILE, with_snippet, 0o644),
+                HostFile::symlink(LINKED_BINARY, cenv_binary()),
+            ],
         }
     }
 }
@@ -266,7 +247,7 @@ fn login_shells_get_the_umask_and_the_default_env_of_their_group() {
         "envs_dirs = [\"{}\"]\nlogin_umask_groups = [\"{RESEARCH}\"]\n[default_envs]\n{RESEARCH} = \"cv\"\n",
         sb.path("envs").display()
     );
-    let Some(_) = write_system_config(&config) else {
+    let Some(_config) = write_system_config(&config) else {
         return;
     };
     let _install = LoginInstall::new();
@@ -334,7 +315,7 @@ fn allow_root_is_warned_about_and_a_root_run_cannot_write_system_directories() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    fs::remove_file(config).unwrap();
+    drop(config);
     let _ = fs::remove_file("/etc/cenv-landlock-probe");
     let _ = fs::remove_file("/usr/cenv-landlock-probe");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -408,7 +389,7 @@ fn a_users_own_config_cannot_lift_the_system_policy() {
         .current_dir(sb.path("work"))
         .output()
         .unwrap();
-    fs::remove_file(path).unwrap();
+    drop(path);
     assert_eq!(stdout(&out).trim(), "0027", "{}", stderr(&out));
 }
 
@@ -439,7 +420,7 @@ fn a_bind_mount_of_a_restricted_env_is_judged_by_the_env_it_is() {
         .output()
         .unwrap();
     sh(&["umount", alias.to_str().unwrap()]);
-    fs::remove_file(path).unwrap();
+    drop(path);
     assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
     assert!(
         stderr(&out).contains(&format!("{BOB} may not use env")),

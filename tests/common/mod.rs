@@ -21,15 +21,35 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Tests that need root say why they skip; under CI=true a skip is a failure.
+/// Whether a skip is a failure: `CI` set to anything but `false`.
+pub fn skips_fail() -> bool {
+    std::env::var_os("CI").is_some_and(|v| v != "false")
+}
+
+/// A test that cannot do its work here says why. Under CI (see
+/// [`skips_fail`]) that is a failure; otherwise the reason is printed and
+/// appended to `$CENV_TEST_SKIP_LOG`, so tests/run-all.sh can count skips
+/// (cargo test hides a passing test's stderr).
+pub fn skip(reason: &str) {
+    if skips_fail() {
+        panic!("CI is set: a skip is a failure ({reason})");
+    }
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    eprintln!("skipped: {reason}");
+    if let Some(log) = std::env::var_os("CENV_TEST_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut file) = fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = writeln!(file, "{test}: {reason}");
+        }
+    }
+}
+
+/// Tests that need root say why they skip; under CI a skip is a failure.
 #[macro_export]
 macro_rules! require_root {
     () => {
         if !$crate::common::is_root() {
-            if std::env::var_os("CI").is_some_and(|v| v == "true") {
-                panic!("this test needs root, and CI=true: a skip is a failure");
-            }
-            eprintln!("skipped: this test needs root (real users, privilege drop)");
+            $crate::common::skip("this test needs root (real users, privilege drop)");
             return;
         }
     };
@@ -320,15 +340,52 @@ pub fn test_system_config() -> Option<&'static Path> {
     option_env!("CENV_SYSTEM_CONFIG").map(Path::new)
 }
 
+/// The system config of the test build, written for one test and removed
+/// when dropped (on every path out of the test). The directory and file are
+/// root-owned and not writable by group or others, as a real system config
+/// must be.
+#[derive(Debug)]
+pub struct SystemConfig {
+    path: PathBuf,
+}
+
+impl SystemConfig {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the config's text.
+    pub fn rewrite(&self, text: &str) {
+        fs::write(&self.path, text).unwrap();
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+impl std::ops::Deref for SystemConfig {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for SystemConfig {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SystemConfig {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 /// Writes the system config of the test build (root only; callers hold
-/// machine_lock). The directory and file are root-owned and not writable by
-/// group or others, as a real system config must be.
-pub fn write_system_config(text: &str) -> Option<PathBuf> {
+/// machine_lock); `None` (a skip) when the suite was built without one.
+#[must_use = "the config is removed when the guard is dropped"]
+pub fn write_system_config(text: &str) -> Option<SystemConfig> {
     let Some(path) = test_system_config() else {
-        if std::env::var_os("CI").is_some_and(|v| v == "true") {
-            panic!("CI=true but the suite was built without CENV_SYSTEM_CONFIG (use tests/run-all.sh)");
-        }
-        eprintln!("skipped: built without CENV_SYSTEM_CONFIG=PATH (tests/run-all.sh sets it)");
+        skip("built without CENV_SYSTEM_CONFIG=PATH (tests/run-all.sh sets it)");
         return None;
     };
     assert_ne!(
@@ -339,9 +396,11 @@ pub fn write_system_config(text: &str) -> Option<PathBuf> {
     let dir = path.parent().unwrap();
     fs::create_dir_all(dir).unwrap();
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::write(path, text).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).unwrap();
-    Some(path.to_owned())
+    let config = SystemConfig {
+        path: path.to_owned(),
+    };
+    config.rewrite(text);
+    Some(config)
 }
 
 /// A shared-server layout: `envs/` owned by the admin, group research, mode
@@ -398,33 +457,56 @@ pub fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
+/// A marker no earlier run and no other test can have written: the test's
+/// name, this process, a counter and the time. Audit lines are found by it.
+pub fn unique_marker(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{what}-{}-{}-{nanos:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
 /// A real rsyslogd owned by the tests, receiving on /dev/log and writing the
 /// authpriv facility to a file with facility and severity on each line.
+///
+/// A handle reads the log only from where it stood when the handle was made:
+/// lines an earlier run (or an earlier test) wrote never satisfy a lookup.
 pub struct Syslog {
     pub log_file: PathBuf,
+    /// The length of the log when this handle was made.
+    start: u64,
 }
 
 const RSYSLOG_CONF: &str = "/etc/cenv-test/rsyslog.conf";
 const RSYSLOG_PID: &str = "/run/cenv-test-rsyslogd.pid";
+const SYSLOG_LOG: &str = "/var/log/cenv-test/audit.log";
 
 impl Syslog {
     /// Starts the daemon if it is not running (root only; hold machine_lock).
     pub fn start() -> Syslog {
-        let log_file = PathBuf::from("/var/log/cenv-test/audit.log");
+        let log_file = PathBuf::from(SYSLOG_LOG);
         fs::create_dir_all("/etc/cenv-test").unwrap();
         fs::create_dir_all(log_file.parent().unwrap()).unwrap();
+        // one worker: lines are written in the order they arrived, so a
+        // sentinel sent after a run's line is written after it
         fs::write(
             RSYSLOG_CONF,
             format!(
-                "module(load=\"imuxsock\" SysSock.Name=\"/dev/log\")\n\
+                "main_queue(queue.workerThreads=\"1\")\n\
+                 module(load=\"imuxsock\" SysSock.Name=\"/dev/log\")\n\
                  template(name=\"cenvtest\" type=\"string\" string=\"%syslogfacility-text%.%syslogseverity-text% %syslogtag%%msg%\\n\")\n\
                  authpriv.* action(type=\"omfile\" file=\"{}\" template=\"cenvtest\")\n",
                 log_file.display()
             ),
         )
         .unwrap();
-        let syslog = Syslog { log_file };
-        if syslog.running_pid().is_none() {
+        if running_syslog_pid().is_none() {
             assert!(
                 std::os::unix::net::UnixDatagram::unbound()
                     .unwrap()
@@ -442,23 +524,17 @@ impl Syslog {
             }
             assert!(Path::new("/dev/log").exists(), "rsyslogd did not create /dev/log");
         }
-        syslog
-    }
-
-    fn running_pid(&self) -> Option<i32> {
-        let pid: i32 = fs::read_to_string(RSYSLOG_PID).ok()?.trim().parse().ok()?;
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-            .ok()
-            .map(|()| pid)
+        let start = fs::metadata(&log_file).map(|m| m.len()).unwrap_or(0);
+        Syslog { log_file, start }
     }
 
     /// Stops the daemon and waits until /dev/log is gone.
     pub fn stop(&self) {
-        if let Some(pid) = self.running_pid() {
+        if let Some(pid) = running_syslog_pid() {
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM)
                 .unwrap();
             for _ in 0..250 {
-                if self.running_pid().is_none() {
+                if running_syslog_pid().is_none() {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -467,33 +543,62 @@ impl Syslog {
         let _ = fs::remove_file("/dev/log");
     }
 
+    /// What the log holds since this handle was made.
+    pub fn text(&self) -> String {
+        use std::io::{Read, Seek};
+        let Ok(mut file) = fs::File::open(&self.log_file) else {
+            return String::new();
+        };
+        let mut bytes = Vec::new();
+        if file.seek(std::io::SeekFrom::Start(self.start)).is_ok() {
+            let _ = file.read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// Waits (up to 5 s) for a line containing `marker` and returns it.
     pub fn line_with(&self, marker: &str) -> String {
         for _ in 0..250 {
-            if let Ok(text) = fs::read_to_string(&self.log_file) {
-                if let Some(line) = text.lines().find(|l| l.contains(marker)) {
-                    return line.to_owned();
-                }
+            if let Some(line) = self.text().lines().find(|l| l.contains(marker)) {
+                return line.to_owned();
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         panic!(
-            "no audit line containing {marker:?} in {}",
+            "no audit line containing {marker:?} in {} since this test began",
             self.log_file.display()
         );
     }
 
-    /// Every line containing `marker` (after waiting for the first).
+    /// The log since this handle was made, once everything sent to the
+    /// daemon before this call is in it: a sentinel line goes through the
+    /// same socket and the same queue, and is waited for.
+    pub fn settled_text(&self) -> String {
+        let sentinel = unique_marker("sentinel");
+        let socket = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        // authpriv.info, as the daemon files it with cenv's lines
+        socket
+            .send_to(format!("<86>cenv-test: {sentinel}").as_bytes(), "/dev/log")
+            .expect("sending the sentinel line to /dev/log");
+        self.line_with(&sentinel);
+        self.text()
+    }
+
+    /// Every line containing `marker`, counted once the log has settled.
     pub fn lines_with(&self, marker: &str) -> Vec<String> {
-        self.line_with(marker);
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        fs::read_to_string(&self.log_file)
-            .unwrap()
+        self.settled_text()
             .lines()
             .filter(|l| l.contains(marker))
             .map(str::to_owned)
             .collect()
     }
+}
+
+fn running_syslog_pid() -> Option<i32> {
+    let pid: i32 = fs::read_to_string(RSYSLOG_PID).ok()?.trim().parse().ok()?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+        .ok()
+        .map(|()| pid)
 }
 
 /// Genuine conda envs installed by rattler from a channel the tests build
@@ -552,9 +657,15 @@ pub fn genuine() -> Option<&'static Genuine> {
             };
             let channel = run(&[os("channel"), os("/var/cache/cenv-tests")]);
             let channel = channel["channel"].as_str().unwrap().to_owned();
-            // one test binary runs at a time: earlier roots are leftovers
+            // roots of test processes that are gone (killed before their
+            // cleanup) are leftovers; a live process's root is its own
             for entry in fs::read_dir("/srv").unwrap().flatten() {
-                if entry.file_name().to_string_lossy().starts_with("cenv-genuine-") {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let owner_gone = name
+                    .strip_prefix("cenv-genuine-")
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+                if owner_gone {
                     let _ = fs::remove_dir_all(entry.path());
                 }
             }
@@ -613,10 +724,9 @@ macro_rules! require_genuine {
         match $crate::common::genuine() {
             Some(g) => g,
             None => {
-                if std::env::var_os("CI").is_some_and(|v| v == "true") {
-                    panic!("CI=true but CENV_TEST_PYTHON (a Python with py-rattler) is not set: use tests/run-all.sh");
-                }
-                eprintln!("skipped: set CENV_TEST_PYTHON to a Python with py-rattler (tests/run-all.sh does)");
+                $crate::common::skip(
+                    "set CENV_TEST_PYTHON to a Python with py-rattler (tests/run-all.sh does)",
+                );
                 return;
             }
         }
@@ -803,4 +913,191 @@ pub fn sudo_cenv(user: &str) -> Command {
     let mut cmd = as_user(user, "sudo");
     cmd.args(["-n", "--"]).arg(cenv_binary());
     cmd
+}
+
+/// A file of the host a test replaces, hides or links for its duration.
+/// What stood there before — a file with its content, mode and owner, a
+/// symlink, or nothing — comes back when the guard is dropped, on every
+/// path out of the test (a failed assertion too), and parent directories the
+/// guard created are removed again. New content is written to a temporary
+/// file and renamed over the path: never through a link that stands there
+/// (a write through `/etc/python3.11/sitecustomize.py`-style links changes
+/// another package's file).
+pub struct HostFile {
+    path: PathBuf,
+    saved: Saved,
+    created_dirs: Vec<PathBuf>,
+}
+
+enum Saved {
+    Absent,
+    File {
+        bytes: Vec<u8>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Symlink(PathBuf),
+}
+
+impl HostFile {
+    fn save(path: &Path) -> HostFile {
+        use std::os::unix::fs::MetadataExt;
+        let saved = match fs::symlink_metadata(path) {
+            Err(_) => Saved::Absent,
+            Ok(m) if m.file_type().is_symlink() => Saved::Symlink(fs::read_link(path).unwrap()),
+            Ok(m) if m.is_file() => Saved::File {
+                bytes: fs::read(path).unwrap(),
+                mode: m.mode() & 0o7777,
+                uid: m.uid(),
+                gid: m.gid(),
+            },
+            Ok(_) => panic!("{} is not a file: a test will not replace it", path.display()),
+        };
+        let mut created_dirs = Vec::new();
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| !d.exists()) {
+            created_dirs.push(d.to_owned());
+            dir = d.parent();
+        }
+        if !created_dirs.is_empty() {
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+        }
+        HostFile {
+            path: path.to_owned(),
+            saved,
+            created_dirs,
+        }
+    }
+
+    /// `path` holds `content` (mode `mode`, owned by root) until the drop.
+    pub fn write(path: impl AsRef<Path>, content: impl AsRef<[u8]>, mode: u32) -> HostFile {
+        let guard = HostFile::save(path.as_ref());
+        replace_file(&guard.path, content.as_ref(), mode, 0, 0);
+        guard
+    }
+
+    /// `path` is a symlink to `target` until the drop.
+    pub fn symlink(path: impl AsRef<Path>, target: impl AsRef<Path>) -> HostFile {
+        let guard = HostFile::save(path.as_ref());
+        let temporary = temporary_sibling(&guard.path);
+        symlink(target, &temporary).unwrap();
+        fs::rename(&temporary, &guard.path).unwrap();
+        guard
+    }
+
+    /// `path` does not exist until the drop.
+    pub fn absent(path: impl AsRef<Path>) -> HostFile {
+        let guard = HostFile::save(path.as_ref());
+        let _ = fs::remove_file(&guard.path);
+        guard
+    }
+
+    /// The content the file had before the test, if it was a file.
+    pub fn original(&self) -> Option<&[u8]> {
+        match &self.saved {
+            Saved::File { bytes, .. } => Some(bytes),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for HostFile {
+    fn drop(&mut self) {
+        match &self.saved {
+            Saved::Absent => {
+                let _ = fs::remove_file(&self.path);
+            }
+            Saved::File {
+                bytes,
+                mode,
+                uid,
+                gid,
+            } => replace_file(&self.path, bytes, *mode, *uid, *gid),
+            Saved::Symlink(target) => {
+                let temporary = temporary_sibling(&self.path);
+                symlink(target, &temporary).unwrap();
+                fs::rename(&temporary, &self.path).unwrap();
+            }
+        }
+        for dir in &self.created_dirs {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+fn temporary_sibling(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap().to_string_lossy();
+    path.with_file_name(format!(".{name}.cenv-test-{}", std::process::id()))
+}
+
+/// Writes `bytes` to a new file beside `path` and renames it over `path`.
+fn replace_file(path: &Path, bytes: &[u8], mode: u32, uid: u32, gid: u32) {
+    let temporary = temporary_sibling(path);
+    let _ = fs::remove_file(&temporary);
+    fs::write(&temporary, bytes).unwrap();
+    fs::set_permissions(&temporary, fs::Permissions::from_mode(mode)).unwrap();
+    if is_root() {
+        lchown(&temporary, Some(uid), Some(gid)).unwrap();
+    }
+    fs::rename(&temporary, path).unwrap();
+}
+
+/// A directory of the host whose mode a test sets for its duration (made
+/// when missing, and then removed again if empty); the old mode comes back
+/// when the guard is dropped.
+pub struct HostDir {
+    path: PathBuf,
+    old_mode: Option<u32>,
+}
+
+impl HostDir {
+    pub fn with_mode(path: impl AsRef<Path>, mode: u32) -> HostDir {
+        let path = path.as_ref().to_owned();
+        let old_mode = fs::symlink_metadata(&path).ok().map(|m| {
+            assert!(m.is_dir(), "{} is not a directory", path.display());
+            m.permissions().mode() & 0o7777
+        });
+        if old_mode.is_none() {
+            fs::create_dir(&path).unwrap();
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        HostDir { path, old_mode }
+    }
+}
+
+impl Drop for HostDir {
+    fn drop(&mut self) {
+        match self.old_mode {
+            Some(mode) => {
+                let _ = fs::set_permissions(&self.path, fs::Permissions::from_mode(mode));
+            }
+            None => {
+                let _ = fs::remove_dir(&self.path);
+            }
+        }
+    }
+}
+
+/// A kernel setting under /proc/sys a test needs for its duration (the old
+/// value comes back when the guard is dropped). `None` when the kernel has
+/// no such setting.
+pub struct HostSysctl {
+    path: PathBuf,
+    old: String,
+}
+
+impl HostSysctl {
+    pub fn set(name: &str, value: &str) -> Option<HostSysctl> {
+        let path = PathBuf::from("/proc/sys").join(name.replace('.', "/"));
+        let old = fs::read_to_string(&path).ok()?;
+        fs::write(&path, value).unwrap_or_else(|e| panic!("setting {name} = {value}: {e}"));
+        Some(HostSysctl { path, old })
+    }
+}
+
+impl Drop for HostSysctl {
+    fn drop(&mut self) {
+        let _ = fs::write(&self.path, self.old.trim());
+    }
 }

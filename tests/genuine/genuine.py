@@ -134,7 +134,12 @@ def python_tree(work):
     os.makedirs(os.path.join(stdlib, "site-packages"))
     with open(os.path.join(stdlib, "site-packages", "README.txt"), "w") as f:
         f.write("site-packages of the test python package\n")
-    with open(os.path.join(stdlib, "sitecustomize.py"), "w") as f:
+    # Debian's stdlib has sitecustomize.py as a link to /etc/python3.11/:
+    # replace the link, never write through it into the host's file
+    sitecustomize = os.path.join(stdlib, "sitecustomize.py")
+    if os.path.lexists(sitecustomize):
+        os.remove(sitecustomize)
+    with open(sitecustomize, "x") as f:
         f.write(
             "# Debian's site.py adds dist-packages only; a conda python uses site-packages.\n"
             "import os, site, sys\n"
