@@ -33,35 +33,86 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
-/// The packages built from `source` (a checkout) into `target`.
-fn build_packages(source: &Path, target: &Path) -> (PathBuf, PathBuf) {
+/// Where this checkout's packages are built (tests/run-all.sh builds them
+/// there too); the second checkout of the reproducibility test builds there
+/// as well, so that it reuses the dependencies and compiles only cenv.
+fn package_target() -> PathBuf {
+    repo().join("target/package-build")
+}
+
+/// The packages of one build and the stripped binary in them, copied out of
+/// the target directory (a later build there overwrites its outputs).
+struct Packages {
+    deb: PathBuf,
+    rpm: PathBuf,
+    binary: PathBuf,
+}
+
+impl Packages {
+    fn in_dir(dir: &Path) -> Packages {
+        let find = |prefix: &str| {
+            fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix}* in {}", dir.display()))
+        };
+        Packages {
+            deb: find("cenv_0"),
+            rpm: find("cenv-0"),
+            binary: dir.join("cenv"),
+        }
+    }
+}
+
+/// Builds the packages of the checkout `source` into `target` and copies
+/// them to `copies`.
+fn build_packages(source: &Path, target: &Path, copies: &Path) -> Packages {
     run(Command::new(source.join("packaging/build-packages.sh"))
         .env("CARGO_TARGET_DIR", target)
         .env_remove("CENV_SYSTEM_CONFIG")
         .env_remove("RUSTFLAGS"));
-    let find = |dir: &str, prefix: &str| {
+    let _ = fs::remove_dir_all(copies);
+    fs::create_dir_all(copies).unwrap();
+    let newest = |dir: &str, prefix: &str| {
         fs::read_dir(target.join(dir))
             .unwrap()
             .flatten()
             .map(|e| e.path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .max_by_key(|p| fs::metadata(p).and_then(|m| m.modified()).unwrap())
             .unwrap_or_else(|| panic!("no {prefix}* in {}", target.join(dir).display()))
     };
-    (find("debian", "cenv_0"), find("generate-rpm", "cenv-0"))
+    for file in [
+        newest("debian", "cenv_0"),
+        newest("generate-rpm", "cenv-0"),
+        target.join("packaging/cenv"),
+    ] {
+        fs::copy(&file, copies.join(file.file_name().unwrap())).unwrap();
+    }
+    Packages::in_dir(copies)
 }
 
-/// The packages of this checkout, built once per test process.
-fn packages() -> &'static (PathBuf, PathBuf) {
-    static PACKAGES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    PACKAGES.get_or_init(|| build_packages(&repo(), &repo().join("target/package-build")))
+/// The packages of this checkout: the copies tests/run-all.sh made when it
+/// built them (`CENV_TEST_PACKAGES`), else built once per test process.
+fn packages() -> &'static Packages {
+    static PACKAGES: OnceLock<Packages> = OnceLock::new();
+    PACKAGES.get_or_init(|| match std::env::var_os("CENV_TEST_PACKAGES") {
+        Some(dir) => Packages::in_dir(Path::new(&dir)),
+        None => build_packages(&repo(), &package_target(), &package_target().join("copies")),
+    })
 }
 
 #[test]
 fn two_builds_from_two_checkouts_give_identical_packages() {
     require_root!();
-    let (deb, rpm) = packages();
+    let first = packages();
     // a second checkout elsewhere: nothing of the build path may reach the packages
-    let other = PathBuf::from("/var/tmp/cenv-reproducible-checkout");
+    let other = PathBuf::from(format!(
+        "/var/tmp/cenv-reproducible-checkout-{}",
+        std::process::id()
+    ));
     let _ = fs::remove_dir_all(&other);
     run(Command::new("git").args(["clone", "-q"]).arg(repo()).arg(&other));
     // the working tree as it is, uncommitted changes included
@@ -70,17 +121,23 @@ fn two_builds_from_two_checkouts_give_identical_packages() {
         repo().display(),
         other.display()
     )));
-    let (deb2, rpm2) = build_packages(&other, &other.join("target/package-build"));
-    let (deb2, rpm2) = (fs::read(&deb2).unwrap(), fs::read(&rpm2).unwrap());
+    let second = build_packages(&other, &package_target(), &other.join("copies"));
+    let (deb2, rpm2) = (fs::read(&second.deb).unwrap(), fs::read(&second.rpm).unwrap());
     let _ = fs::remove_dir_all(&other);
-    assert!(fs::read(deb).unwrap() == deb2, "the .deb differs between builds");
-    assert!(fs::read(rpm).unwrap() == rpm2, "the .rpm differs between builds");
+    assert!(
+        fs::read(&first.deb).unwrap() == deb2,
+        "the .deb differs between builds"
+    );
+    assert!(
+        fs::read(&first.rpm).unwrap() == rpm2,
+        "the .rpm differs between builds"
+    );
 }
 
 #[test]
 fn lintian_and_rpmlint_are_clean() {
     require_root!();
-    let (deb, rpm) = packages();
+    let Packages { deb, rpm, .. } = packages();
     let lintian = run(Command::new("lintian").arg("--fail-on").arg("warning").arg(deb));
     assert!(
         !stdout(&lintian).contains("W: ") && !stdout(&lintian).contains("E: "),
@@ -101,11 +158,11 @@ fn lintian_and_rpmlint_are_clean() {
 #[test]
 fn the_binary_is_never_setuid_and_holds_no_build_path() {
     require_root!();
-    let (deb, _) = packages();
+    let Packages { deb, binary, .. } = packages();
     let listing = stdout(&run(Command::new("dpkg-deb").arg("-c").arg(deb)));
     let bin = listing.lines().find(|l| l.ends_with("./usr/bin/cenv")).unwrap();
     assert!(bin.starts_with("-rwxr-xr-x "), "{bin}");
-    let binary = fs::read(repo().join("target/package-build/packaging/cenv")).unwrap();
+    let binary = fs::read(binary).unwrap();
     let text = String::from_utf8_lossy(&binary);
     assert!(
         !text.contains(repo().to_str().unwrap()),
@@ -138,14 +195,47 @@ impl Chroot {
                 .arg("http://deb.debian.org/debian"));
         }
         let root = PathBuf::from(format!("/var/tmp/cenv-chroot-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
+        remove_tree_without_mounts(&root);
         fs::create_dir_all(&root).unwrap();
         run(Command::new("tar").arg("-xf").arg(&cache).arg("-C").arg(&root));
-        for (what, target, options) in [("proc", "proc", "-tproc"), ("/dev", "dev", "--bind")] {
-            run(Command::new("mount")
-                .arg(options)
-                .arg(what)
-                .arg(root.join(target)));
+        // a /dev of its own (a tmpfs with the few nodes apt, su and the
+        // shells use), never the host's: removing the tree must never
+        // reach a host device node, even after an interrupted run
+        run(Command::new("mount")
+            .arg("-tproc")
+            .arg("proc")
+            .arg(root.join("proc")));
+        run(Command::new("mount")
+            .args(["-ttmpfs", "-omode=0755,nosuid", "cenv-chroot-dev"])
+            .arg(root.join("dev")));
+        for (name, major, minor) in [
+            ("null", 1, 3),
+            ("zero", 1, 5),
+            ("full", 1, 7),
+            ("random", 1, 8),
+            ("urandom", 1, 9),
+            ("tty", 5, 0),
+        ] {
+            nix::sys::stat::mknod(
+                &root.join("dev").join(name),
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::from_bits_truncate(0o666),
+                nix::sys::stat::makedev(major, minor),
+            )
+            .unwrap();
+            fs::set_permissions(
+                root.join("dev").join(name),
+                std::os::unix::fs::PermissionsExt::from_mode(0o666),
+            )
+            .unwrap();
+        }
+        for (name, target) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ] {
+            std::os::unix::fs::symlink(target, root.join("dev").join(name)).unwrap();
         }
         Chroot { root }
     }
@@ -176,21 +266,44 @@ impl Chroot {
 
 impl Drop for Chroot {
     fn drop(&mut self) {
-        for target in ["dev", "proc"] {
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.root.join(target))
-                .status();
-        }
-        let _ = fs::remove_dir_all(&self.root);
+        remove_tree_without_mounts(&self.root);
     }
+}
+
+/// The mount points at or below `dir`, deepest first (/proc/self/mountinfo).
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    found.sort();
+    found.reverse();
+    found
+}
+
+/// Unmounts whatever is mounted below `dir`, then removes it — and leaves
+/// it in place (with a message) if anything is still mounted there, since
+/// removing through a mount deletes what it shows.
+fn remove_tree_without_mounts(dir: &Path) {
+    for mount in mounts_under(dir) {
+        let _ = Command::new("umount").arg("-l").arg(&mount).status();
+    }
+    let left = mounts_under(dir);
+    if !left.is_empty() {
+        eprintln!("not removing {}: still mounted there: {left:?}", dir.display());
+        return;
+    }
+    let _ = fs::remove_dir_all(dir);
 }
 
 #[test]
 fn the_deb_installs_works_and_leaves_nothing_when_purged_in_a_debian_12_chroot() {
     require_root!();
     let _lock = machine_lock();
-    let (deb, _) = packages();
+    let Packages { deb, .. } = packages();
     let chroot = Chroot::new();
     fs::copy(deb, chroot.root.join("tmp/cenv.deb")).unwrap();
     // an admin's own config, there before the package
@@ -273,7 +386,7 @@ fn the_deb_installs_works_and_leaves_nothing_when_purged_in_a_debian_12_chroot()
 #[test]
 fn the_rpm_has_the_layout_and_installs_upgrades_and_erases() {
     require_root!();
-    let (_, rpm) = packages();
+    let Packages { rpm, .. } = packages();
     let query = |flag: &str, package: &Path| stdout(&run(Command::new("rpm").arg(flag).arg(package)));
     let files = query("-qlp", rpm);
     for path in [

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A single-node SLURM cluster for the batch-job tests, started by hand (no
 # systemd): munged, slurmctld and slurmd from Debian's slurm-wlm and munge,
-# with a generated slurm.conf under $SLURM_DIR. Stops only the daemons it
-# started, by the pids it recorded.
+# with a generated slurm.conf under $SLURM_DIR (tests/run-all.sh gives each
+# run its own) and on two ports that are free when it starts. Stops only the
+# daemons it started, by the pids it recorded.
 #
 #   tests/slurm/cluster.sh start   # prints the SLURM_CONF to export
 #   tests/slurm/cluster.sh stop
@@ -32,12 +33,20 @@ start() {
     chmod 755 "$dir"
     chown munge:munge "$dir/munge"
     host=$(hostname -s)
+    # two ports nothing listens on now (another cluster on this machine, a
+    # real slurmd on 6817/6818)
+    read -r ctld_port slurmd_port < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("", 0))
+print(*[s.getsockname()[1] for s in socks])')
     cat > "$conf" <<CONF
 ClusterName=cenvtest
 SlurmctldHost=$host
 SlurmUser=root
-SlurmctldPort=16817
-SlurmdPort=16818
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 AuthType=auth/munge
 AuthInfo=socket=$dir/munge/munge.socket.2
 StateSaveLocation=$dir/state
