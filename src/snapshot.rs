@@ -90,8 +90,21 @@ fn versions(dir: &Path, name: &str) -> Result<Vec<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io_error(format!("cannot list {}", dir.display()))(e)),
     };
-    found.sort();
+    // by the time in the name, then — two versions in one second — by
+    // which file was written first: the hash after the time says nothing
+    // about order
+    let written = |file: &String| {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(dir.join(file)).map_or((0, 0), |m| (m.mtime(), m.mtime_nsec()))
+    };
+    found.sort_by_cached_key(|file| (stamp_of(file).to_owned(), written(file), file.clone()));
     Ok(found)
+}
+
+/// The time part of a version's file name: `NAME@STAMP-HASH.txt` → `STAMP`.
+fn stamp_of(file: &str) -> &str {
+    let after = file.split_once('@').map_or(file, |(_, rest)| rest);
+    after.rsplit_once('-').map_or(after, |(stamp, _)| stamp)
 }
 
 /// A hash of what the metadata of `prefix` looks like from its directory
@@ -146,6 +159,7 @@ fn snapshot_env(
 ) -> Result<EnvSnapshot> {
     crate::conda::name::validate_env_name(name)?;
     let env_dir = dir.join(name);
+    crate::trust::require_roots_own_tree(&env_dir)?;
     fs::create_dir_all(&env_dir).map_err(io_error(format!("cannot create {}", env_dir.display())))?;
     let existing = versions(&env_dir, name)?;
     let seen = fingerprint(prefix).ok();
@@ -224,7 +238,7 @@ fn remove_orphaned_json(env_dir: &Path, name: &str, newest: &str) -> Result<()> 
         let Some(base) = file.strip_suffix(".json").filter(|b| b.starts_with(&prefix)) else {
             continue;
         };
-        if base < newest && !env_dir.join(format!("{base}.txt")).exists() {
+        if stamp_of(base) < stamp_of(newest) && !env_dir.join(format!("{base}.txt")).exists() {
             let path = env_dir.join(&file);
             match fs::remove_file(&path) {
                 Ok(()) => {}
@@ -239,6 +253,7 @@ fn remove_orphaned_json(env_dir: &Path, name: &str, newest: &str) -> Result<()> 
 /// Snapshots every env of `envs` into `dir`, in parallel, and writes
 /// `dir/MANIFEST`. An env that fails is reported and the others are done.
 pub fn snapshot_all(envs: &[(String, PathBuf)], dir: &Path, keep: Option<usize>) -> Result<Vec<EnvSnapshot>> {
+    crate::trust::require_roots_own_tree(dir)?;
     fs::create_dir_all(dir).map_err(io_error(format!("cannot create {}", dir.display())))?;
     let stamp = utc_stamp(SystemTime::now());
     let results = crate::parallel::map(envs, |(name, prefix)| {
@@ -266,6 +281,27 @@ pub fn snapshot_all(envs: &[(String, PathBuf)], dir: &Path, keep: Option<usize>)
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn two_versions_in_one_second_are_ordered_by_when_they_were_written() {
+        let dir = std::env::temp_dir().join(format!("cenv-versions-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        // the later version's hash sorts first
+        fs::write(dir.join("lab@20261130T095451Z-ffff.txt"), "first").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(dir.join("lab@20261130T095451Z-0000.txt"), "second").unwrap();
+        fs::write(dir.join("lab@20261129T000000Z-9999.txt"), "yesterday").unwrap();
+        let order = versions(&dir, "lab").unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            order,
+            [
+                "lab@20261129T000000Z-9999.txt",
+                "lab@20261130T095451Z-ffff.txt",
+                "lab@20261130T095451Z-0000.txt"
+            ]
+        );
+    }
 
     #[test]
     fn a_json_left_without_its_explicit_file_is_removed_once_a_newer_version_exists() {
