@@ -51,7 +51,8 @@ strip --strip-unneeded -o "$out/cenv" "$binary"
 for file in README.md SECURITY.md LICENSE-MIT LICENSE-APACHE CHANGELOG.md pam/README.md pam/cenv-session \
     packaging/cenv.toml packaging/profile.d/cenv.sh packaging/fish/cenv.fish packaging/zsh/zprofile-snippet.zsh \
     packaging/pam-configs/cenv packaging/debian/copyright packaging/debian/lintian-overrides \
-    packaging/slurm/cenv.conf packaging/slurm/cenv-el.conf packaging/slurm/lintian-overrides; do
+    packaging/slurm/cenv.conf packaging/slurm/cenv-el.conf packaging/slurm/lintian-overrides \
+    packaging/slurm/cenv-slurm-healthcheck; do
     mkdir -p "$out/files/$(dirname "$file")"
     cp "$file" "$out/files/$file"
 done

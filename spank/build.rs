@@ -15,4 +15,10 @@ fn main() {
         .and_then(|v| u32::from_str_radix(v.trim().trim_start_matches("0x"), 16).ok())
         .unwrap_or_else(|| panic!("{header} has no SLURM_VERSION_NUMBER"));
     println!("cargo:rustc-env=CENV_SLURM_VERSION_NUMBER={number}");
+    // the release the plugin is for, readable in the file by a health check
+    println!(
+        "cargo:rustc-env=CENV_SLURM_RELEASE={}.{:02}",
+        number >> 16,
+        (number >> 8) & 0xff
+    );
 }

@@ -7,8 +7,8 @@
 //! ```
 //!
 //! Facility authpriv, ident `cenv` with the pid; runs at notice, refusals at
-//! warning. The first field is the invoking user (sudo's `SUDO_USER`, or
-//! root); `USER=` is the user the command runs as.
+//! warning. The first field is the invoking user (the user sudo or pkexec
+//! ran it for, or root); `USER=` is the user the command runs as.
 //!
 //! cenv speaks the local syslog protocol itself over `/dev/log` (a datagram
 //! per message, as syslog(3) sends them) instead of calling syslog(3): it must
@@ -147,7 +147,7 @@ pub fn escape_command<'a>(words: impl IntoIterator<Item = &'a OsStr>) -> String 
 /// Everything the audit line says about a run.
 #[derive(Debug, Clone, Default)]
 pub struct Trail {
-    /// Who started cenv (sudo's SUDO_USER, root, or the caller).
+    /// Who started cenv (the user sudo or pkexec ran it for, root, or the caller).
     pub invoker: String,
     pub tty: String,
     pub env: String,

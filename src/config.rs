@@ -468,15 +468,15 @@ impl Config {
         ignore("login_umask_groups", !user.login_umask_groups.is_empty());
         ignore("default_envs", !user.default_envs.is_empty());
         ignore("notebook_any_ip", user.notebook_any_ip);
+        // which env is `base` decides which policy ([envs.base]) judges it
+        // and what the audit line calls it
+        ignore("base_prefix", user.base_prefix.is_some());
         let mut merged = self.clone();
         for dir in &user.envs_dirs {
             if !merged.envs_dirs.contains(dir) {
                 merged.envs_dirs.push(dir.clone());
                 merged.user_envs_dirs.push(dir.clone());
             }
-        }
-        if merged.base_prefix.is_none() {
-            merged.base_prefix = user.base_prefix.clone();
         }
         merged.umask |= user.umask;
         if user.landlock.strictness() > merged.landlock.strictness() {
@@ -565,12 +565,27 @@ fn load_file(path: &Path, system: bool) -> Result<LoadedConfig> {
         .open(path);
     let file = match opened {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && system => {
+        // a system config that is a symlink to nothing is not "no config":
+        // whoever could remove its target would return every run to the
+        // defaults
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && system && !path.is_symlink() => {
             return Ok(LoadedConfig {
                 config: Config::default(),
                 path: path.to_owned(),
                 from_file: false,
             })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && system => {
+            let target = std::fs::read_link(path).unwrap_or_default();
+            return Err(Error::ConfigValue {
+                path: path.to_owned(),
+                message: format!(
+                    "the system config is a symlink to {}, which does not exist: refusing to run with the \
+                     defaults (whoever removed it could lift every restriction); restore the file, or remove \
+                     the link if no config is meant",
+                    target.display()
+                ),
+            });
         }
         Err(source) => {
             return Err(Error::ConfigRead {
@@ -670,29 +685,43 @@ pub fn check_config_trust(path: &Path, file: &std::fs::File) -> Result<()> {
     }
     // Every directory above it too, as for an env: whoever owns or may
     // write one of them could put another directory (or none: the defaults)
-    // in the config's place.
-    let absolute = std::fs::canonicalize(dir).map_err(|source| Error::ConfigRead {
-        path: dir.to_owned(),
-        source,
-    })?;
+    // in the config's place. For a config that is a symlink (config
+    // management, a cluster's shared file) the directories above the file
+    // it leads to as well: they decide what is read.
     let root_only = crate::trust::TrustRules {
         owners: vec![0],
         groups: Vec::new(),
     };
-    let findings = crate::trust::check_chain(&absolute, &root_only).map_err(|e| Error::ConfigValue {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
-    if let Some(finding) = findings.first() {
-        return Err(untrusted(
-            path,
-            format!(
-                "the directory {} above it {}",
-                finding.path.display(),
-                finding.describe()
-            ),
-            finding.fix(),
-        ));
+    let mut chains = vec![std::fs::canonicalize(dir).map_err(|source| Error::ConfigRead {
+        path: dir.to_owned(),
+        source,
+    })?];
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(file))).ok();
+    if let Some(real_dir) = real.as_deref().and_then(Path::parent) {
+        if !chains.iter().any(|c| c == real_dir) {
+            chains.push(real_dir.to_owned());
+        }
+    }
+    for (i, chain) in chains.iter().enumerate() {
+        let findings = crate::trust::check_chain(chain, &root_only).map_err(|e| Error::ConfigValue {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        if let Some(finding) = findings.first() {
+            let above = match (i, real.as_deref()) {
+                (1, Some(real)) => format!("above the file it leads to, {},", real.display()),
+                _ => "above it".to_owned(),
+            };
+            return Err(untrusted(
+                path,
+                format!(
+                    "the directory {} {above} {}",
+                    finding.path.display(),
+                    finding.describe()
+                ),
+                finding.fix(),
+            ));
+        }
     }
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! cenv is setuid-free: it refuses to run with effective ids different from
 //! its real ids. An unprivileged caller is who they are. When the real uid is
 //! 0, the caller is named by `--user`, else by sudo's `SUDO_UID` (also set by
-//! sudo-rs and run0), else by pkexec's `PKEXEC_UID`; the user database, not the
+//! sudo-rs), else by pkexec's `PKEXEC_UID` — a claim checked against the
+//! process tree (see `delegating_user`); the user database, not the
 //! environment, gives their groups. Root with nobody to drop to is refused
 //! unless the config says `allow_root = true`.
 #![forbid(unsafe_code)]
@@ -115,17 +116,74 @@ pub fn refuse_setuid_install(process: &Process) -> Result<()> {
 }
 
 /// The human on whose behalf a process with real uid 0 runs: the user sudo
-/// (`SUDO_UID`, also set by sudo-rs and run0) or pkexec (`PKEXEC_UID`) says
-/// started it. Only ever consulted when the real uid is 0: an ordinary user
-/// can set these variables to anything.
+/// (`SUDO_UID`, also set by sudo-rs) or pkexec (`PKEXEC_UID`) says started
+/// it. Only ever consulted when the real uid is 0: an ordinary user can set
+/// these variables to anything.
+///
+/// Even for root the variable is a claim, not a fact: a sudo rule tagged
+/// `SETENV` (or `sudo -E` where allowed, `Defaults setenv`, doas `keepenv`,
+/// a root service passing a caller's environment) lets the invoker write
+/// `SUDO_UID=<anyone>`. So the claim must agree with what the kernel knows:
+/// the first process above cenv whose real uid is not 0 is the human's —
+/// sudo's own process (setuid root, it keeps the invoker's real uid), or
+/// the shell pkexec was typed in — and its real uid must be the uid named.
+/// A claim no such process backs (every ancestor root's) is refused too.
 fn delegating_user(env: &Environ) -> Result<Option<(Account, &'static str)>> {
-    if let Some(uid) = env.get("SUDO_UID") {
-        return Ok(Some((lookup_uid(uid, "SUDO_UID")?, "SUDO_UID")));
+    let (source, raw) = match (env.get("SUDO_UID"), env.get("PKEXEC_UID")) {
+        (Some(uid), _) => ("SUDO_UID", uid),
+        (None, Some(uid)) => ("PKEXEC_UID", uid),
+        (None, None) => return Ok(None),
+    };
+    let claimed = lookup_uid(raw, source)?;
+    if claimed.uid == 0 {
+        // root delegating to root: identify() refuses it, nobody to verify
+        return Ok(Some((claimed, source)));
     }
-    if let Some(uid) = env.get("PKEXEC_UID") {
-        return Ok(Some((lookup_uid(uid, "PKEXEC_UID")?, "PKEXEC_UID")));
+    match first_unprivileged_ancestor_uid() {
+        Some(uid) if uid == claimed.uid => Ok(Some((claimed, source))),
+        Some(uid) => Err(Error::Identity(format!(
+            "refusing {source}={}: it names {}, but cenv was started by {} (uid {uid}, the first process above \
+             cenv that is not root's). A sudo rule tagged SETENV, sudo -E, `Defaults setenv` or doas `keepenv` \
+             lets an invoker set {source}; cenv acts only for the user who really started it — remove the tag \
+             from the rule for cenv (SECURITY.md, \"Launchers\")",
+            claimed.uid,
+            claimed.name,
+            name_of(uid)
+        ))),
+        None => Err(Error::Identity(format!(
+            "refusing {source}={}: no process above cenv belongs to {} (every one is root's), so nothing backs \
+             the claim — a root service or script passing on a caller's environment? Name the user with \
+             --user instead",
+            claimed.uid, claimed.name
+        ))),
     }
-    Ok(None)
+}
+
+/// The real uid of the first process above this one whose real uid is not
+/// 0 (from /proc/PID/status), or `None` when every ancestor up to init is
+/// root's.
+fn first_unprivileged_ancestor_uid() -> Option<u32> {
+    let mut pid = nix::unistd::getppid().as_raw();
+    // a chain of processes is short; the bound only guards a loop in /proc
+    for _ in 0..256 {
+        if pid <= 1 {
+            return None;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|v| v.parse::<u32>().ok())
+        };
+        let real_uid = field("Uid:")?;
+        if real_uid != 0 {
+            return Some(real_uid);
+        }
+        pid = i32::try_from(field("PPid:")?).ok()?;
+    }
+    None
 }
 
 /// Works out who the caller is.
@@ -191,10 +249,12 @@ pub fn identify(
     })
 }
 
-/// The audit line's first field: the human who started cenv — sudo's
-/// `SUDO_USER` (or the name of `SUDO_UID`), pkexec's `PKEXEC_UID`, root, or
-/// the ordinary caller — escaped like every field. For uid 0 inside a user
-/// namespace, the uid outside it.
+/// The audit line's first field: the human who started cenv — the user
+/// sudo or pkexec started it for (once that claim is backed by the process
+/// tree, see [`delegating_user`]; never `SUDO_USER`, which an invoker may
+/// set too), root, or the ordinary caller — escaped like every field. A
+/// claim the process tree contradicts names who really started cenv. For
+/// uid 0 inside a user namespace, the uid outside it.
 pub fn invoker(process: &Process) -> String {
     use crate::audit::invoker_field;
     if process.real_uid != 0 {
@@ -204,16 +264,12 @@ pub fn invoker(process: &Process) -> String {
         return invoker_field(format!("{} (uid 0 in a user namespace)", name_of(outside)).as_bytes());
     }
     let env = &process.environ;
-    if let Some(user) = env
-        .get("SUDO_USER")
-        .filter(|u| !u.is_empty() && env.contains("SUDO_UID"))
-    {
-        return invoker_field(user.as_bytes());
-    }
-    for var in ["SUDO_UID", "PKEXEC_UID"] {
-        if let Some(uid) = env.get_str(var).and_then(|u| u.parse::<u32>().ok()) {
-            return invoker_field(name_of(uid).as_bytes());
-        }
+    if env.contains("SUDO_UID") || env.contains("PKEXEC_UID") {
+        return match delegating_user(env) {
+            Ok(Some((account, _))) => invoker_field(account.name.as_bytes()),
+            _ => first_unprivileged_ancestor_uid()
+                .map_or_else(|| "root".into(), |uid| invoker_field(name_of(uid).as_bytes())),
+        };
     }
     "root".into()
 }

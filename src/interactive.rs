@@ -29,8 +29,17 @@ const NEEDS_SHELL_INIT: &str = "cenv activate changes the current shell, so it r
 function: eval \"$(cenv shell-init bash)\" first (zsh alike; fish: cenv shell-init fish | source). \
 To run a command in an env use `cenv run NAME COMMAND`; for a confined shell, `cenv shell NAME`";
 
+/// Why no activation code is ever printed for a shell of root's: the shell
+/// would source the env's activate.d scripts and run its programs first in
+/// PATH — code the env's admin controls — with root's powers, unconfined
+/// (a shell that is already running cannot be restricted).
+const NOT_IN_ROOTS_SHELL: &str = "refusing to print activation code for a shell of root's (cenv runs as root): the shell would source the env's activate.d scripts and put its bin/ first in root's PATH — code the env's admin controls, run with root's powers. Use `cenv run ENV COMMAND` (confined, every capability cleared) or activate in your own shell";
+
 /// `cenv activate --shell SHELL NAME`: prints the activation code.
 pub fn activate(process: &Process, args: ActivateArgs, cli_config: Option<&Path>) -> Result<u8> {
+    if process.is_privileged() {
+        return Err(Error::Identity(NOT_IN_ROOTS_SHELL.into()));
+    }
     let shell = args.shell.ok_or_else(|| Error::Usage(NEEDS_SHELL_INIT.into()))?;
     let spec = match (args.prefix, args.name) {
         (Some(prefix), _) => EnvSpec::Prefix(prefix),
@@ -138,11 +147,35 @@ fn with_condarc_changeps1(process: &Process) -> Environ {
 
 /// `cenv deactivate --shell SHELL`: prints the code that undoes the
 /// activation of the active env.
-pub fn deactivate(process: &Process, args: DeactivateArgs) -> Result<u8> {
+///
+/// The scripts it sources (the active env's deactivate.d, the previous
+/// env's activate.d when going back a level) are judged first, by the rules
+/// activation judges them by.
+pub fn deactivate(process: &Process, args: DeactivateArgs, cli_config: Option<&Path>) -> Result<u8> {
+    if process.is_privileged() {
+        return Err(Error::Identity(
+            NOT_IN_ROOTS_SHELL.replace("activation", "deactivation"),
+        ));
+    }
     let shell = args
         .shell
         .ok_or_else(|| Error::Usage(NEEDS_SHELL_INIT.replace("activate", "deactivate")))?;
-    let code = render_deactivation(shell, &process.environ, process.environ.get("PS1"))?;
+    let loaded = config::load(process, cli_config)?;
+    let identity = crate::identity::identify(
+        process,
+        None,
+        loaded.config.allow_root,
+        &loaded.path.display().to_string(),
+    )?;
+    let caller = crate::run::Caller { loaded, identity };
+    let judge = |prefix: &Path| {
+        let prefix = std::fs::canonicalize(prefix).map_err(|source| Error::PrefixAccess {
+            path: prefix.to_owned(),
+            source,
+        })?;
+        crate::run::judge_env_at(&prefix, &caller)
+    };
+    let code = render_deactivation(shell, &process.environ, process.environ.get("PS1"), judge)?;
     write_stdout(&code)
 }
 
@@ -191,8 +224,13 @@ pub fn login_init(process: &Process, shell: &str, cli_config: Option<&Path>) -> 
     if member(&mut config.login_umask_groups.iter()) {
         out.extend_from_slice(format!("umask {:03o}\n", config.umask).as_bytes());
     }
-    let chosen = process
-        .home()
+    // root's own home from the user database, never $HOME: under `sudo -s`
+    // it may still be the invoker's
+    let home = match process.is_privileged() {
+        true => crate::identity::Account::by_uid(process.real_uid).map(|a| a.home),
+        false => process.home(),
+    };
+    let chosen = home
         .and_then(|home| std::fs::read_to_string(home.join(".config/cenv/default-env")).ok())
         .and_then(|text| {
             text.lines()
@@ -208,6 +246,14 @@ pub fn login_init(process: &Process, shell: &str, cli_config: Option<&Path>) -> 
                 .map(|(_, env)| env.clone())
         });
     if let Some(env) = chosen {
+        if process.is_privileged() {
+            // root's login shell (also `sudo -i`): nothing of the env runs in it
+            message(&format!(
+                "default env '{}' not activated in root's login shell: {NOT_IN_ROOTS_SHELL}",
+                crate::escape::text(&env)
+            ));
+            return write_stdout(&out);
+        }
         let render_as = integrated.unwrap_or(Shell::Bash);
         match audited_activation(process, render_as, &EnvSpec::Name(env.clone()), cli_config) {
             Ok(code) => out.extend(code),

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -28,7 +27,7 @@ use crate::inventory::{current_subject, list_envs, may_use};
 use crate::output::write_stdout;
 use crate::policy::resolve_explained;
 use crate::process::Process;
-use crate::wholefile::{read_limited, write_atomically};
+use crate::wholefile::write_atomically;
 
 /// Where Jupyter looks for system-wide kernels (jupyter_core's
 /// SYSTEM_JUPYTER_PATH on Linux).
@@ -98,6 +97,7 @@ fn no_ipykernel(name: &str) -> String {
 pub fn kernel_install(process: &Process, args: KernelInstallArgs, cli_config: Option<&Path>) -> Result<u8> {
     let loaded = config::load(process, cli_config)?;
     let dir = kernels_dir(process, args.prefix.as_deref())?;
+    crate::trust::require_roots_own_tree(&dir)?;
     let cenv = std::env::current_exe().map_err(|e| Error::system("finding cenv's own path", e))?;
     let mut report = String::new();
     if args.all {
@@ -215,6 +215,7 @@ fn install_one(
 ) -> Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     let kernel_dir = dir.join(format!("{KERNEL_PREFIX}{name}"));
+    crate::trust::require_roots_own_tree(&kernel_dir)?;
     let failed = |what: &str, path: &Path, e: std::io::Error| Error::System {
         what: format!("{what} {}", path.display()),
         source: e,
@@ -267,7 +268,8 @@ pub struct InstalledKernel {
 
 pub fn kernel_list(process: &Process, args: KernelListArgs, cli_config: Option<&Path>) -> Result<u8> {
     let loaded = config::load(process, cli_config)?;
-    let mut dirs = vec![user_kernels_dir(process)?];
+    // without a home (a service, `env -i`), the other places are listed
+    let mut dirs: Vec<PathBuf> = user_kernels_dir(process).into_iter().collect();
     dirs.extend(args.prefix.as_deref().map(|p| p.join("share/jupyter/kernels")));
     dirs.extend(SYSTEM_KERNEL_DIRS.iter().map(PathBuf::from));
     dirs.dedup();
@@ -321,9 +323,11 @@ fn inspect_kernel(process: &Process, loaded: &LoadedConfig, dir: &Path, kernel: 
         ok: false,
         problem: None,
     };
-    let spec = match read_limited(&kernel_dir.join("kernel.json"), FILE_LIMIT)
+    // a kernelspec lives in a tree its owner may change: never follow a
+    // link, never block on a FIFO
+    let spec = match crate::wholefile::read_regular_nofollow(&kernel_dir.join("kernel.json"), FILE_LIMIT)
         .map_err(|e| e.to_string())
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string()))
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string()))
     {
         Ok(spec) => spec,
         Err(e) => {
@@ -363,6 +367,7 @@ pub fn kernel_remove(process: &Process, args: KernelRemoveArgs) -> Result<u8> {
     for name in &args.names {
         crate::conda::name::validate_env_name(name)?;
         let kernel_dir = dir.join(format!("{KERNEL_PREFIX}{name}"));
+        crate::trust::require_roots_own_tree(&kernel_dir)?;
         let removed = match std::fs::symlink_metadata(&kernel_dir) {
             Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&kernel_dir),
             Ok(_) => std::fs::remove_file(&kernel_dir),
@@ -436,14 +441,6 @@ fn free_loopback_port() -> Result<u16> {
 }
 
 /// 24 random bytes as hex, from the kernel's generator.
-fn new_token() -> Result<String> {
-    let mut bytes = [0u8; 24];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| Error::system("reading /dev/urandom for a token", e))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// `cenv notebook NAME [-- ARGS]`: returns only if the server could not be
 /// started (a successful run becomes the server).
 pub fn notebook(process: &Process, args: NotebookArgs, cli_config: Option<&Path>) -> Error {
@@ -489,15 +486,10 @@ fn prepare_notebook(
             escape::text(&args.name)
         )));
     };
-    let mut process = process.clone();
-    let token = match process.environ.get("JUPYTER_TOKEN") {
-        Some(token) if !token.is_empty() => token.to_string_lossy().into_owned(),
-        _ => {
-            let token = new_token()?;
-            process.environ.set("JUPYTER_TOKEN", token.clone());
-            token
-        }
-    };
+    // The token: Jupyter's own, generated when it starts (never in argv)
+    // and printed in its URL once it serves — cenv does not make one up
+    // and print it before the port is Jupyter's (see below).
+    let process = process.clone();
     let mut words: Vec<OsString> = vec![args.name.clone().into(), (*program).into()];
     if ip.is_none() {
         words.push("--ip=127.0.0.1".into());
@@ -531,15 +523,27 @@ fn prepare_notebook(
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "HOST".into());
+    // The address ssh forwards to is the one the server binds; the URL is
+    // the laptop's end of the tunnel. The token is not printed here: the
+    // chosen port is free now, but another user could bind it before
+    // Jupyter does (then Jupyter fails, --port-retries=0). Jupyter prints
+    // its URL, token included, once it serves on the port itself.
     let shown = ip.as_deref().unwrap_or("127.0.0.1");
+    let remote = match shown.contains(':') {
+        true => format!("[{}]", shown.trim_start_matches('[').trim_end_matches(']')),
+        false => shown.to_owned(),
+    };
     match port {
         Some(port) => crate::output::message(&format!(
-            "jupyter will serve on {shown}:{port}. From your laptop:\n    ssh -N -L {port}:127.0.0.1:{port} {}@{}\n  then open http://127.0.0.1:{port}/{url_path}?token={token}",
+            "jupyter will serve on {}:{port}. From your laptop:\n    ssh -N -L {port}:{}:{port} {}@{}\n  then open the http://127.0.0.1:{port}/{url_path}?token=... URL jupyter prints below once it serves",
+            escape::text(shown),
+            escape::text(&remote),
             escape::text(&user),
             escape::text(&host)
         )),
         _ => crate::output::message(&format!(
-            "jupyter will serve on the port you gave; forward it with ssh -N -L PORT:127.0.0.1:PORT {}@{} and open http://127.0.0.1:PORT/{url_path}?token={token}",
+            "jupyter will serve on the port you gave; forward it with ssh -N -L PORT:{}:PORT {}@{} and open the URL with the token jupyter prints once it serves",
+            escape::text(&remote),
             escape::text(&user),
             escape::text(&host)
         )),

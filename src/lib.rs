@@ -97,9 +97,16 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
     // Everything but a run reads as the caller: started by root for someone
     // (sudo, pkexec), drop to them first. `run` and `shell` drop in their
     // pipeline, after the config is read and the pty relay split off;
-    // `notebook` refuses root (it serves as whoever starts it).
+    // `notebook` refuses root (it serves as whoever starts it); what a shell
+    // evaluates (`activate`, `deactivate`, `login-init`) is for that shell —
+    // root's, when cenv runs as root — and never computed as someone else.
     let process = match cli.command {
-        Command::Run(_) | Command::Shell(_) | Command::Notebook(_) => process,
+        Command::Run(_)
+        | Command::Shell(_)
+        | Command::Notebook(_)
+        | Command::Activate(_)
+        | Command::Deactivate(_)
+        | Command::LoginInit(_) => process,
         _ => identity::act_as_caller(process)?,
     };
     let process = &process;
@@ -119,7 +126,7 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
             Err(run::run(process, run_args, cli.config.as_deref()))
         }
         Command::Activate(args) => interactive::activate(process, args, cli.config.as_deref()),
-        Command::Deactivate(args) => interactive::deactivate(process, args),
+        Command::Deactivate(args) => interactive::deactivate(process, args, cli.config.as_deref()),
         Command::List(args) => admin::list(process, args, cli.config.as_deref()),
         Command::Info(args) => admin::info(process, args, cli.config.as_deref()),
         Command::Doctor(args) => admin::doctor(process, args, cli.config.as_deref()),

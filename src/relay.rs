@@ -1,23 +1,29 @@
 //! The one case where cenv does not exec in place: a run dropped from root
-//! whose stdin, stdout or stderr is a terminal.
+//! while root's terminal is within reach — one of fds 0–2 is a terminal, or
+//! the process has a controlling terminal at all (`/dev/tty` opens), even
+//! with every standard descriptor redirected.
 //!
-//! That terminal is root's. A process the command leaves behind would keep a
-//! descriptor to it and read what root types next — job control does not
-//! protect a terminal from a process that no longer belongs to its session.
-//! So cenv does what `sudo` (`use_pty`), `su --pty` and `runuser --pty` do:
-//! the command gets a new pseudo-terminal as the controlling terminal of a
-//! new session, in place of each of fds 0–2 that was a terminal, and cenv
-//! stays behind as the parent, relaying bytes, the window size and signals,
+//! That terminal is root's. A process the command leaves behind would keep
+//! a descriptor to it and read what root types next, or push input into
+//! root's shell with TIOCSTI — job control does not protect a terminal from
+//! a process that no longer belongs to its session, and `/dev/tty` reaches
+//! the controlling terminal whatever fds 0–2 are. So cenv does what `sudo`
+//! (`use_pty`, which decides by opening `/dev/tty` too), `su --pty` and
+//! `runuser --pty` do: the command gets a new pseudo-terminal as the
+//! controlling terminal of a new session, in place of each of fds 0–2 that
+//! was a terminal, and cenv stays behind as the parent, relaying bytes
+//! between root's terminal and the new one, the window size and signals,
 //! and exits with the command's status (128+N for a signal, as a shell
 //! reports it). When the command exits the pseudo-terminal is closed: what
 //! it left behind gets EIO and never had root's terminal to read.
 //!
 //! The parent stays root — so the user the command runs as can neither
 //! ptrace nor signal it — but keeps only CAP_KILL (to forward signals to
-//! the command) and sets no_new_privs. Every other run still exec()s.
+//! the command) and sets no_new_privs. A run from root with no terminal at
+//! all still exec()s, in a session of its own.
 #![forbid(unsafe_code)]
 
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -53,17 +59,76 @@ pub fn terminals() -> [bool; 3] {
     [0, 1, 2].map(|fd| isatty(borrow(fd)).unwrap_or(false))
 }
 
-/// Moves the rest of the run onto a new pseudo-terminal. Returns in the
-/// child, which is the leader of a new session whose controlling terminal
-/// is the pseudo-terminal; the parent relays until the command exits and
-/// then exits with its status — it never returns.
-pub fn continue_on_new_terminal(ttys: [bool; 3]) -> Result<()> {
+/// The process's controlling terminal, opened (as `/dev/tty`), if it has
+/// one.
+pub fn controlling_terminal() -> Option<OwnedFd> {
+    nix::fcntl::open(
+        "/dev/tty",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()
+}
+
+/// A run from root with no terminal at all: a session of its own all the
+/// same, so it can never acquire root's. Fails only where it cannot matter:
+/// cenv already leads its process group, and a process with no controlling
+/// terminal has none to keep.
+pub fn leave_session() {
+    let _ = setsid();
+}
+
+/// Where the relay meets root: fds 0–2 that are terminals, or the
+/// controlling terminal opened when none of them is.
+enum UserTerminal {
+    Standard([bool; 3]),
+    Opened(OwnedFd),
+}
+
+impl UserTerminal {
+    /// The descriptor whose mode and size are copied.
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            UserTerminal::Standard(ttys) => borrow((0..3).find(|&fd| ttys[fd as usize]).unwrap_or(0)),
+            UserTerminal::Opened(fd) => fd.as_fd(),
+        }
+    }
+
+    /// The descriptor keystrokes are read from.
+    fn input(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            UserTerminal::Standard(ttys) => ttys[0].then(|| borrow(0)),
+            UserTerminal::Opened(fd) => Some(fd.as_fd()),
+        }
+    }
+
+    /// The descriptor the command's terminal output goes to.
+    fn output(&self) -> BorrowedFd<'_> {
+        match self {
+            UserTerminal::Standard(ttys) => {
+                borrow([1, 2, 0].into_iter().find(|&fd| ttys[fd as usize]).unwrap_or(1))
+            }
+            UserTerminal::Opened(fd) => fd.as_fd(),
+        }
+    }
+}
+
+/// Moves the rest of the run onto a new pseudo-terminal. `ttys` says which
+/// of fds 0–2 are terminals; `controlling` is the controlling terminal,
+/// used as root's end when none of them is. Returns in the child, which is
+/// the leader of a new session whose controlling terminal is the
+/// pseudo-terminal; the parent relays until the command exits and then
+/// exits with its status — it never returns.
+pub fn continue_on_new_terminal(ttys: [bool; 3], controlling: Option<OwnedFd>) -> Result<()> {
     let fail = |what: &str, e: io::Error| {
         Error::system(format!("giving the command a terminal of its own: {what}"), e)
     };
-    let user_tty = (0..3).find(|&fd| ttys[fd as usize]).unwrap_or(0);
-    let termios = tcgetattr(borrow(user_tty)).ok();
-    let size = sys::window_size(borrow(user_tty)).ok();
+    let user = match controlling {
+        Some(fd) if !ttys.contains(&true) => UserTerminal::Opened(fd),
+        _ => UserTerminal::Standard(ttys),
+    };
+    let termios = tcgetattr(user.fd()).ok();
+    let size = sys::window_size(user.fd()).ok();
     let pty = nix::pty::openpty(size.as_ref(), termios.as_ref()).map_err(|e| fail("openpty", e.into()))?;
 
     let mut signals = SigSet::empty();
@@ -83,6 +148,7 @@ pub fn continue_on_new_terminal(ttys: [bool; 3]) -> Result<()> {
         Forked::Child => {
             drop(signal_fd);
             drop(pty.master);
+            drop(user);
             old_mask
                 .thread_set_mask()
                 .map_err(|e| fail("restoring the signal mask", e.into()))?;
@@ -106,7 +172,7 @@ pub fn continue_on_new_terminal(ttys: [bool; 3]) -> Result<()> {
         Forked::Parent { child } => {
             drop(pty.slave);
             keep_only_cap_kill();
-            let relay = Relay::new(pty.master, Pid::from_raw(child), signal_fd, ttys);
+            let relay = Relay::new(pty.master, Pid::from_raw(child), signal_fd, user);
             let status = relay.run();
             std::process::exit(i32::from(status));
         }
@@ -130,96 +196,105 @@ struct Relay {
     master: OwnedFd,
     child: Pid,
     signals: SignalFd,
-    /// The user's terminal cenv reads keystrokes from (fd 0), if any.
-    input: Option<RawFd>,
-    /// Where the command's terminal output goes: the first terminal of 1, 2, 0.
-    output: RawFd,
-    /// The terminal whose mode and size are copied.
-    user_tty: RawFd,
+    user: UserTerminal,
+    /// Whether keystrokes are still read (until end of input or a hang-up).
+    reading_input: bool,
     saved_mode: Option<Termios>,
     /// Keystrokes read but not yet taken by the pseudo-terminal.
     pending: Vec<u8>,
 }
 
+/// What the relay copies after the command exited, at most: a process left
+/// behind that keeps writing cannot hold root's terminal.
+const DRAIN_LIMIT: usize = 1 << 20;
+
 impl Relay {
-    fn new(master: OwnedFd, child: Pid, signals: SignalFd, ttys: [bool; 3]) -> Relay {
+    fn new(master: OwnedFd, child: Pid, signals: SignalFd, user: UserTerminal) -> Relay {
         let _ = fcntl(&master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
-        let output = [1, 2, 0].into_iter().find(|&fd| ttys[fd as usize]).unwrap_or(1);
         Relay {
             master,
             child,
             signals,
-            input: ttys[0].then_some(0),
-            output,
-            user_tty: (0..3).find(|&fd| ttys[fd as usize]).unwrap_or(0),
+            reading_input: user.input().is_some(),
+            user,
             saved_mode: None,
             pending: Vec::new(),
         }
     }
 
     fn in_foreground(&self) -> bool {
-        tcgetpgrp(borrow(self.user_tty)).is_ok_and(|pgrp| pgrp == getpgrp())
+        tcgetpgrp(self.user.fd()).is_ok_and(|pgrp| pgrp == getpgrp())
     }
 
     /// Raw mode on the user's terminal while cenv is in its foreground, so
     /// that ^C, ^Z and every other key reach the command's terminal as bytes
     /// and its own line discipline acts on them.
     fn enter_raw_mode(&mut self) {
-        if self.input.is_none() || self.saved_mode.is_some() || !self.in_foreground() {
+        if self.user.input().is_none() || self.saved_mode.is_some() || !self.in_foreground() {
             return;
         }
-        let Ok(mode) = tcgetattr(borrow(self.user_tty)) else {
+        let Ok(mode) = tcgetattr(self.user.fd()) else {
             return;
         };
         let mut raw = mode.clone();
         cfmakeraw(&mut raw);
-        if tcsetattr(borrow(self.user_tty), SetArg::TCSADRAIN, &raw).is_ok() {
+        if tcsetattr(self.user.fd(), SetArg::TCSADRAIN, &raw).is_ok() {
             self.saved_mode = Some(mode);
         }
     }
 
     fn leave_raw_mode(&mut self) {
         if let Some(mode) = self.saved_mode.take() {
-            let _ = tcsetattr(borrow(self.user_tty), SetArg::TCSADRAIN, &mode);
+            let _ = tcsetattr(self.user.fd(), SetArg::TCSADRAIN, &mode);
         }
     }
 
     fn copy_window_size(&self) {
-        if let Ok(size) = sys::window_size(borrow(self.user_tty)) {
+        if let Ok(size) = sys::window_size(self.user.fd()) {
             let _ = sys::set_window_size(self.master.as_fd(), &size);
         }
     }
 
     fn run(mut self) -> u8 {
         self.enter_raw_mode();
+        // Once every descriptor of the pseudo-terminal's other end is
+        // closed, the master reports a hang-up on every poll: it leaves the
+        // poll set then (a command may keep running without its terminal).
         let mut master_open = true;
         let mut buffer = [0u8; 8192];
         let status = loop {
-            let reading_input = self.input.is_some() && self.saved_mode.is_some() && self.pending.is_empty();
+            let read_input =
+                master_open && self.reading_input && self.saved_mode.is_some() && self.pending.is_empty();
             let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            let master_events = match (master_open, self.pending.is_empty()) {
-                (false, _) => PollFlags::empty(),
-                (true, true) => PollFlags::POLLIN,
-                (true, false) => PollFlags::POLLIN | PollFlags::POLLOUT,
+            let master_at = master_open.then(|| {
+                let events = match self.pending.is_empty() {
+                    true => PollFlags::POLLIN,
+                    false => PollFlags::POLLIN | PollFlags::POLLOUT,
+                };
+                fds.push(PollFd::new(self.master.as_fd(), events));
+                fds.len() - 1
+            });
+            let input_at = match (read_input, self.user.input()) {
+                (true, Some(input)) => {
+                    fds.push(PollFd::new(input, PollFlags::POLLIN));
+                    Some(fds.len() - 1)
+                }
+                _ => None,
             };
-            fds.push(PollFd::new(self.master.as_fd(), master_events));
-            if reading_input {
-                fds.push(PollFd::new(borrow(0), PollFlags::POLLIN));
-            }
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(_) => break self.wait_for_exit(),
             }
-            let ready = |fd: &PollFd| fd.revents().unwrap_or(PollFlags::empty());
-            let signal_ready = !ready(&fds[0]).is_empty();
-            let master_ready = ready(&fds[1]);
-            let input_ready = fds.get(2).map(ready).unwrap_or(PollFlags::empty());
+            let ready = |at: Option<usize>| at.and_then(|i| fds[i].revents()).unwrap_or(PollFlags::empty());
+            let signal_ready = !ready(Some(0)).is_empty();
+            let master_ready = ready(master_at);
+            let input_ready = ready(input_at);
             drop(fds);
 
             if master_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                 match read(&self.master, &mut buffer) {
                     Ok(0) | Err(Errno::EIO) => master_open = false,
-                    Ok(n) => write_all(self.output, &buffer[..n]),
+                    Ok(n) => write_all(self.user.output(), &buffer[..n]),
                     Err(Errno::EAGAIN | Errno::EINTR) => {}
                     Err(_) => master_open = false,
                 }
@@ -228,14 +303,15 @@ impl Relay {
                 self.flush_pending();
             }
             if !input_ready.is_empty() {
-                match read(borrow(0), &mut buffer) {
+                let input = self.user.input().expect("polled, so present");
+                match read(input, &mut buffer) {
                     Ok(n) if n > 0 => {
                         self.pending.extend_from_slice(&buffer[..n]);
                         self.flush_pending();
                     }
                     Err(Errno::EAGAIN | Errno::EINTR) => {}
                     // end of input or a hung-up terminal: stop reading it
-                    _ => self.input = None,
+                    _ => self.reading_input = false,
                 }
             }
             if signal_ready {
@@ -244,7 +320,9 @@ impl Relay {
                 }
             }
         };
-        self.drain_output(&mut buffer);
+        if master_open {
+            self.drain_output(&mut buffer);
+        }
         self.leave_raw_mode();
         status
     }
@@ -259,14 +337,19 @@ impl Relay {
         }
     }
 
-    /// What the command wrote before it exited; leftover processes that keep
-    /// writing cannot hold the relay: it reads only what is there now.
+    /// What the command wrote before it exited — what is there now, and at
+    /// most [`DRAIN_LIMIT`] bytes: a process left behind that keeps writing
+    /// cannot hold the relay, and so root's terminal.
     fn drain_output(&self, buffer: &mut [u8]) {
-        while let Ok(n) = read(&self.master, buffer) {
-            if n == 0 {
-                break;
+        let mut drained = 0;
+        while drained < DRAIN_LIMIT {
+            match read(&self.master, buffer) {
+                Ok(n) if n > 0 => {
+                    write_all(self.user.output(), &buffer[..n]);
+                    drained += n;
+                }
+                _ => break,
             }
-            write_all(self.output, &buffer[..n]);
         }
     }
 
@@ -332,21 +415,18 @@ impl Relay {
     }
 }
 
-fn write_all(fd: RawFd, mut bytes: &[u8]) {
-    let mut out = match fd {
-        2 => Box::new(io::stderr()) as Box<dyn Write>,
-        1 => Box::new(io::stdout()),
-        _ => {
-            // the terminal on fd 0, opened read-write as terminals are
-            while !bytes.is_empty() {
-                match nix::unistd::write(borrow(0), bytes) {
-                    Ok(n) => bytes = &bytes[n..],
-                    Err(Errno::EINTR) => {}
-                    Err(_) => return,
-                }
+/// Writes all of `bytes` to the terminal `fd`; gives up when it cannot be
+/// written (a hung-up terminal).
+fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        match nix::unistd::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                let _ = poll(&mut fds, PollTimeout::from(1000u16));
             }
-            return;
+            Err(_) => return,
         }
-    };
-    let _ = out.write_all(bytes).and_then(|()| out.flush());
+    }
 }

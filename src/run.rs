@@ -253,14 +253,19 @@ fn run_pipeline(
     let identity = &caller.identity;
     let config = &caller.loaded.config;
     if identity.dropped_from_root() {
+        // root's terminal — one of fds 0–2, or the controlling terminal
+        // behind /dev/tty with every one of them redirected — never reaches
+        // the command: from here on this is the command's side of a new
+        // pseudo-terminal, and the parent relays
         let ttys = crate::relay::terminals();
-        if ttys.contains(&true) {
-            // root's terminal: from here on this is the command's side of a
-            // new pseudo-terminal, and the parent relays
+        let controlling = crate::relay::controlling_terminal();
+        if ttys.contains(&true) || controlling.is_some() {
             explain.step("terminal", || {
-                "started by root on a terminal: the command gets a new pseudo-terminal, cenv relays".into()
+                "started by root with a terminal: the command gets a new pseudo-terminal, cenv relays".into()
             });
-            crate::relay::continue_on_new_terminal(ttys)?;
+            crate::relay::continue_on_new_terminal(ttys, controlling)?;
+        } else {
+            crate::relay::leave_session();
         }
     }
     drop_privileges(identity)?;
@@ -446,6 +451,17 @@ pub fn confine_task(env_name: &str, job_env: Environ, argv: &[OsString]) -> Resu
     };
     let result = (|| {
         let caller = establish_caller(&process, None, None, &audit, &mut trail, Explain::default())?;
+        // A cluster's policy lives in the system config: a node without it
+        // would run `--cenv` tasks under the defaults, which restrict no
+        // env. A node that lacks it is refused, not trusted.
+        let system = Path::new(config::SYSTEM_CONFIG_PATH);
+        if !(caller.loaded.from_file && caller.loaded.path == system) {
+            return Err(Error::Confinement(format!(
+                "no system config {} on this node: a --cenv task runs only under the site's policy, and \
+                 every node needs the same config (the cenv package installs it)",
+                system.display()
+            )));
+        }
         drop_privileges(&caller.identity)?;
         let confined = confine_and_activate(
             &process,
@@ -508,15 +524,23 @@ pub(crate) fn check_previous_env(
     if old == env.prefix {
         return Ok(());
     }
+    judge_env_at(&old, caller)
+}
+
+/// Judges the env at `prefix` (canonical) by the rules a run of it would
+/// be judged by: refused on findings with `strict_permissions`, else
+/// warned about. For scripts sourced outside a run: an old env's
+/// deactivate.d, and what `cenv deactivate` sources.
+pub(crate) fn judge_env_at(prefix: &Path, caller: &Caller) -> Result<()> {
     let config = &caller.loaded.config;
-    let old_env = ResolvedEnv {
-        requested: old.display().to_string(),
-        prefix: old,
+    let env = ResolvedEnv {
+        requested: prefix.display().to_string(),
+        prefix: prefix.to_owned(),
     };
-    let is_base = config.settings_for(&old_env.prefix).key == "base";
-    let rules = trust_rules(config, &old_env, &caller.identity, is_base);
-    let check = check_env(&old_env.prefix, &rules)?;
-    judge_findings(&old_env, &check.findings, config.strict_permissions)
+    let is_base = config.settings_for(&env.prefix).key == "base";
+    let rules = trust_rules(config, &env, &caller.identity, is_base);
+    let check = check_env(&env.prefix, &rules)?;
+    judge_findings(&env, &check.findings, config.strict_permissions)
 }
 
 /// Directories a run as root itself (`allow_root = true`) may not write

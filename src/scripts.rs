@@ -10,7 +10,6 @@
 
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -38,8 +37,9 @@ fn run_in_shell(plan: &ActivationPlan, caller: &Environ) -> Result<Environ> {
         message,
     };
     // The environment comes back on fd 9, so the scripts keep the caller's
-    // stdin, stdout and stderr. Each script is sourced with fd 9 closed, so a
-    // process a script leaves running cannot hold the pipe open.
+    // stdin, stdout and stderr. Each script is sourced with fds 8 and 9
+    // closed, so a process a script leaves running cannot hold the pipe
+    // open or read the activation.
     let mut script = Vec::new();
     for path in &plan.deactivate_scripts {
         push_source_without_fd9(&mut script, path);
@@ -52,17 +52,25 @@ fn run_in_shell(plan: &ActivationPlan, caller: &Environ) -> Result<Environ> {
     script.extend_from_slice(ENV_DUMP.as_bytes());
     script.extend_from_slice(b" -0 >&9\n");
 
+    // The shell reads the activation from a file of its own on fd 8, never
+    // from its command line: every user of the machine can read a process's
+    // argv (ps, /proc/PID/cmdline), and an env's variables may hold what is
+    // not for them (licence tokens, credentials).
+    let code =
+        activation_file(&script).map_err(|e| failure(format!("cannot hand the shell its script: {e}")))?;
     let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| failure(format!("cannot create a pipe: {e}")))?;
     let mut command = Command::new(SHELL);
     command
         .arg("-c")
-        .arg(std::ffi::OsStr::from_bytes(&script))
+        .arg(". /dev/fd/8")
         .arg("cenv-activate")
         .env_clear()
         .envs(caller.iter());
+    crate::sys::map_fd_for_child(&mut command, code.as_fd(), 8);
     let child =
         spawn_with_fd9(&mut command, &writer).map_err(|e| failure(format!("cannot start {SHELL}: {e}")))?;
+    drop(code);
     drop(writer);
     drop(command);
     let mut output = Vec::new();
@@ -85,7 +93,17 @@ fn run_in_shell(plan: &ActivationPlan, caller: &Environ) -> Result<Environ> {
 fn push_source_without_fd9(script: &mut Vec<u8>, path: &Path) {
     script.extend_from_slice(b". ");
     push_single_quoted(script, path.as_os_str().as_encoded_bytes());
-    script.extend_from_slice(b" 9>&-\n");
+    script.extend_from_slice(b" 8<&- 9>&-\n");
+}
+
+/// An anonymous file in memory holding `script`, read from its start.
+fn activation_file(script: &[u8]) -> std::io::Result<OwnedFd> {
+    use std::io::{Seek, Write};
+    let fd = nix::sys::memfd::memfd_create(c"cenv-activation", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(script)?;
+    file.rewind()?;
+    Ok(OwnedFd::from(file))
 }
 
 /// Starts the shell with `writer` as its fd 9.

@@ -397,6 +397,41 @@ fn walk_chain(path: &Path, rules: &TrustRules) -> Result<(Vec<Finding>, OwnedFd,
     Ok((findings, current, st))
 }
 
+/// Where root may create, change and remove files by path: `target` (which
+/// need not exist yet) and every directory from `/` down to it, or to its
+/// deepest existing ancestor, must be root's and writable by no one else
+/// (a sticky directory such as /tmp only above that). Otherwise another user
+/// could swap a directory there for a symlink between root's check and its
+/// write, and root would write or chmod wherever the link points. For an
+/// ordinary caller, who writes with their own rights anyway, nothing to check.
+pub fn require_roots_own_tree(target: &Path) -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let mut existing = target;
+    while std::fs::symlink_metadata(existing).is_err() {
+        match existing.parent() {
+            Some(parent) => existing = parent,
+            None => return Ok(()),
+        }
+    }
+    // root's group is root's, as sudo judges sudoers
+    let rules = TrustRules {
+        owners: vec![0],
+        groups: vec![0],
+    };
+    match check_chain(existing, &rules)?.first() {
+        None => Ok(()),
+        Some(finding) => Err(Error::Trust(format!(
+            "refusing to write into {} as root: {finding}. As root, cenv creates, changes and removes files only \
+             in directories no other user can change (another user could swap one for a link to anywhere \
+             between root's check and its write): run the command as that directory's owner, or make the \
+             directories root's",
+            target.display()
+        ))),
+    }
+}
+
 /// The directories of an env whose contents shape a run.
 pub const JUDGED_DIRS: [&str; 7] = [
     "bin",

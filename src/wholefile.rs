@@ -15,9 +15,19 @@ use crate::error::{Error, Result};
 /// Opens `path` for reading without blocking (a FIFO cannot hang cenv) and
 /// only if it is a regular file (a device or FIFO is refused, not read).
 pub fn open_regular(path: &Path) -> io::Result<fs::File> {
+    open_regular_with(path, 0)
+}
+
+/// [`open_regular`], refusing a symlink as the last component: for files in
+/// trees another user owns.
+pub fn open_regular_nofollow(path: &Path) -> io::Result<fs::File> {
+    open_regular_with(path, libc::O_NOFOLLOW)
+}
+
+fn open_regular_with(path: &Path, flags: libc::c_int) -> io::Result<fs::File> {
     let file = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | flags)
         .open(path)?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(
@@ -31,8 +41,17 @@ pub fn open_regular(path: &Path) -> io::Result<fs::File> {
 /// Reads the regular file `path` whole, refusing one larger than `limit`
 /// bytes.
 pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    read_capped(open_regular(path)?, limit)
+}
+
+/// [`read_regular`] without following a symlink at `path`.
+pub fn read_regular_nofollow(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    read_capped(open_regular_nofollow(path)?, limit)
+}
+
+fn read_capped(file: fs::File, limit: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    open_regular(path)?.take(limit + 1).read_to_end(&mut bytes)?;
+    file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(io::Error::new(
             io::ErrorKind::FileTooLarge,

@@ -12,9 +12,10 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
@@ -80,7 +81,28 @@ pub fn search(start: Option<i64>) -> Result<Option<Vec<Write>>, String> {
             format!("{h:02}:{mi:02}:{s:02}"),
         ]);
     }
-    let out = command.output().map_err(|e| format!("{ausearch}: {e}"))?;
+    // read up to the cap as it comes, never the whole output first
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{ausearch}: {e}"))?;
+    let mut stdout = Vec::new();
+    if let Some(pipe) = child.stdout.take() {
+        pipe.take(OUTPUT_LIMIT as u64 + 1)
+            .read_to_end(&mut stdout)
+            .map_err(|e| format!("{ausearch}: {e}"))?;
+    }
+    if stdout.len() > OUTPUT_LIMIT {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "{ausearch} printed more than {} MiB; narrow it with --since",
+            OUTPUT_LIMIT >> 20
+        ));
+    }
+    let out = child.wait_with_output().map_err(|e| format!("{ausearch}: {e}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         // exit 1 with "<no matches>" is an empty answer, not a failure
@@ -92,13 +114,7 @@ pub fn search(start: Option<i64>) -> Result<Option<Vec<Write>>, String> {
             crate::escape::text(stderr.trim())
         ));
     }
-    if out.stdout.len() > OUTPUT_LIMIT {
-        return Err(format!(
-            "{ausearch} printed more than {} MiB; narrow it with --since",
-            OUTPUT_LIMIT >> 20
-        ));
-    }
-    Ok(Some(parse_raw(&String::from_utf8_lossy(&out.stdout))))
+    Ok(Some(parse_raw(&String::from_utf8_lossy(&stdout))))
 }
 
 /// Reads `ausearch --format raw`: records `type=T msg=audit(SECS.MS:SERIAL):
@@ -109,6 +125,8 @@ pub fn parse_raw(text: &str) -> Vec<Write> {
     struct Event {
         time: i64,
         keyed: bool,
+        /// The system call failed (`success=no`): an attempt, not a write.
+        failed: bool,
         login: Option<String>,
         user: Option<String>,
         exe: String,
@@ -146,6 +164,7 @@ pub fn parse_raw(text: &str) -> Vec<Write> {
         match kind {
             "SYSCALL" => {
                 event.keyed = values.get("key").map(|k| value(k)) == Some(KEY.into());
+                event.failed = values.get("success") == Some(&"no");
                 event.login = Some(name_or_id(names.get("AUID"), values.get("auid")));
                 event.user = Some(name_or_id(names.get("UID"), values.get("uid")));
                 event.exe = values.get("exe").map_or_else(String::new, |e| value(e));
@@ -161,7 +180,7 @@ pub fn parse_raw(text: &str) -> Vec<Write> {
     }
     events
         .into_values()
-        .filter(|e| e.keyed)
+        .filter(|e| e.keyed && !e.failed)
         .map(|e| Write {
             time: e.time,
             login: e.login.unwrap_or_default(),
@@ -343,6 +362,14 @@ type=PATH msg=audit(1795983100.5:6): item=0 name=\"/opt/other/y\" nametype=CREAT
         );
         assert_eq!(writes[1].login, "unset");
         assert_eq!(writes[1].user, "0");
+    }
+
+    #[test]
+    fn a_failed_attempt_is_no_write() {
+        let denied = "type=SYSCALL msg=audit(1795983200.1:7): syscall=257 success=no exit=-13 auid=1003 uid=1003 exe=\"/usr/bin/touch\" key=\"cenv_env_write\"\n\
+                      type=PATH msg=audit(1795983200.1:7): item=0 name=\"/opt/conda/envs/cv/bin/x\" nametype=CREATE\n";
+        assert!(parse_raw(denied).is_empty());
+        assert_eq!(parse_raw(&format!("{RAW}{denied}")).len(), 2);
     }
 
     #[test]

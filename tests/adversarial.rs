@@ -238,6 +238,68 @@ fn with_strict_permissions_off_the_file_executed_is_the_file_judged() {
 }
 
 #[test]
+fn a_deactivate_script_made_writable_after_activation_is_not_sourced_by_deactivate() {
+    require_root!();
+    let sb = sandbox();
+    let script = sb.write("envs/cv/etc/conda/deactivate.d/tool.sh", "export TOOL_GONE=1\n");
+    for dir in [
+        "envs/cv/etc",
+        "envs/cv/etc/conda",
+        "envs/cv/etc/conda/deactivate.d",
+    ] {
+        chown(&sb.path(dir), ADMIN);
+        chmod(&sb.path(dir), 0o2750);
+    }
+    chown(&script, ADMIN);
+    chmod(&script, 0o640);
+    let ready = sb.path("work/activated");
+    let go = sb.path("work/go");
+    let pwned = sb.path("work/PWNED-deactivate");
+    let bash = format!(
+        "eval \"$({cenv} shell-init bash)\"; cenv activate cv || exit 9; touch {ready}; \
+         while [ ! -e {go} ]; do sleep 0.05; done; cenv deactivate; echo \"rc=$? [${{CONDA_PREFIX-}}]\"",
+        cenv = cenv_binary().display(),
+        ready = ready.display(),
+        go = go.display(),
+    );
+    let shell = as_user(ALICE, "bash")
+        .args(["-c", &bash])
+        .env("CENV_CONFIG", sb.path("cenv.toml"))
+        .current_dir(sb.path("work"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(ready.exists(), "the activation did not happen");
+    // meanwhile the script becomes the group's to write, and a member does
+    chmod(&script, 0o660);
+    fs::write(&script, format!("touch {}\n", pwned.display())).unwrap();
+    fs::write(&go, "").unwrap();
+    let out = shell.wait_with_output().unwrap();
+    assert!(
+        !pwned.exists(),
+        "cenv deactivate sourced a script the group could write"
+    );
+    assert!(
+        stdout(&out).starts_with("rc=125 ["),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("is writable by the group"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn a_field_separator_in_the_working_directory_cannot_forge_the_audit_line() {
     require_root!();
     let _lock = machine_lock();
@@ -353,6 +415,40 @@ fn the_prompt_shows_a_crafted_prefix_literally_and_runs_nothing() {
 }
 
 #[test]
+fn fishs_prompt_shows_a_crafted_prefix_and_obeys_none_of_its_escapes() {
+    require_root!();
+    let sb = sandbox();
+    // a title-setting escape and a right-to-left override in the path
+    let env = crafted_env(&sb, "x\u{1b}]0;PWNED-TITLE\u{7}y\u{202e}z");
+    let fish = format!(
+        "function fish_prompt; echo -n '$ '; end; {cenv} shell-init fish | source; \
+         cenv activate -p \"$ENV_PATH\"; and fish_prompt",
+        cenv = cenv_binary().display()
+    );
+    let out = as_user(ALICE, "fish")
+        .args(["-c", &fish])
+        .env("ENV_PATH", &env)
+        .current_dir(sb.path("work"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = &out.stdout;
+    assert!(
+        String::from_utf8_lossy(shown).contains("PWNED-TITLE"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        !shown.contains(&0x1b) && !shown.contains(&0x07),
+        "fish's prompt printed raw escapes: {shown:?}"
+    );
+    assert!(
+        !stdout(&out).contains('\u{202e}'),
+        "fish's prompt printed a bidirectional override"
+    );
+}
+
+#[test]
 fn terminal_escapes_from_an_env_are_escaped_in_every_report() {
     require_root!();
     let sb = sandbox();
@@ -365,8 +461,9 @@ fn terminal_escapes_from_an_env_are_escaped_in_every_report() {
     .unwrap();
     let alice = user(ALICE);
     chown_tree(&sb.path("alice-envs"), alice.uid, alice.gid);
-    let weird = crafted_env(&sb, "new\nline\x1b[31m");
-    let _ = weird;
+    crafted_env(&sb, "new\nline\x1b[31m");
+    // shown as "spoofpdf": a right-to-left override reverses what follows
+    crafted_env(&sb, "spoof\u{202e}fdp");
     let run = |args: &[&str]| {
         as_user(ALICE, cenv_binary())
             .args(args)
@@ -399,6 +496,10 @@ fn terminal_escapes_from_an_env_are_escaped_in_every_report() {
     assert!(info.contains("\\x1b]0;owned\\x07"), "{info}");
     let list = stdout(&run(&["list"]));
     assert!(list.contains("new\\x0aline\\x1b[31m"), "{list}");
+    assert!(
+        list.contains("spoof\\xe2\\x80\\xaefdp") && !list.contains('\u{202e}'),
+        "{list}"
+    );
     // JSON stays exact
     let json = stdout(&run(&["info", "--json", "escapes"]));
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -472,6 +573,75 @@ fn a_callers_umask_077_is_never_loosened() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out).trim(), "0077", "{}", stderr(&out));
+}
+
+#[test]
+fn another_user_cannot_read_an_envs_variables_from_the_activation_shells_command_line() {
+    require_root!();
+    let sb = sandbox();
+    let secret = unique_marker("licence-token");
+    sb.write(
+        "envs/cv/etc/conda/env_vars.d/licence.json",
+        &format!("{{\"LICENCE_TOKEN\": \"{secret}\"}}\n"),
+    );
+    let ready = sb.path("work/activating");
+    sb.write(
+        "envs/cv/etc/conda/activate.d/slow.sh",
+        &format!("touch {}; sleep 3\n", ready.display()),
+    );
+    for dir in [
+        "envs/cv/etc",
+        "envs/cv/etc/conda",
+        "envs/cv/etc/conda/env_vars.d",
+        "envs/cv/etc/conda/activate.d",
+    ] {
+        chown(&sb.path(dir), ADMIN);
+        chmod(&sb.path(dir), 0o2750);
+    }
+    for file in [
+        "envs/cv/etc/conda/env_vars.d/licence.json",
+        "envs/cv/etc/conda/activate.d/slow.sh",
+    ] {
+        chown(&sb.path(file), ADMIN);
+        chmod(&sb.path(file), 0o640);
+    }
+    let run = cenv_as(&sb, ALICE)
+        .args([
+            "run",
+            "cv",
+            "sh",
+            "-c",
+            "test -n \"$LICENCE_TOKEN\" && echo TOKEN-SET",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(ready.exists(), "the activate.d script never ran");
+    // bob, another user of the machine, reads every command line there is
+    let seen = as_user(BOB, "sh")
+        .args([
+            "-c",
+            "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < \"$f\"; echo; done 2>/dev/null",
+        ])
+        .output()
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "TOKEN-SET\n", "the run did not get the variable");
+    assert!(
+        stdout(&seen).contains("cenv-activate"),
+        "the activation shell was not running while bob looked: {}",
+        stdout(&seen)
+    );
+    assert!(
+        !stdout(&seen).contains(&secret),
+        "bob read the env's variable from a command line"
+    );
 }
 
 // ======== an attacker with a researcher's account: code running inside a run ========

@@ -9,6 +9,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -43,17 +44,57 @@ macro_rules! require_slurm {
 struct Batch {
     sb: Sandbox,
     conf: PathBuf,
+    _cluster: ClusterUse,
+}
+
+/// The tests share the one cluster; the test that breaks the node's plugin
+/// for a while has it alone.
+static CLUSTER: RwLock<()> = RwLock::new(());
+
+enum ClusterUse {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
 }
 
 impl Batch {
     fn new(conf: PathBuf) -> Batch {
+        Batch::with(
+            conf,
+            ClusterUse::Shared(CLUSTER.read().unwrap_or_else(|e| e.into_inner())),
+        )
+    }
+
+    /// A sandbox for a test that must have the cluster to itself.
+    fn alone(conf: PathBuf) -> Batch {
+        Batch::with(
+            conf,
+            ClusterUse::Alone(CLUSTER.write().unwrap_or_else(|e| e.into_inner())),
+        )
+    }
+
+    fn with(conf: PathBuf, cluster: ClusterUse) -> Batch {
         let sb = shared_sandbox(&["cv"], |sb| {
             format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display())
         });
         sb.mkdir("bin");
         std::os::unix::fs::symlink(cenv_binary(), sb.path("bin/cenv")).unwrap();
         fs::set_permissions(sb.path("cenv.toml"), fs::Permissions::from_mode(0o644)).unwrap();
-        Batch { sb, conf }
+        Batch {
+            sb,
+            conf,
+            _cluster: cluster,
+        }
+    }
+
+    /// The node's system config naming this sandbox's envs, plus `extra`:
+    /// the plugin runs `--cenv` tasks only under a system config, and a job
+    /// exported with --export=NONE carries no CENV_CONFIG. Callers hold
+    /// machine_lock.
+    fn site_config(&self, extra: &str) -> Option<SystemConfig> {
+        write_system_config(&format!(
+            "envs_dirs = [\"{}\"]\n{extra}",
+            self.sb.path("envs").display()
+        ))
     }
 
     fn work(&self) -> PathBuf {
@@ -561,6 +602,9 @@ fn srun_with_cenv_confines_and_activates_every_task() {
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let batch = Batch::new(conf);
+    let Some(_config) = batch.site_config("") else {
+        return;
+    };
     let probe = batch.script("probe.py", TASK_PROBE);
     let out = batch
         .slurm(ALICE, "srun")
@@ -619,7 +663,11 @@ fn sbatch_with_cenv_reaches_the_steps_of_the_job_and_a_refusal_fails_the_task_wi
     if !plugin_loaded(&conf) {
         return;
     }
+    let _lock = machine_lock();
     let batch = Batch::new(conf);
+    let Some(config) = batch.site_config("") else {
+        return;
+    };
     let probe = batch.script("step-probe.py", TASK_PROBE);
     let script = batch.script(
         "with-option.sh",
@@ -639,10 +687,287 @@ fn sbatch_with_cenv_reaches_the_steps_of_the_job_and_a_refusal_fails_the_task_wi
     );
     // bob is outside the env's group: his task fails with cenv's message and 125
     open_to_the_research_group_only(&batch);
+    config.rewrite(&format!(
+        "envs_dirs = [\"{}\"]\ndefault_groups = [\"{RESEARCH}\"]\n",
+        batch.sb.path("envs").display()
+    ));
     let script = batch.script("refused.sh", "#!/bin/bash\n#SBATCH --cenv=cv\nexec true\n");
     let job = batch.submit(BOB, &[], &script);
     let record = batch.record(&job, Duration::from_secs(60));
     let out = batch.output(&job);
     assert_eq!(field(&record, "ExitCode"), "125:0", "{record}\n{out}");
     assert!(out.contains(&format!("{BOB} may not use env 'cv'")), "{out}");
+}
+
+#[test]
+fn a_cenv_job_exported_with_export_none_is_still_confined() {
+    let conf = require_slurm!();
+    if !plugin_loaded(&conf) {
+        return;
+    }
+    let _lock = machine_lock();
+    let batch = Batch::new(conf);
+    // no CENV_CONFIG reaches such a job: the system config names the envs
+    let Some(_config) = batch.site_config("") else {
+        return;
+    };
+    let env = batch.sb.path("envs/cv");
+    // the three ways sites export nothing: the option, the script's
+    // directive, the variable many set for everyone
+    for (how, args, header, variable) in [
+        ("--export=NONE", &["--export=NONE"][..], "", None),
+        ("#SBATCH --export=NONE", &[][..], "#SBATCH --export=NONE\n", None),
+        ("SBATCH_EXPORT=NONE", &[][..], "", Some(("SBATCH_EXPORT", "NONE"))),
+    ] {
+        let script = batch.script(
+            "export-none.py",
+            &format!("#!/usr/bin/env python3\n#SBATCH --cenv=cv\n{header}{TASK_PROBE}"),
+        );
+        let mut sbatch = batch.slurm(ALICE, "sbatch");
+        if let Some((name, value)) = variable {
+            sbatch.env(name, value);
+        }
+        let out = sbatch.arg("--parsable").args(args).arg(&script).output().unwrap();
+        assert!(out.status.success(), "{how}: sbatch: {}", stderr(&out));
+        let job = stdout(&out).trim().split(';').next().unwrap().to_owned();
+        let record = batch.record(&job, Duration::from_secs(60));
+        let output = batch.output(&job);
+        assert_eq!(field(&record, "ExitCode"), "0:0", "{how}: {record}\n{output}");
+        assert!(
+            output.contains(&format!("TASK 0 {} 1 0027 READ-ONLY", env.display())),
+            "{how}: the task ran unconfined: {output}"
+        );
+    }
+}
+
+#[test]
+fn a_node_without_the_system_config_refuses_cenv_tasks() {
+    let conf = require_slurm!();
+    if !plugin_loaded(&conf) {
+        return;
+    }
+    let _lock = machine_lock();
+    let batch = Batch::new(conf);
+    // the job's own CENV_CONFIG is there; the node's config is not
+    let _absent = test_system_config().map(HostFile::absent);
+    let script = batch.script(
+        "no-site-config.py",
+        &format!("#!/usr/bin/env python3\n#SBATCH --cenv=cv\n{TASK_PROBE}"),
+    );
+    let job = batch.submit(ALICE, &[], &script);
+    let record = batch.record(&job, Duration::from_secs(60));
+    let output = batch.output(&job);
+    assert_eq!(field(&record, "ExitCode"), "125:0", "{record}\n{output}");
+    assert!(!output.contains("TASK "), "the task ran: {output}");
+    assert!(output.contains("no system config"), "{output}");
+}
+
+/// A copy of the plugin that claims to be built for Slurm 23.02: its
+/// `plugin_version` (what slurmstepd checks) and its release mark (what the
+/// health check reads) patched, found through the symbol table.
+fn plugin_built_for_another_release(plugin: &Path, copy: &Path) {
+    let mut bytes = fs::read(plugin).unwrap();
+    let symbols = stdout(
+        &Command::new("nm")
+            .args(["-D", "--defined-only"])
+            .arg(plugin)
+            .output()
+            .unwrap(),
+    );
+    let sections = stdout(
+        &Command::new("readelf")
+            .args(["-SW"])
+            .arg(plugin)
+            .output()
+            .unwrap(),
+    );
+    let file_offset = |symbol: &str| -> usize {
+        let address = symbols
+            .lines()
+            .find(|l| l.ends_with(&format!(" {symbol}")))
+            .and_then(|l| u64::from_str_radix(l.split_whitespace().next()?, 16).ok())
+            .unwrap_or_else(|| panic!("no symbol {symbol}"));
+        for line in sections.lines().filter(|l| l.contains("PROGBITS")) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "PROGBITS").unwrap();
+            let (addr, off, size) = (
+                u64::from_str_radix(words[at + 1], 16).unwrap(),
+                u64::from_str_radix(words[at + 2], 16).unwrap(),
+                u64::from_str_radix(words[at + 3], 16).unwrap(),
+            );
+            if (addr..addr + size).contains(&address) {
+                return (address - addr + off) as usize;
+            }
+        }
+        panic!("{symbol} lies in no section");
+    };
+    let version = file_offset("plugin_version");
+    bytes[version..version + 4].copy_from_slice(&((23u32 << 16) | (2 << 8)).to_le_bytes());
+    let mark = file_offset("cenv_spank_built_for");
+    let release = b"cenv-spank-built-for-slurm-23.02";
+    bytes[mark..mark + release.len()].copy_from_slice(release);
+    fs::write(copy, bytes).unwrap();
+    fs::set_permissions(copy, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Puts the node's plugstack back and resumes the node when dropped.
+struct NodeRestore {
+    plugstack: PathBuf,
+    good: String,
+    node: String,
+    conf: PathBuf,
+}
+
+impl NodeRestore {
+    fn resume(&self) {
+        let _ = Command::new("scontrol")
+            .env("SLURM_CONF", &self.conf)
+            .args(["update", &format!("NodeName={}", self.node), "State=RESUME"])
+            .output();
+    }
+
+    /// The node's state and the reason it was drained for (sinfo).
+    fn state(&self) -> String {
+        stdout(
+            &Command::new("sinfo")
+                .env("SLURM_CONF", &self.conf)
+                .args(["-h", "-N", "-n", &self.node, "-o", "%t|%E"])
+                .output()
+                .unwrap(),
+        )
+        .trim()
+        .to_owned()
+    }
+}
+
+impl Drop for NodeRestore {
+    fn drop(&mut self) {
+        let _ = fs::write(&self.plugstack, &self.good);
+        self.resume();
+    }
+}
+
+const HEALTHCHECK: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/packaging/slurm/cenv-slurm-healthcheck"
+);
+
+#[test]
+fn a_node_that_cannot_load_the_plugin_never_runs_a_cenv_task_and_its_health_check_drains_it() {
+    let conf = require_slurm!();
+    if !plugin_loaded(&conf) {
+        return;
+    }
+    let _lock = machine_lock();
+    let batch = Batch::alone(conf.clone());
+    let Some(_config) = batch.site_config("") else {
+        return;
+    };
+    let dir = conf.parent().unwrap();
+    let plugstack = dir.join("plugstack.conf");
+    let good = fs::read_to_string(&plugstack).unwrap();
+    let plugin = PathBuf::from(good.split_whitespace().nth(1).unwrap());
+    let node = stdout(&Command::new("hostname").arg("-s").output().unwrap())
+        .trim()
+        .to_owned();
+    let restore = NodeRestore {
+        plugstack: plugstack.clone(),
+        good: good.clone(),
+        node,
+        conf: conf.clone(),
+    };
+    // the submit host's plugin loads (its own plugstack): only the node's is broken
+    let submit_plugstack = batch.sb.write("submit/plugstack.conf", &good);
+    let submit_conf = batch.sb.write(
+        "submit/slurm.conf",
+        &fs::read_to_string(&conf)
+            .unwrap()
+            .lines()
+            .map(|l| match l.starts_with("PlugStackConfig=") {
+                true => format!("PlugStackConfig={}\n", submit_plugstack.display()),
+                false => format!("{l}\n"),
+            })
+            .collect::<String>(),
+    );
+    for file in [&submit_plugstack, &submit_conf] {
+        fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let patched = batch.sb.path("submit/cenv_spank-23.02.so");
+    plugin_built_for_another_release(&plugin, &patched);
+    let healthcheck = || {
+        Command::new(HEALTHCHECK)
+            .env("SLURM_CONF", &conf)
+            .env("CENV_PLUGSTACK", &plugstack)
+            .env("CENV_SYSTEM_CONFIG", test_system_config().unwrap())
+            .env("CENV_BINARY", cenv_binary())
+            .env("CENV_NODE", &restore.node)
+            .output()
+            .unwrap()
+    };
+    let probe = format!("#!/usr/bin/env python3\n#SBATCH --cenv=cv\n{TASK_PROBE}");
+    let submit = |name: &str| {
+        let script = batch.script(name, &probe);
+        let out = batch
+            .slurm(ALICE, "sbatch")
+            .env("SLURM_CONF", &submit_conf)
+            .arg("--parsable")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "sbatch: {}", stderr(&out));
+        let job = stdout(&out).trim().split(';').next().unwrap().to_owned();
+        batch.record(&job, Duration::from_secs(60));
+        batch.output(&job)
+    };
+    for (case, line, problem) in [
+        (
+            "a stale plugstack line",
+            "required /nonexistent/cenv_spank.so".to_owned(),
+            "does not exist",
+        ),
+        (
+            "a plugin built for another Slurm release",
+            format!("required {}", patched.display()),
+            "is built for Slurm 23.02, this slurmd is 22.05",
+        ),
+    ] {
+        fs::write(&plugstack, format!("{line}\n")).unwrap();
+        // the health check drains the node before a job lands there
+        let checked = healthcheck();
+        assert_eq!(checked.status.code(), Some(1), "{case}: {}", stdout(&checked));
+        assert!(stdout(&checked).contains(problem), "{case}: {}", stdout(&checked));
+        let state = restore.state();
+        assert!(
+            state.starts_with("drain") && state.contains("|cenv: "),
+            "{case}: {state}"
+        );
+        // where no check ran yet: the shipped `required` line keeps the
+        // task from running at all (Slurm drains the node itself)
+        restore.resume();
+        let output = submit(&format!("{case}.py").replace(' ', "-"));
+        assert!(
+            !output.contains("TASK "),
+            "{case}: the task ran without the plugin: {output}"
+        );
+        restore.resume();
+    }
+    // control: with `optional` (what the package no longer ships) the same
+    // node runs the task unconfined, unactivated and unaudited
+    fs::write(&plugstack, "optional /nonexistent/cenv_spank.so\n").unwrap();
+    let output = submit("optional.py");
+    assert!(output.contains("TASK 0 - 0 "), "control: {output}");
+    // repaired: the check passes, and resumes a node it drained itself
+    fs::write(&plugstack, &good).unwrap();
+    let _ = Command::new("scontrol")
+        .env("SLURM_CONF", &conf)
+        .args([
+            "update",
+            &format!("NodeName={}", restore.node),
+            "State=DRAIN",
+            "Reason=cenv: a test",
+        ])
+        .output();
+    let checked = healthcheck();
+    assert_eq!(checked.status.code(), Some(0), "{}", stdout(&checked));
+    assert!(restore.state().starts_with("idle"), "{}", restore.state());
 }

@@ -272,23 +272,42 @@ fn a_cell_cannot_write_into_the_env_even_for_its_owner() {
     assert!(!g.prefix("jupyter").join("planted.py").exists());
 }
 
-/// Reads `cenv notebook`'s stderr until the URL line; returns (port, token,
-/// everything read).
+/// Reads `cenv notebook`'s stderr — cenv's banner, then Jupyter's log — up
+/// to the URL with the token Jupyter prints once it serves; returns (port,
+/// token, everything read). cenv's own banner never holds the token: the
+/// port could be taken by someone else before Jupyter binds it.
 fn notebook_banner(child: &mut std::process::Child) -> (u16, String, String) {
     let mut reader = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     let mut line = String::new();
+    let mut port: Option<u16> = None;
+    let mut cenvs_banner = String::new();
     while reader.read_line(&mut line).unwrap() > 0 {
         seen.push_str(&line);
-        if let Some(url) = line.trim().strip_prefix("then open http://127.0.0.1:") {
-            let (port, rest) = url.split_once('/').unwrap();
-            let token = rest.split_once("?token=").unwrap().1.to_owned();
-            // keep draining the server's log so it never blocks on a full pipe
-            std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                let _ = reader.read_to_end(&mut sink);
-            });
-            return (port.parse().unwrap(), token, seen);
+        if let Some(rest) = line.trim().strip_prefix("ssh -N -L ") {
+            port = rest.split(':').next().and_then(|p| p.parse().ok());
+        }
+        if port.is_none() || line.contains("then open the") {
+            cenvs_banner.push_str(&line);
+        }
+        let url = port.map(|p| format!("http://127.0.0.1:{p}/"));
+        if let Some(at) = url
+            .as_deref()
+            .and_then(|u| line.find(u))
+            .filter(|_| !line.contains("then open the"))
+        {
+            if let Some(token) = line[at..].split_once("?token=").map(|(_, t)| t.trim().to_owned()) {
+                assert!(
+                    !cenvs_banner.contains(&token),
+                    "cenv printed the token: {cenvs_banner}"
+                );
+                // keep draining the server's log so it never blocks on a full pipe
+                std::thread::spawn(move || {
+                    let mut sink = Vec::new();
+                    let _ = reader.read_to_end(&mut sink);
+                });
+                return (port.unwrap(), token, seen);
+            }
         }
         line.clear();
     }

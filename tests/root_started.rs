@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -63,33 +64,113 @@ fn sudo_user_flag_naming_another_user_is_refused_and_logged_as_the_invoker() {
     assert_eq!(stdout(&out).trim(), ALICE, "{}", stderr(&out));
 }
 
+/// A sudo rule for cenv tagged SETENV: the invoker may set any variable on
+/// sudo's command line, sudo's own SUDO_* among them.
+fn setenv_rule(name: &str) -> SudoRule {
+    SudoRule::line(
+        name,
+        &format!("{ALICE} ALL=(root) NOPASSWD:SETENV: {}", cenv_binary().display()),
+    )
+}
+
 #[test]
 fn a_forged_sudo_user_cannot_fake_the_audit_lines_first_field() {
     require_root!();
     let _lock = machine_lock();
     let syslog = Syslog::start();
     let sb = shared();
-    let alice = user(ALICE);
+    let _rule = setenv_rule("forged-user");
     let marker = unique_marker("forged");
-    let out = Command::new(cenv_binary())
+    let out = as_user(ALICE, "sudo")
+        .args(["-n", "SUDO_USER=mallory : TTY=x ; USER=root\nforged line", "--"])
+        .arg(cenv_binary())
         .args(["run", "-p"])
         .arg(sb.path("envs/cv"))
         .args(["true", &marker])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("SUDO_UID", alice.uid.to_string())
-        .env("SUDO_USER", "mallory : TTY=x ; USER=root\nforged line")
         .current_dir(sb.path("work"))
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let line = syslog.line_with(&marker);
-    assert!(
-        line.contains(": mallory \\x3a TTY=x \\x3b USER=root\\x0aforged line : TTY="),
-        "{line}"
-    );
+    // the first field is who really started it, never what SUDO_USER says
+    assert!(line.contains(&format!(": {ALICE} : TTY=")), "{line}");
+    assert!(!line.contains("mallory"), "{line}");
     assert!(line.contains(&format!("USER={ALICE} ;")), "{line}");
+}
+
+#[test]
+fn sudo_uid_set_through_a_setenv_rule_or_passed_on_by_root_is_refused() {
+    require_root!();
+    let _lock = machine_lock();
+    let syslog = Syslog::start();
+    let sb = shared();
+    let _rule = setenv_rule("forged-uid");
+    let bob = user(BOB);
+    let marker = unique_marker("forged-uid");
+    // alice names bob through sudo's command line
+    let out = as_user(ALICE, "sudo")
+        .args(["-n", &format!("SUDO_UID={}", bob.uid), "--"])
+        .arg(cenv_binary())
+        .args(["run", "-p"])
+        .arg(sb.path("envs/cv"))
+        .args(["sh", "-c", "id -un", &marker])
+        .current_dir(sb.path("work"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(125), "{}", stdout(&out));
+    assert!(!stdout(&out).contains(BOB), "it ran as bob: {}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "refusing SUDO_UID={}: it names {BOB}, but cenv was started by {ALICE}",
+            bob.uid
+        )) && err.contains("SETENV"),
+        "{err}"
+    );
+    let line = syslog.line_with(&marker);
+    assert!(line.contains(&format!(": {ALICE} : command refused ;")), "{line}");
+    assert!(line.contains("REASON=refusing SUDO_UID="), "{line}");
+    // every other command acts as the caller sudo names: refused the same
+    let out = as_user(ALICE, "sudo")
+        .args(["-n", &format!("SUDO_UID={}", bob.uid), "--"])
+        .arg(cenv_binary())
+        .args(["info", "-p"])
+        .arg(sb.path("envs/cv"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(125), "{}", stdout(&out));
+    // the genuine SUDO_UID through the same rule still works
+    let out = as_user(ALICE, "sudo")
+        .args(["-n", "--"])
+        .arg(cenv_binary())
+        .args(["run", "-p"])
+        .arg(sb.path("envs/cv"))
+        .args(["id", "-un"])
+        .current_dir(sb.path("work"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out).trim(), ALICE, "{}", stderr(&out));
+    // a root process passing a caller's environment on: nothing backs it
+    let out = Command::new(cenv_binary())
+        .args(["run", "-p"])
+        .arg(sb.path("envs/cv"))
+        .args(["id", "-un"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("SUDO_UID", user(ALICE).uid.to_string())
+        .current_dir(sb.path("work"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(125), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("no process above cenv belongs to"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 // ---- root's terminal ----
@@ -241,6 +322,143 @@ fn tiocsti_from_the_command_never_reaches_roots_shell() {
 }
 
 #[test]
+fn with_every_standard_descriptor_redirected_roots_terminal_is_still_out_of_reach() {
+    require_root!();
+    let _lock = machine_lock();
+    let _tiocsti = legacy_tiocsti_on();
+    let sb = shared();
+    let inject = tiocsti_injector(&sb);
+    let log = sb.path("work/leftover.log");
+    // a leftover that opened /dev/tty before the command exited and reads
+    // it for four seconds
+    let leftover = python_file(
+        &sb,
+        "tty-leftover.py",
+        &format!(
+            "import os, signal, time\n\
+             tty = os.open('/dev/tty', os.O_RDWR)\n\
+             if os.fork() == 0:\n\
+             \x20   signal.signal(signal.SIGHUP, signal.SIG_IGN)\n\
+             \x20   os.setsid()\n\
+             \x20   log = open({log:?}, 'w')\n\
+             \x20   deadline = time.time() + 4\n\
+             \x20   while time.time() < deadline:\n\
+             \x20       try:\n\
+             \x20           data = os.read(tty, 100)\n\
+             \x20           log.write('READ:%r\\n' % data); log.flush()\n\
+             \x20           if not data: time.sleep(0.1)\n\
+             \x20       except OSError as e:\n\
+             \x20           log.write('ERROR:%s\\n' % e.strerror); log.flush(); time.sleep(0.1)\n\
+             \x20   os._exit(0)\n"
+        ),
+    );
+    let out = sb.path("work/inject.out");
+    // as root types it: every standard descriptor of both runs redirected
+    let script = format!(
+        "{cenv} run --user {ALICE} -p {env} python {inject} </dev/null >{out} 2>&1; echo \"CENV-STATUS-1=$?\"; \
+         {cenv} run --user {ALICE} -p {env} python {leftover} </dev/null >/dev/null 2>&1; echo \"CENV-STATUS-2=$?\"; \
+         read line; echo \"ROOT-READ=$line\"",
+        cenv = cenv_binary().display(),
+        env = sb.path("envs/cv").display(),
+        out = out.display(),
+    );
+    let mut terminal = Terminal::start(&script, &sb.path("work"), 24, 80);
+    terminal.wait_for("CENV-STATUS-2=");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    terminal.type_keys(b"root-secret-password\n");
+    let roots = terminal.slave_path.display().to_string();
+    let screen = terminal.finish();
+    let injected = fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        screen.contains("CENV-STATUS-1=0") && screen.contains("CENV-STATUS-2=0"),
+        "{screen}"
+    );
+    // TIOCSTI worked, on the command's own terminal, not root's
+    assert!(injected.contains("TIOCSTI done"), "{injected}");
+    assert!(screen.contains("ROOT-READ=root-secret-password"), "{screen}");
+    assert!(!screen.contains("INJECTED"), "{screen}");
+    for line in injected.lines().filter(|l| l.starts_with("FD ")) {
+        assert!(
+            !line.ends_with(&roots),
+            "the command holds root's terminal: {line}"
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    let seen = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !seen.contains("root-secret"),
+        "the leftover read root's keystrokes:\n{seen}"
+    );
+    assert!(
+        seen.contains("ERROR:Input/output error") || seen.contains("READ:b''"),
+        "the leftover should get EIO or end of file: {seen}"
+    );
+}
+
+/// The CPU time (user + system, clock ticks) of the cenv process whose
+/// command line holds `marker` — the relay.
+fn relay_cpu_ticks(marker: &str) -> Option<u64> {
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let is_relay = String::from_utf8_lossy(&cmdline).contains(marker)
+            && fs::read_link(entry.path().join("exe")).is_ok_and(|e| e == cenv_binary());
+        if is_relay {
+            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+            let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+            return Some(fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_command_without_its_terminal_or_a_leftover_that_keeps_writing_cannot_hold_the_relay() {
+    require_root!();
+    let sb = shared();
+    let marker = unique_marker("hangup");
+    // the command closes every descriptor of its terminal and goes on for
+    // three seconds: the relay must wait, not spin
+    let terminal = on_roots_terminal(
+        &sb,
+        &format!("sh -c 'exec </dev/null >/dev/null 2>&1; sleep 3' {marker}"),
+        "",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let before = relay_cpu_ticks(&marker).expect("the relay is running");
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let after = relay_cpu_ticks(&marker).unwrap_or(before);
+    terminal.wait_for("CENV-STATUS=0");
+    drop(terminal.finish());
+    assert!(
+        after - before < 50,
+        "the relay used {} clock ticks of CPU in 2 s while the command slept",
+        after - before
+    );
+    // a process left behind writing to the terminal without end: the relay
+    // still ends with the command, and the leftover loses the terminal
+    let marker = unique_marker("flood");
+    let terminal = on_roots_terminal(&sb, &format!("sh -c '(yes {marker} >/dev/tty &); exit 3'"), "");
+    assert!(
+        terminal.shows_within("CENV-STATUS=3", 20),
+        "the relay did not end: {}",
+        &terminal.screen()[terminal.screen().len().saturating_sub(300)..]
+    );
+    let _ = terminal.finish();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let flooding = Command::new("pgrep")
+        .args(["-f", &format!("yes {marker}")])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&flooding).is_empty(),
+        "the leftover kept running: {}",
+        stdout(&flooding)
+    );
+}
+
+#[test]
 fn ctrl_c_window_size_and_exit_codes_pass_through_the_relay() {
     require_root!();
     let sb = shared();
@@ -286,7 +504,10 @@ fn ctrl_c_window_size_and_exit_codes_pass_through_the_relay() {
 fn without_a_terminal_a_run_from_root_still_leaves_no_cenv_process() {
     require_root!();
     let sb = shared();
-    let child = Command::new(cenv_binary())
+    // setsid(1) without a fork (the child leads no process group): a
+    // session with no controlling terminal, whatever the test runner has
+    let child = Command::new("setsid")
+        .arg(cenv_binary())
         .args(["run", "--user", ALICE, "-p"])
         .arg(sb.path("envs/cv"))
         .args(["sh", "-c", "echo $$; cat /proc/$$/comm"])
@@ -624,4 +845,138 @@ fn a_failed_exec_after_the_run_line_is_one_run_not_a_refusal() {
     let lines = syslog.lines_with(&marker);
     assert!(!lines.iter().any(|l| l.contains("command refused")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("exec failed")), "{lines:#?}");
+}
+
+// ---- root writing into a tree another user owns ----
+
+#[test]
+fn root_never_writes_through_a_tree_another_user_owns_while_they_swap_it() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared();
+    // an env with ipykernel in its records, in the system config
+    let env = sb.path("envs/cv");
+    fs::write(env.join("conda-meta/ipykernel-6.29.5-0.json"), "{}").unwrap();
+    let Some(_config) = write_system_config(&format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display()))
+    else {
+        return;
+    };
+    // root's own: a directory only root may enter, with a file in it
+    let secret_dir = sb.mkdir("root-only");
+    fs::set_permissions(&secret_dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let secret = sb.write("root-only/secret", "x");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    // alice's trees, where root is asked to write
+    let hub = sb.mkdir("alice-hub/share/jupyter/kernels/cenv-cv");
+    let snapshots = sb.mkdir("alice-snapshots/cv");
+    let alice = user(ALICE);
+    chown_tree(&sb.path("alice-hub"), alice.uid, alice.gid);
+    chown_tree(&sb.path("alice-snapshots"), alice.uid, alice.gid);
+    for target in [&hub, &snapshots] {
+        std::os::unix::fs::symlink(&secret_dir, target.with_extension("link")).unwrap();
+        std::os::unix::fs::lchown(target.with_extension("link"), Some(alice.uid), Some(alice.gid)).unwrap();
+    }
+    // alice swaps her directory and a symlink to root's in a loop
+    let swapper = python_file(
+        &sb,
+        "swap-trees.py",
+        &format!(
+            "import ctypes, time\n\
+             libc = ctypes.CDLL(None, use_errno=True)\n\
+             pairs = [(b'{hub}', b'{hub}.link'), (b'{snap}', b'{snap}.link')]\n\
+             end = time.time() + 60\n\
+             while time.time() < end:\n\
+             \x20   for a, b in pairs: libc.renameat2(-100, a, -100, b, 2)\n",
+            hub = hub.display(),
+            snap = snapshots.display(),
+        ),
+    );
+    let mut swapping = as_user(ALICE, "python3").arg(&swapper).spawn().unwrap();
+    let root = |args: &[&OsStr]| {
+        Command::new(cenv_binary())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let mut refused = 0;
+    for _ in 0..25 {
+        for args in [
+            vec![
+                os("kernel"),
+                os("install"),
+                os("cv"),
+                os("--prefix"),
+                sb.path("alice-hub").as_os_str(),
+            ],
+            vec![
+                os("snapshot"),
+                os("--all"),
+                os("--dir"),
+                sb.path("alice-snapshots").as_os_str(),
+            ],
+        ] {
+            let out = root(&args);
+            if code(&out) == Some(125) && stderr(&out).contains("refusing to write into") {
+                refused += 1;
+            }
+        }
+    }
+    let _ = swapping.kill();
+    let _ = swapping.wait();
+    let mode = fs::metadata(&secret_dir).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700, "root changed the mode of its own directory");
+    let entries: Vec<String> = fs::read_dir(&secret_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        entries,
+        ["secret"],
+        "root wrote into its own directory through alice's link"
+    );
+    assert_eq!(refused, 50, "every run must be refused while alice owns the tree");
+}
+
+#[test]
+fn roots_kernel_list_neither_hangs_on_a_fifo_nor_follows_a_link_in_another_users_tree() {
+    require_root!();
+    let sb = shared();
+    let kernels = sb.mkdir("alice-hub/share/jupyter/kernels");
+    let fifo = kernels.join("cenv-fifo");
+    fs::create_dir(&fifo).unwrap();
+    nix::unistd::mkfifo(
+        &fifo.join("kernel.json"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let linked = kernels.join("cenv-linked");
+    fs::create_dir(&linked).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", linked.join("kernel.json")).unwrap();
+    let alice = user(ALICE);
+    chown_tree(&sb.path("alice-hub"), alice.uid, alice.gid);
+    let out = Command::new("timeout")
+        .arg("10")
+        .arg(cenv_binary())
+        .args(["kernel", "list", "--prefix"])
+        .arg(sb.path("alice-hub"))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", sb.home())
+        .output()
+        .unwrap();
+    assert_ne!(code(&out), Some(124), "root's kernel list hung on a FIFO");
+    let text = stdout(&out);
+    assert!(
+        text.contains("cenv-fifo") && text.contains("not a regular file"),
+        "{text}{}",
+        stderr(&out)
+    );
+    assert!(
+        text.contains("cenv-linked") && text.contains("symbolic links"),
+        "root followed alice's link: {text}"
+    );
 }

@@ -142,9 +142,12 @@ export CENV_TEST_PYTHON="$venv/bin/python"
 
 # rattler's own parser of @EXPLICIT files (a helper crate outside cenv's
 # dependency tree): the export tests read cenv's output back with it.
+# Built in the cache: its rattler dependencies need minutes on a fresh
+# machine, and nothing of the checkout's goes into them.
 phase "tests/explicit-parser (rattler_conda_types)"
-cargo build --release --locked --quiet --manifest-path tests/explicit-parser/Cargo.toml
-export CENV_TEST_EXPLICIT_PARSER="$PWD/tests/explicit-parser/target/release/cenv-explicit-parser"
+CARGO_TARGET_DIR="$cache/explicit-parser-target" \
+    cargo build --release --locked --quiet --manifest-path tests/explicit-parser/Cargo.toml
+export CENV_TEST_EXPLICIT_PARSER="$cache/explicit-parser-target/release/cenv-explicit-parser"
 
 # The test build reads its system config from here instead of
 # /etc/cenv/cenv.toml, so tests of privileged runs never touch the real one.

@@ -518,29 +518,39 @@ fn pam_sets_umask_027_for_members_of_the_group_only() {
 }
 
 #[test]
-fn activate_started_by_root_for_a_user_is_computed_as_that_user() {
+fn activate_and_deactivate_never_print_code_for_a_shell_of_roots() {
     require_root!();
     let sb = fixture();
-    let activate = |prefix: &std::path::Path| {
-        Command::new(cenv_binary())
-            .args(["activate", "--shell", "bash", "-p"])
-            .arg(prefix)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("SUDO_UID", user(ALICE).uid.to_string())
-            .output()
-            .unwrap()
-    };
-    let out = activate(&sb.path("envs/a"));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("export CONDA_PREFIX="), "{}", stdout(&out));
-    // what alice cannot read, root does not read for her
-    let hidden = sb.make_env("root-only/env");
-    fs::set_permissions(sb.path("root-only"), fs::Permissions::from_mode(0o700)).unwrap();
-    let out = activate(&hidden);
-    assert_eq!(out.status.code(), Some(125));
-    assert_eq!(stdout(&out), "", "no code for the shell to evaluate");
-    assert!(stderr(&out).contains("Permission denied"), "{}", stderr(&out));
+    // root's own shell, and root's shell after `sudo -s` (SUDO_UID set):
+    // what it evaluates would run the env admin's scripts as root
+    for sudo_uid in [None, Some(user(ALICE).uid.to_string())] {
+        let root_cenv = |args: &[&str]| {
+            let mut cmd = Command::new(cenv_binary());
+            cmd.args(args)
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("CONDA_PREFIX", sb.path("envs/a"))
+                .env("CONDA_SHLVL", "1");
+            if let Some(uid) = &sudo_uid {
+                cmd.env("SUDO_UID", uid);
+            }
+            cmd.output().unwrap()
+        };
+        let env = sb.path("envs/a");
+        for out in [
+            root_cenv(&["activate", "--shell", "bash", "-p", env.to_str().unwrap()]),
+            root_cenv(&["deactivate", "--shell", "bash"]),
+        ] {
+            assert_eq!(out.status.code(), Some(125), "{sudo_uid:?}: {}", stdout(&out));
+            assert_eq!(stdout(&out), "", "no code for root's shell to evaluate");
+            assert!(
+                stderr(&out).contains("for a shell of root's")
+                    && stderr(&out).contains("cenv run ENV COMMAND"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
 }
 
 /// ripgrep's ci/test-complete, for cenv: every subcommand `cenv --help`

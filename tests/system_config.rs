@@ -194,6 +194,48 @@ fn the_system_config_must_be_root_owned_and_not_writable_by_others() {
     );
 }
 
+#[test]
+fn a_symlinked_system_config_is_judged_where_it_leads_and_a_dangling_one_is_refused() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    let Some(path) = test_system_config() else {
+        skip("built without CENV_SYSTEM_CONFIG=PATH (tests/run-all.sh sets it)");
+        return;
+    };
+    // config management keeps the file elsewhere; the research group may
+    // write that directory
+    let shared_conf = sb.mkdir("conf");
+    let target = sb.write(
+        "conf/cenv.toml",
+        &format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display()),
+    );
+    chmod(&target, 0o644);
+    let _dir = HostDir::with_mode(path.parent().unwrap(), 0o755);
+    let _link = HostFile::symlink(path, &target);
+    assert_eq!(
+        ran(&root_run(&sb)),
+        "ran\n",
+        "control: a root-only target is used"
+    );
+    std::os::unix::fs::lchown(&shared_conf, Some(0), Some(group_gid(RESEARCH))).unwrap();
+    chmod(&shared_conf, 0o2775);
+    let err = refused(&root_run(&sb));
+    assert!(
+        err.contains(&format!("above the file it leads to, {}", target.display()))
+            && err.contains("writable by the group"),
+        "{err}"
+    );
+    let out = Command::new(cenv_binary()).arg("check-config").output().unwrap();
+    assert!(!out.status.success(), "{}", stdout(&out));
+    // a member removes the file: the link leads nowhere, and that is no
+    // reason to run with the defaults
+    chmod(&shared_conf, 0o755);
+    fs::remove_file(&target).unwrap();
+    let err = refused(&root_run(&sb));
+    assert!(err.contains(&path.display().to_string()), "{err}");
+}
+
 /// The login integration installed system-wide for a test, as the package
 /// installs it; everything it replaced comes back when it is dropped.
 struct LoginInstall {
@@ -284,6 +326,50 @@ fn login_shells_get_the_umask_and_the_default_env_of_their_group() {
     let bob = login(BOB, "bash", "echo \"[${CONDA_DEFAULT_ENV-}]\"");
     fs::remove_dir_all(bob_home.join(".config/cenv")).unwrap();
     assert_eq!(stdout(&bob), "[other]\n", "{}", stderr(&bob));
+}
+
+#[test]
+fn sudo_i_never_activates_the_invokers_default_env_in_roots_login_shell() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = Sandbox::new();
+    shared_layout(&sb, &["cv"]);
+    let config = format!(
+        "envs_dirs = [\"{}\"]\n[default_envs]\n{RESEARCH} = \"cv\"\n",
+        sb.path("envs").display()
+    );
+    let Some(_config) = write_system_config(&config) else {
+        return;
+    };
+    let _install = LoginInstall::new();
+    // alice chose cv for herself too
+    let alice_home = nix::unistd::User::from_name(ALICE).unwrap().unwrap().dir;
+    let _choice = HostFile::write(alice_home.join(".config/cenv/default-env"), "cv\n", 0o644);
+    let _rule = SudoRule::line("sudo-i", &format!("{ALICE} ALL=(root) NOPASSWD: ALL"));
+    let sudo_i = |args: &[&str]| {
+        as_user(ALICE, "sudo")
+            .args(["-n", "-i"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // control: alice's own login shell activates cv
+    let own = login(ALICE, "bash", "echo \"[${CONDA_DEFAULT_ENV-}]\"");
+    assert_eq!(stdout(&own), "[cv]\n", "{}", stderr(&own));
+    // root's login shell, reached through sudo -i, gets nothing of hers
+    let out = sudo_i(&["printenv", "USER", "PATH"]);
+    let text = stdout(&out);
+    assert!(text.starts_with("root\n"), "{text}{}", stderr(&out));
+    assert!(
+        !text.contains("envs/cv"),
+        "the env's bin/ is in root's PATH: {text}"
+    );
+    let out = sudo_i(&["printenv", "CONDA_DEFAULT_ENV"]);
+    assert_eq!(stdout(&out), "", "an env is active in root's shell");
+    // nor does `cenv activate` typed in it print code for root's shell
+    let out = sudo_i(&["cenv", "activate", "cv"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("for a shell of root's"), "{}", stderr(&out));
 }
 
 #[test]
@@ -391,6 +477,33 @@ fn a_users_own_config_cannot_lift_the_system_policy() {
         .unwrap();
     drop(path);
     assert_eq!(stdout(&out).trim(), "0027", "{}", stderr(&out));
+}
+
+#[test]
+fn a_users_base_prefix_cannot_rename_a_restricted_env_to_base() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    readable_by_all(&sb);
+    let Some(_config) = write_system_config(&format!(
+        "envs_dirs = [\"{}\"]\n[envs.cv]\ngroups = [\"{RESEARCH}\"]\n",
+        sb.path("envs").display()
+    )) else {
+        return;
+    };
+    let mine = sb.write(
+        "work/base.toml",
+        &format!("base_prefix = \"{}\"\n", sb.path("envs/cv").display()),
+    );
+    chmod(&mine, 0o644);
+    let out = as_user(BOB, cenv_binary())
+        .env("CENV_CONFIG", &mine)
+        .args(["run", "base", "id", "-un"])
+        .current_dir(sb.path("work"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "it ran: {}", stdout(&out));
+    assert!(stderr(&out).contains("ignoring base_prefix"), "{}", stderr(&out));
 }
 
 #[test]

@@ -1231,7 +1231,41 @@ fn changes_run_by_root_names_who_wrote_each_revision_from_auditd() {
         "echo 'planted = 1' > {}/lib/pip_installed.py",
         sb.path("envs/other").display()
     ));
+    // alice herself tries to write into other/ and is denied: auditd logs
+    // the attempt (success=no), which is no write
+    let denied = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo {} > /proc/self/loginuid && exec setpriv --reuid {ALICE} --regid {ALICE} --init-groups -- /usr/bin/touch {}/lib/denied.py",
+            alice.uid,
+            sb.path("envs/other").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(!denied.status.success(), "alice could write into the env");
     // auditd writes its log asynchronously
+    let attempt_logged = (0..100).any(|_| {
+        let search = Command::new("ausearch")
+            .args([
+                "--input-logs",
+                "-k",
+                "cenv_env_write",
+                "--success",
+                "no",
+                "-x",
+                "/usr/bin/touch",
+            ])
+            .output()
+            .unwrap();
+        search.status.success() || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            false
+        }
+    });
+    assert!(
+        attempt_logged,
+        "auditd never logged the denied attempt: the check below would prove nothing"
+    );
     let recorded = (0..100).any(|_| {
         let search = Command::new("ausearch")
             .args(["--input-logs", "-k", "cenv_env_write", "-f"])
@@ -1316,6 +1350,10 @@ fn changes_run_by_root_names_who_wrote_each_revision_from_auditd() {
     assert!(
         text.contains("best effort") && text.contains("ausearch -k cenv_env_write"),
         "{text}"
+    );
+    assert!(
+        !text.contains("/usr/bin/touch"),
+        "a denied attempt counted as a write: {text}"
     );
 
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();

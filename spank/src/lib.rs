@@ -59,6 +59,26 @@ pub static plugin_version: u32 = const_parse(env!("CENV_SLURM_VERSION_NUMBER"));
 #[no_mangle]
 pub static spank_plugin_version: u32 = 1;
 
+/// `cenv-spank-built-for-slurm-22.05`, kept in the file (also stripped) so
+/// that cenv-slurm-healthcheck can compare it with the node's slurmd: a
+/// plugin of another release does not load, and a node where it does not
+/// load must not run `--cenv` jobs.
+#[used]
+#[no_mangle]
+pub static cenv_spank_built_for: [u8; 64] =
+    padded(concat!("cenv-spank-built-for-slurm-", env!("CENV_SLURM_RELEASE")));
+
+const fn padded(text: &str) -> [u8; 64] {
+    let bytes = text.as_bytes();
+    let mut out = [0u8; 64];
+    let mut i = 0;
+    while i < bytes.len() && i < 63 {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
 const fn const_parse(text: &str) -> u32 {
     let bytes = text.as_bytes();
     let mut value = 0u32;
@@ -126,27 +146,52 @@ pub unsafe extern "C" fn slurm_spank_task_init(spank: Spank, _ac: c_int, _av: *m
 
 /// Ends the task: cenv's message on its stderr, exit status 125 in the job
 /// record. Never returns to slurmstepd, so the task never runs unconfined.
+/// `_exit`, not `exit`: this is slurmstepd's forked process, whose atexit
+/// handlers and stdio buffers are slurmstepd's, not the task's.
 fn refuse(message: &str) -> ! {
     use std::io::Write;
+    // std's stderr is unbuffered: the message is written before _exit
     let _ = writeln!(std::io::stderr(), "{message}");
-    std::process::exit(125)
+    // SAFETY: _exit(2) ends the process at once; nothing is read or written
+    // after it.
+    unsafe { libc::_exit(125) }
 }
+
+/// The job-environment variables a `--cenv` option may travel in to the
+/// task (Slurm 22.05): the first is dropped by `--export=NONE`, the second
+/// stays. Only the user's own request can be read from them: a variable set
+/// by hand can ask for confinement, never lift it.
+const OPTION_VARIABLES: [&str; 2] = [
+    "_SLURM_SPANK_OPTION_cenv_cenv",
+    "SLURM_SPANK__SLURM_SPANK_OPTION_cenv_cenv",
+];
 
 fn task_init(spank: Spank) -> Result<(), String> {
     // SAFETY: `spank` is Slurm's handle for this call.
     if unsafe { spank_remote(spank) } == 0 {
         return Ok(());
     }
+    let job_env = job_environment(spank)?;
     let mut optarg: *mut c_char = std::ptr::null_mut();
     // SAFETY: the option was registered by slurm_spank_init; `optarg` is a
     // valid out-pointer; Slurm sets it to a string it owns.
     let rc = unsafe { spank_option_getopt(spank, option(), &mut optarg) };
-    if rc != ESPANK_SUCCESS || optarg.is_null() {
-        return Ok(());
-    }
-    // SAFETY: a NUL-terminated string owned by Slurm, valid for this call.
-    let env_name = unsafe { CStr::from_ptr(optarg) }.to_string_lossy().into_owned();
-    let job_env = job_environment(spank)?;
+    let env_name = if rc == ESPANK_SUCCESS && !optarg.is_null() {
+        // SAFETY: a NUL-terminated string owned by Slurm, valid for this call.
+        unsafe { CStr::from_ptr(optarg) }.to_string_lossy().into_owned()
+    } else {
+        // sbatch --export=NONE (also SBATCH_EXPORT=NONE, #SBATCH
+        // --export=NONE) drops the variable getopt reads in a batch step;
+        // the option still reached the job, and the task must not run
+        // unconfined because of how the job's environment was exported
+        match OPTION_VARIABLES
+            .iter()
+            .find_map(|name| job_env.get_str(name).filter(|v| !v.is_empty()))
+        {
+            Some(name) => name.to_owned(),
+            None => return Ok(()),
+        }
+    };
     let argv = job_argv(spank);
     let environ = cenv::run::confine_task(&env_name, job_env.clone(), &argv)
         .map_err(|e| format!("cenv: {}", cenv::escape::text(&e.to_string())))?;

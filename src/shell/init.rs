@@ -99,7 +99,9 @@ if functions -q fish_prompt; and not functions -q __cenv_fish_prompt_orig
     functions -c fish_prompt __cenv_fish_prompt_orig
     function fish_prompt
         if set -q CONDA_PROMPT_MODIFIER
-            printf '%s' "$CONDA_PROMPT_MODIFIER"
+            # shown, never obeyed: control, bidirectional and invisible
+            # characters of an env's name or path become '?'
+            printf '%s' (string replace -ra '[\x00-\x1f\x7f-\x9f\x{{ad}}\x{{61c}}\x{{180e}}\x{{200b}}-\x{{200f}}\x{{2028}}-\x{{202e}}\x{{2060}}-\x{{2064}}\x{{2066}}-\x{{2069}}\x{{feff}}]' '?' -- "$CONDA_PROMPT_MODIFIER")
         end
         __cenv_fish_prompt_orig
     end

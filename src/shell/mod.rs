@@ -325,7 +325,15 @@ fn replace_modifier(ps1: &OsStr, old: &OsStr, new: &OsStr) -> OsString {
 }
 
 /// The code that undoes the activation of the env active in `caller`.
-pub fn render_deactivation(shell: Shell, caller: &Environ, ps1: Option<&OsStr>) -> Result<Vec<u8>> {
+/// The code that undoes the activation of the active env. `judge` is asked
+/// about each env whose scripts the code sources (the active env's
+/// deactivate.d, the previous env's activate.d) before they are sourced.
+pub fn render_deactivation(
+    shell: Shell,
+    caller: &Environ,
+    ps1: Option<&OsStr>,
+    judge: impl Fn(&Path) -> Result<()>,
+) -> Result<Vec<u8>> {
     let mut script = Script::new(shell);
     let Some(prefix) = caller
         .get("CONDA_PREFIX")
@@ -346,7 +354,11 @@ pub fn render_deactivation(shell: Shell, caller: &Environ, ps1: Option<&OsStr>) 
             saved_name.to_string_lossy()
         ))
     })?;
-    for path in scripts_in(&prefix, DEACTIVATE_DIR, shell.script_extension(), true)? {
+    let scripts = scripts_in(&prefix, DEACTIVATE_DIR, shell.script_extension(), true)?;
+    if !scripts.is_empty() {
+        judge(&prefix)?;
+    }
+    for path in scripts {
         script.source(&path);
     }
     let mut restored_modifier = OsString::new();
@@ -371,7 +383,11 @@ pub fn render_deactivation(shell: Shell, caller: &Environ, ps1: Option<&OsStr>) 
     // Back in the env that was active before: its activate.d scripts run
     // again, as conda runs them when it deactivates to a lower level.
     if let Some(previous) = restored_prefix {
-        for path in scripts_in(&previous, ACTIVATE_DIR, shell.script_extension(), false)? {
+        let scripts = scripts_in(&previous, ACTIVATE_DIR, shell.script_extension(), false)?;
+        if !scripts.is_empty() {
+            judge(&previous)?;
+        }
+        for path in scripts {
             script.source(&path);
         }
     }

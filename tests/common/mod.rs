@@ -556,18 +556,26 @@ impl Syslog {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    /// Waits (up to 5 s) for a line containing `marker` and returns it.
+    /// Waits (up to 5 s) for a line of cenv's (sudo logs the same command
+    /// line too) containing `marker` and returns it.
     pub fn line_with(&self, marker: &str) -> String {
+        self.wait_for_line(|l| is_cenvs(l) && l.contains(marker))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no audit line of cenv's containing {marker:?} in {} since this test began",
+                    self.log_file.display()
+                )
+            })
+    }
+
+    fn wait_for_line(&self, matches: impl Fn(&str) -> bool) -> Option<String> {
         for _ in 0..250 {
-            if let Some(line) = self.text().lines().find(|l| l.contains(marker)) {
-                return line.to_owned();
+            if let Some(line) = self.text().lines().find(|l| matches(l)) {
+                return Some(line.to_owned());
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        panic!(
-            "no audit line containing {marker:?} in {} since this test began",
-            self.log_file.display()
-        );
+        None
     }
 
     /// The log since this handle was made, once everything sent to the
@@ -580,18 +588,26 @@ impl Syslog {
         socket
             .send_to(format!("<86>cenv-test: {sentinel}").as_bytes(), "/dev/log")
             .expect("sending the sentinel line to /dev/log");
-        self.line_with(&sentinel);
+        self.wait_for_line(|l| l.contains(&sentinel))
+            .expect("the sentinel line never reached the log");
         self.text()
     }
 
-    /// Every line containing `marker`, counted once the log has settled.
+    /// Every line of cenv's containing `marker`, counted once the log has
+    /// settled.
     pub fn lines_with(&self, marker: &str) -> Vec<String> {
         self.settled_text()
             .lines()
-            .filter(|l| l.contains(marker))
+            .filter(|l| is_cenvs(l) && l.contains(marker))
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// Whether a line of the test log (`FACILITY.SEVERITY TAG MESSAGE`) is
+/// cenv's own.
+fn is_cenvs(line: &str) -> bool {
+    line.split(' ').nth(1).is_some_and(|tag| tag.starts_with("cenv["))
 }
 
 fn running_syslog_pid() -> Option<i32> {
@@ -891,12 +907,16 @@ pub struct SudoRule {
 impl SudoRule {
     /// `USER ALL=(root) NOPASSWD: <the cenv binary>` in /etc/sudoers.d.
     pub fn allow(user: &str, name: &str) -> SudoRule {
-        let path = PathBuf::from(format!("/etc/sudoers.d/cenv-test-{name}"));
-        fs::write(
-            &path,
-            format!("{user} ALL=(root) NOPASSWD: {}\n", cenv_binary().display()),
+        SudoRule::line(
+            name,
+            &format!("{user} ALL=(root) NOPASSWD: {}", cenv_binary().display()),
         )
-        .unwrap();
+    }
+
+    /// One sudoers line of the test's own, in /etc/sudoers.d.
+    pub fn line(name: &str, line: &str) -> SudoRule {
+        let path = PathBuf::from(format!("/etc/sudoers.d/cenv-test-{name}"));
+        fs::write(&path, format!("{line}\n")).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o440)).unwrap();
         SudoRule { path }
     }
