@@ -251,7 +251,7 @@ pub fn identify(
 
 /// The audit line's first field: the human who started cenv — the user
 /// sudo or pkexec started it for (once that claim is backed by the process
-/// tree, see [`delegating_user`]; never `SUDO_USER`, which an invoker may
+/// tree, see `delegating_user`; never `SUDO_USER`, which an invoker may
 /// set too), root, or the ordinary caller — escaped like every field. A
 /// claim the process tree contradicts names who really started cenv. For
 /// uid 0 inside a user namespace, the uid outside it.
