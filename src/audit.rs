@@ -14,7 +14,9 @@
 //! per message, as syslog(3) sends them) instead of calling syslog(3): it must
 //! know whether a daemon received the line — `audit = "required"` refuses to
 //! run otherwise — and syslog(3) drops messages silently when no daemon runs.
-//! The socket is connected at start, before any confinement. Control
+//! The socket is connected at start, before any confinement. Every run —
+//! `cenv run`, a SLURM task, a shell's activation — goes through one front
+//! door, [`audited`], which writes what it ended in. Control
 //! characters and invalid UTF-8 in every field are escaped, and lines longer
 //! than sudo's 960-byte limit are split, so one run can never forge or garble
 //! another line (sudo CVE-2023-28486/28487).
@@ -25,8 +27,10 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 
-use crate::error::Outcome;
-pub use crate::escape::escape;
+use crate::config::AuditMode;
+use crate::error::{Error, Outcome};
+pub use crate::system::escape::escape;
+use crate::system::output::Described;
 
 /// Where the local syslog daemon listens.
 pub const SYSLOG_SOCKET: &str = "/dev/log";
@@ -75,6 +79,35 @@ impl AuditLog {
         self.connection.as_ref().err()
     }
 
+    /// `audit = "required"` refuses to run when no daemon can receive the
+    /// line; best-effort runs (and says so when a line cannot be sent).
+    pub fn require(&self, mode: AuditMode) -> Result<(), Error> {
+        let Some(e) = self.unavailable() else {
+            return Ok(());
+        };
+        match mode {
+            AuditMode::Required => Err(Error::AuditUnavailable {
+                socket: SYSLOG_SOCKET.into(),
+                source: io::Error::new(e.kind(), e.to_string()),
+            }),
+            AuditMode::BestEffort => Ok(()),
+        }
+    }
+
+    /// Whether the daemon is there, as `-v` tells it.
+    pub fn status(&self, mode: AuditMode) -> AuditStatus<'_> {
+        AuditStatus { audit: self, mode }
+    }
+
+    /// Sends one line; a line that cannot be sent is one warning on stderr.
+    pub fn log(&self, priority: u8, line: &str) {
+        if let Err(e) = self.send(priority, line) {
+            crate::system::output::warning(&format!(
+                "this run is not in the audit log: no syslog daemon at {SYSLOG_SOCKET} ({e})"
+            ));
+        }
+    }
+
     /// Sends one audit line, split into several messages if it is long.
     pub fn send(&self, priority: u8, line: &str) -> io::Result<()> {
         let connection = match &self.connection {
@@ -97,6 +130,61 @@ impl AuditLog {
         }
         Ok(())
     }
+}
+
+/// The daemon's presence, with the config's `audit` setting.
+#[derive(Debug)]
+pub struct AuditStatus<'a> {
+    audit: &'a AuditLog,
+    mode: AuditMode,
+}
+
+impl Described for AuditStatus<'_> {
+    fn step(&self) -> &'static str {
+        "audit"
+    }
+
+    fn describe(&self) -> String {
+        match self.audit.unavailable() {
+            None => format!("connected to {SYSLOG_SOCKET}"),
+            Some(e) => format!("no syslog daemon ({e}); audit = {:?}", self.mode),
+        }
+    }
+}
+
+/// The one audited front door of every run — `cenv run`, a SLURM task, a
+/// shell's activation: `step` does the work with the trail; what it ends in
+/// is written to the log here, and nowhere else. A success is the run's
+/// line (unless the step sent it itself, right before its exec); a failure
+/// is one line saying what it was — refused, not found, not executable,
+/// failed — or, after the run's line was sent, that the run did not start.
+/// `invoker` names who started cenv when the step did not get that far.
+pub fn audited<T>(
+    audit: &AuditLog,
+    trail: &mut Trail,
+    invoker: impl FnOnce() -> String,
+    step: impl FnOnce(&mut Trail) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let result = step(trail);
+    if trail.invoker.is_empty() {
+        trail.invoker = invoker();
+    }
+    match &result {
+        Ok(_) if !trail.run_logged => audit.log(NOTICE, &trail.run_line()),
+        Ok(_) | Err(Error::AuditUnavailable { .. }) => {}
+        // the run's line is already in the log: one more line says it did
+        // not start, under the same pid — never a second outcome
+        Err(e) if trail.run_logged => audit.log(WARNING, &trail.exec_failed_line(&e.audit_reason())),
+        Err(e) => {
+            let outcome = e.outcome();
+            let priority = match outcome {
+                Outcome::NotFound | Outcome::NotExecutable => NOTICE,
+                Outcome::Refused | Outcome::Failed => WARNING,
+            };
+            audit.log(priority, &trail.failure_line(outcome, &e.audit_reason()));
+        }
+    }
+    result
 }
 
 /// Splits a line into bodies of at most 960 bytes; continuations start with
@@ -226,7 +314,7 @@ impl Trail {
 /// scheduler sets (SLURM; PBS/Torque; LSF): `1234`, `1234_5` for a SLURM array
 /// task. Informational only — a caller can set these variables — and never
 /// used for a decision; escaped like every field.
-pub fn batch_job(environ: &crate::environ::Environ) -> (String, String) {
+pub fn batch_job(environ: &crate::system::environ::Environ) -> (String, String) {
     let get = |name: &str| {
         environ
             .get(name)
@@ -268,7 +356,7 @@ mod tests {
 
     #[test]
     fn batch_jobs_are_named_in_the_line() {
-        use crate::environ::Environ;
+        use crate::system::environ::Environ;
         let slurm = Environ::from_pairs([("SLURM_JOB_ID", "41"), ("SLURM_JOB_NAME", "train ; x")]);
         assert_eq!(batch_job(&slurm), ("41".into(), "train \\x3b x".into()));
         let array = Environ::from_pairs([

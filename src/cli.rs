@@ -1,11 +1,39 @@
-//! The command line, as clap types. No logic lives here: [`crate::run`] and the
-//! other commands turn these raw values into checked ones.
+//! The command line, as clap types: the raw values each front end takes and
+//! turns into checked ones. It imports nothing else of cenv. One piece of
+//! logic lives here, [`parse_run_fast`]: the plain forms of `cenv run`,
+//! parsed without building clap's command tree (held to clap by a test).
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+/// The shells cenv integrates with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl Shell {
+    /// The extension of the activate.d scripts this shell sources.
+    pub fn script_extension(self) -> &'static str {
+        match self {
+            Shell::Bash | Shell::Zsh => ".sh",
+            Shell::Fish => ".fish",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Zsh => "zsh",
+            Shell::Fish => "fish",
+        }
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -112,7 +140,7 @@ notebook_any_ip = true. Arguments after -- go to jupyter."
 pub struct ActivateArgs {
     /// The shell that will evaluate the output.
     #[arg(long, value_enum)]
-    pub shell: Option<crate::shell::Shell>,
+    pub shell: Option<Shell>,
     /// Use the env at this prefix instead of a name.
     #[arg(short = 'p', long = "prefix", value_name = "PATH", conflicts_with = "name")]
     pub prefix: Option<PathBuf>,
@@ -125,7 +153,7 @@ pub struct ActivateArgs {
 pub struct DeactivateArgs {
     /// The shell that will evaluate the output.
     #[arg(long, value_enum)]
-    pub shell: Option<crate::shell::Shell>,
+    pub shell: Option<Shell>,
 }
 
 #[derive(Debug, Args)]
@@ -251,7 +279,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Args)]
 pub struct ShellNameArgs {
     #[arg(value_enum)]
-    pub shell: crate::shell::Shell,
+    pub shell: Shell,
 }
 
 #[derive(Debug, Args)]

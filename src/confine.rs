@@ -21,10 +21,16 @@ use ::landlock::{AccessFs, BitFlags};
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 
-use crate::config::{parse_umask, LandlockMode};
+use std::os::unix::fs::MetadataExt;
+
+use crate::conda::ResolvedEnv;
+use crate::config::{parse_umask, Config, EffectiveSettings, LandlockMode};
 use crate::error::{Error, Result};
-use crate::mounts::Mounts;
-use crate::sys::landlock;
+use crate::identity::{account_of, Identity};
+use crate::system::environ::Environ;
+use crate::system::mounts::Mounts;
+use crate::system::output::Described;
+use crate::system::sys::landlock;
 
 /// The write-class rights the rule handles, pinned. Reading, executing,
 /// ioctl, networking and unix-socket rights are never handled, so they stay
@@ -260,7 +266,7 @@ fn for_each_grant(dir: &GrantDir, mut grant: impl FnMut(&OsStr, OwnedFd, bool) -
     ) else {
         return Ok(());
     };
-    let Ok(entries) = crate::sys::directory_entries(dir_fd.as_fd()) else {
+    let Ok(entries) = crate::system::sys::directory_entries(dir_fd.as_fd()) else {
         return Ok(());
     };
     for (name, d_type) in entries {
@@ -290,8 +296,9 @@ fn for_each_grant(dir: &GrantDir, mut grant: impl FnMut(&OsStr, OwnedFd, bool) -
     Ok(())
 }
 
-/// The paths that get a grant, listed (for tests and diagnostics).
-pub fn granted_paths(read_only: &[PathBuf]) -> Vec<PathBuf> {
+/// The paths that get a grant, listed (for the tests).
+#[cfg(test)]
+fn granted_paths(read_only: &[PathBuf]) -> Vec<PathBuf> {
     let mut paths = Vec::new();
     for dir in read_only_landlock_rules(read_only) {
         let _ = for_each_grant(&dir, |name, _, _| {
@@ -409,6 +416,16 @@ impl fmt::Display for BindOutcome {
 /// nothing a cell starts can open another listening port). A second
 /// Landlock layer, stacked on the read-only rule; connecting is not
 /// restricted. Landlock cannot restrict the address bound, only the port.
+impl Described for BindOutcome {
+    fn step(&self) -> &'static str {
+        "network"
+    }
+
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
 pub fn restrict_binds(mode: LandlockMode, port: u16) -> Result<BindOutcome> {
     if mode == LandlockMode::Off {
         return Ok(BindOutcome::Off);
@@ -426,6 +443,123 @@ pub fn restrict_binds(mode: LandlockMode, port: u16) -> Result<BindOutcome> {
         .map_err(|e| fail("granting the port", e))?;
     landlock::restrict_self(ruleset.as_fd()).map_err(|e| fail("restrict_self", e))?;
     Ok(BindOutcome::OnlyPort(port))
+}
+
+/// Directories a run as root itself (`allow_root = true`) may not write
+/// either: uid 0 without capabilities still owns them.
+const ROOT_READ_ONLY: [&str; 3] = ["/etc", "/usr", "/boot"];
+
+/// What the Landlock rule of this run makes read-only (see
+/// [`ReadOnlyPlan::decide`]): the shared trees — the configured envs roots
+/// (not those a user's own config added), the base install, the package
+/// cache and `readonly_paths`, and for a run as root the system's own
+/// directories — and the env unless it is the caller's own or lies in one of
+/// the caller's own places.
+pub fn read_only_plan(
+    config: &Config,
+    settings: &EffectiveSettings,
+    identity: &Identity,
+    env: &ResolvedEnv,
+    cwd: Option<&Path>,
+    environ: &Environ,
+) -> ReadOnlyPlan {
+    let mut shared = settings.readonly_paths.clone();
+    shared.extend(
+        config
+            .envs_dirs
+            .iter()
+            .filter(|d| !config.user_envs_dirs.contains(d))
+            .cloned(),
+    );
+    shared.extend(config.base_prefix.iter().cloned());
+    let as_root = matches!(identity, Identity::Root);
+    if as_root {
+        shared.extend(ROOT_READ_ONLY.iter().map(PathBuf::from));
+    }
+    let caller_uid = account_of(identity).map(|a| a.uid);
+    let env_is_own = !as_root && std::fs::metadata(&env.prefix).is_ok_and(|m| Some(m.uid()) == caller_uid);
+    ReadOnlyPlan::decide(&env.prefix, env_is_own, &shared, &own_places(cwd, environ))
+}
+
+/// The places a run must always be able to create entries in: the home
+/// directory, the working directory, `/tmp` and `$TMPDIR`.
+fn own_places(cwd: Option<&Path>, environ: &Environ) -> Vec<OwnPlace> {
+    let mut places: Vec<OwnPlace> = Vec::new();
+    let candidates = [
+        ("home directory", environ.get("HOME").map(PathBuf::from)),
+        ("working directory", cwd.map(Path::to_path_buf)),
+        ("temporary directory", Some(PathBuf::from("/tmp"))),
+        ("temporary directory", environ.get("TMPDIR").map(PathBuf::from)),
+    ];
+    for (what, path) in candidates {
+        let Some(path) = path
+            .filter(|p| p.is_absolute())
+            .and_then(|p| std::fs::canonicalize(p).ok())
+        else {
+            continue;
+        };
+        if !places.iter().any(|p| p.path == path) {
+            places.push(OwnPlace { what, path });
+        }
+    }
+    places
+}
+
+/// How the umask of a run was chosen — as `-v` tells it.
+#[derive(Debug)]
+pub struct UmaskChoice<'a> {
+    pub umask: u32,
+    pub callers: u32,
+    pub configured: u32,
+    pub flag: Option<&'a str>,
+}
+
+impl Described for UmaskChoice<'_> {
+    fn step(&self) -> &'static str {
+        "umask"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{:03o} (yours {:03o} | configured {:03o}{})",
+            self.umask,
+            self.callers,
+            self.configured,
+            self.flag.map(|u| format!(" | --umask {u}")).unwrap_or_default()
+        )
+    }
+}
+
+/// What the Landlock rule of a run makes read-only and what the kernel
+/// enforced — as `-v` tells it.
+#[derive(Debug)]
+pub struct LandlockDecision<'a> {
+    pub outcome: &'a LandlockOutcome,
+    pub mode: LandlockMode,
+    pub plan: &'a ReadOnlyPlan,
+}
+
+impl Described for LandlockDecision<'_> {
+    fn step(&self) -> &'static str {
+        "landlock"
+    }
+
+    fn describe(&self) -> String {
+        let trees: Vec<String> = self.plan.trees.iter().map(|t| t.display().to_string()).collect();
+        let mut text = format!(
+            "{} (landlock = {:?}); read-only: {}",
+            self.outcome,
+            self.mode,
+            trees.join(", ")
+        );
+        if let Some(why) = &self.plan.env_writable_because {
+            text.push_str(&format!("; the env is writable: {why}"));
+        }
+        for note in &self.plan.places_restricted {
+            text.push_str(&format!("; {note}"));
+        }
+        text
+    }
 }
 
 #[cfg(test)]

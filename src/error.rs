@@ -14,6 +14,8 @@ pub const EXIT_CENV_FAILURE: u8 = 125;
 pub const EXIT_NOT_EXECUTABLE: u8 = 126;
 /// The command was not found.
 pub const EXIT_NOT_FOUND: u8 = 127;
+/// cenv's standard output was closed under it: as a death by SIGPIPE.
+pub const EXIT_BROKEN_PIPE: u8 = 141;
 
 /// Everything that can go wrong in cenv. Each message says what failed, on
 /// which path, name or user, and — where there is one — how to fix it.
@@ -116,6 +118,23 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// An env lacks what a command needs of it (ipykernel, a Jupyter
+    /// server); `message` says what and how its admin adds it.
+    #[error("{message}")]
+    EnvLacks { env: String, message: String },
+
+    /// A kernelspec in the way, or missing.
+    #[error("{0}")]
+    Kernel(String),
+
+    /// The active env in the environment is not one cenv activated.
+    #[error("{0}")]
+    NotActivatedByCenv(String),
+
+    /// JSON output could not be produced.
+    #[error("cannot write JSON: {0}")]
+    Json(String),
+
     /// Standard output was closed under cenv: it ends quietly, as a program
     /// killed by SIGPIPE would.
     #[error("standard output is closed")]
@@ -154,7 +173,7 @@ impl Error {
         match self {
             Error::CommandNotFound { .. } => EXIT_NOT_FOUND,
             Error::CommandNotExecutable { .. } => EXIT_NOT_EXECUTABLE,
-            Error::BrokenPipe => crate::output::EXIT_BROKEN_PIPE,
+            Error::BrokenPipe => EXIT_BROKEN_PIPE,
             _ => EXIT_CENV_FAILURE,
         }
     }

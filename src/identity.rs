@@ -11,60 +11,22 @@
 
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::Path;
 
 use caps::CapSet;
-use nix::unistd::{Gid, Uid, User};
+use nix::unistd::{Gid, Uid};
 
-use crate::environ::Environ;
+use crate::audit::{AuditLog, Trail};
+use crate::config::{self, LoadedConfig};
 use crate::error::{Error, Result};
-use crate::process::Process;
+use crate::system::environ::Environ;
+use crate::system::output::Described;
+use crate::system::process::Process;
+use crate::system::users::user_name;
+pub use crate::system::users::Account;
 
 /// The PATH a run dropped from root gets (sudo's `secure_path` on Debian).
 pub const SECURE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// A user from the user database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub uid: u32,
-    pub gid: u32,
-    pub name: String,
-    pub home: PathBuf,
-    pub shell: PathBuf,
-}
-
-impl Account {
-    fn from_user(user: User) -> Account {
-        Account {
-            uid: user.uid.as_raw(),
-            gid: user.gid.as_raw(),
-            name: user.name,
-            home: user.dir,
-            shell: user.shell,
-        }
-    }
-
-    pub fn by_uid(uid: u32) -> Option<Account> {
-        User::from_uid(Uid::from_raw(uid))
-            .ok()
-            .flatten()
-            .map(Account::from_user)
-    }
-
-    pub fn by_name(name: &str) -> Option<Account> {
-        User::from_name(name).ok().flatten().map(Account::from_user)
-    }
-
-    /// Supplementary groups from the user database, primary group included.
-    pub fn groups(&self) -> Vec<u32> {
-        let Ok(name) = CString::new(self.name.as_bytes()) else {
-            return vec![self.gid];
-        };
-        nix::unistd::getgrouplist(&name, Gid::from_raw(self.gid))
-            .map(|gids| gids.into_iter().map(Gid::as_raw).collect())
-            .unwrap_or_else(|_| vec![self.gid])
-    }
-}
 
 /// How the run relates to root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +50,7 @@ impl Identity {
             Identity::FromRoot { target, .. } => target.name.clone(),
             Identity::Unprivileged { uid, account } => account
                 .as_ref()
-                .map_or_else(|| format!("#{uid}"), |a| a.name.clone()),
+                .map_or_else(|| uid.to_string(), |a| a.name.clone()),
             Identity::Root => "root".into(),
         }
     }
@@ -97,6 +59,101 @@ impl Identity {
         matches!(self, Identity::FromRoot { .. })
     }
 }
+
+impl Described for Identity {
+    fn step(&self) -> &'static str {
+        "caller"
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Identity::Unprivileged { uid, .. } => format!("{} (uid {uid}), unprivileged", self.user_name()),
+            Identity::FromRoot {
+                target,
+                source,
+                invoked_by,
+            } => format!(
+                "started by root for {} (uid {}, named by {source}; invoked by {invoked_by}): dropping to them",
+                target.name, target.uid
+            ),
+            Identity::Root => "root itself, allow_root = true: every capability cleared".into(),
+        }
+    }
+}
+
+/// Who the caller is, under which config: established before anything about
+/// an env is looked at, and before privilege is dropped.
+#[derive(Debug)]
+pub struct Caller {
+    pub loaded: LoadedConfig,
+    pub identity: Identity,
+}
+
+/// refuse a setuid install → load the trusted config → require the audit
+/// daemon if the config says so → identify the caller. Fills the trail's
+/// USER (and the invoker, for an ordinary caller). `explain` is shown each
+/// decision as it is made.
+pub fn establish(
+    process: &Process,
+    user_flag: Option<&str>,
+    cli_config: Option<&Path>,
+    audit: &AuditLog,
+    trail: &mut Trail,
+    explain: &mut dyn FnMut(&dyn Described),
+) -> Result<Caller> {
+    refuse_setuid_install(process)?;
+    let loaded = config::load(process, cli_config)?;
+    explain(&loaded);
+    let config = &loaded.config;
+    audit.require(config.audit)?;
+    explain(&audit.status(config.audit));
+    let config_path = loaded.path.display().to_string();
+    let identity = identify(process, user_flag, config.allow_root, &config_path)?;
+    explain(&identity);
+    trail.user = identity.user_name();
+    if trail.invoker.is_empty() {
+        trail.invoker = crate::audit::invoker_field(trail.user.as_bytes());
+    }
+    Ok(Caller { loaded, identity })
+}
+
+/// Leaves only what the caller has: a full drop from root, or clearing the
+/// capabilities an unprivileged process could hold; then verifies it.
+pub fn drop_privileges(identity: &Identity) -> Result<()> {
+    match identity {
+        Identity::FromRoot { target, .. } => {
+            drop_to(target)?;
+            verify_capabilities_empty(&ALL_CAPABILITY_SETS)?;
+            // nothing root had open reaches the command (sudo's closefrom)
+            crate::system::sys::close_on_exec_from(3)
+                .map_err(|e| Error::system("closing the descriptors root passed on", e))
+        }
+        Identity::Root => {
+            clear_capability_sets(&ALL_CAPABILITY_SETS)?;
+            verify_capabilities_empty(&ALL_CAPABILITY_SETS)
+        }
+        Identity::Unprivileged { .. } => {
+            if holds_no_capabilities()? {
+                return Ok(());
+            }
+            clear_unprivileged_capabilities()?;
+            match holds_no_capabilities()? {
+                true => Ok(()),
+                false => Err(Error::Identity("capabilities remain after clearing them".into())),
+            }
+        }
+    }
+}
+
+/// Bounding first: clearing it needs CAP_SETPCAP, which clearing the
+/// effective set would take away.
+const ALL_CAPABILITY_SETS: [CapSet; 5] = [
+    CapSet::Bounding,
+    CapSet::Ambient,
+    CapSet::Inheritable,
+    CapSet::Effective,
+    CapSet::Permitted,
+];
 
 /// Refuses a setuid or setgid installation of cenv.
 pub fn refuse_setuid_install(process: &Process) -> Result<()> {
@@ -148,7 +205,7 @@ fn delegating_user(env: &Environ) -> Result<Option<(Account, &'static str)>> {
              from the rule for cenv (SECURITY.md, \"Launchers\")",
             claimed.uid,
             claimed.name,
-            name_of(uid)
+            user_name(uid)
         ))),
         None => Err(Error::Identity(format!(
             "refusing {source}={}: no process above cenv belongs to {} (every one is root's), so nothing backs \
@@ -258,24 +315,20 @@ pub fn identify(
 pub fn invoker(process: &Process) -> String {
     use crate::audit::invoker_field;
     if process.real_uid != 0 {
-        return invoker_field(name_of(process.real_uid).as_bytes());
+        return invoker_field(user_name(process.real_uid).as_bytes());
     }
     if let Some(outside) = nested_user_namespace_uid() {
-        return invoker_field(format!("{} (uid 0 in a user namespace)", name_of(outside)).as_bytes());
+        return invoker_field(format!("{} (uid 0 in a user namespace)", user_name(outside)).as_bytes());
     }
     let env = &process.environ;
     if env.contains("SUDO_UID") || env.contains("PKEXEC_UID") {
         return match delegating_user(env) {
             Ok(Some((account, _))) => invoker_field(account.name.as_bytes()),
             _ => first_unprivileged_ancestor_uid()
-                .map_or_else(|| "root".into(), |uid| invoker_field(name_of(uid).as_bytes())),
+                .map_or_else(|| "root".into(), |uid| invoker_field(user_name(uid).as_bytes())),
         };
     }
     "root".into()
-}
-
-fn name_of(uid: u32) -> String {
-    Account::by_uid(uid).map_or_else(|| format!("#{uid}"), |a| a.name)
 }
 
 /// The uid outside the user namespace this process is in, when it is not the
@@ -441,8 +494,8 @@ pub fn clear_unprivileged_capabilities() -> Result<()> {
 /// set a subset of both (a kernel invariant). One capget call instead of a
 /// probe of every capability — this is the fast path of every ordinary run.
 pub fn holds_no_capabilities() -> Result<bool> {
-    let (_, permitted, inheritable) =
-        crate::sys::capabilities().map_err(|e| Error::Identity(format!("reading capabilities: {e}")))?;
+    let (_, permitted, inheritable) = crate::system::sys::capabilities()
+        .map_err(|e| Error::Identity(format!("reading capabilities: {e}")))?;
     Ok(permitted == 0 && inheritable == 0)
 }
 

@@ -3,8 +3,9 @@
 //! so every kernel start is an ordinary run — policy, trust check, umask,
 //! Landlock and the audit line — and, since the run execs, Jupyter's
 //! interrupt and shutdown reach the kernel itself. `cenv notebook` starts the
-//! env's Jupyter server through `cenv run` on 127.0.0.1 and a free port with
-//! a token of its own, and prints the `ssh -L` line that reaches it: a
+//! env's Jupyter server through `cenv run` on 127.0.0.1 and a free port
+//! (Jupyter's own token, which only Jupyter prints, once it serves), and
+//! prints the `ssh -L` line that reaches it: a
 //! notebook server left on 0.0.0.0 is the classic exposure on a shared host.
 #![forbid(unsafe_code)]
 
@@ -22,12 +23,12 @@ use crate::conda::records::python_version;
 use crate::conda::{EnvSpec, SearchPath};
 use crate::config::{self, LoadedConfig, SYSTEM_CONFIG_PATH};
 use crate::error::{Error, Result};
-use crate::escape;
-use crate::inventory::{current_subject, list_envs, may_use};
-use crate::output::write_stdout;
 use crate::policy::resolve_explained;
-use crate::process::Process;
-use crate::wholefile::write_atomically;
+use crate::policy::{current_subject, list_envs, may_use};
+use crate::system::escape;
+use crate::system::output::write_stdout;
+use crate::system::process::Process;
+use crate::system::wholefile::write_atomically;
 
 /// Where Jupyter looks for system-wide kernels (jupyter_core's
 /// SYSTEM_JUPYTER_PATH on Linux).
@@ -133,11 +134,14 @@ pub fn kernel_install(process: &Process, args: KernelInstallArgs, cli_config: Op
         for name in &args.names {
             let prefix = usable_env(process, &loaded, name)?;
             if !has_ipykernel(&prefix) {
-                return Err(Error::Usage(format!(
-                    "env '{}' has {}",
-                    escape::text(name),
-                    no_ipykernel(&escape::text(name))
-                )));
+                return Err(Error::EnvLacks {
+                    env: name.clone(),
+                    message: format!(
+                        "env '{}' has {}",
+                        escape::text(name),
+                        no_ipykernel(&escape::text(name))
+                    ),
+                });
             }
             let path = install_one(&dir, name, &prefix, args.display_name.as_deref(), &cenv)?;
             report.push_str(&format!(
@@ -167,7 +171,7 @@ fn usable_env(process: &Process, loaded: &LoadedConfig, name: &str) -> Result<Pa
         return Ok(env.prefix);
     }
     let owner = std::fs::metadata(&env.prefix)
-        .map(|m| crate::trust::user_name(std::os::unix::fs::MetadataExt::uid(&m)))
+        .map(|m| crate::system::users::user_name(std::os::unix::fs::MetadataExt::uid(&m)))
         .unwrap_or_default();
     match may_use(&loaded.config, &current_subject(process), &env.prefix, &owner) {
         (true, _) => Ok(env.prefix),
@@ -227,7 +231,7 @@ fn install_one(
         .map_err(|e| failed("cannot create", dir, e))?;
     match std::fs::symlink_metadata(&kernel_dir) {
         Ok(meta) if !meta.is_dir() => {
-            return Err(Error::Usage(format!(
+            return Err(Error::Kernel(format!(
                 "{} exists and is not a directory: remove it first",
                 escape::path(&kernel_dir)
             )))
@@ -241,7 +245,7 @@ fn install_one(
     std::fs::set_permissions(&kernel_dir, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| failed("cannot set the mode of", &kernel_dir, e))?;
     let spec = kernel_json(name, prefix, display_name, cenv);
-    let mut text = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut text = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Json(e.to_string()))?;
     text.push(b'\n');
     write_atomically(&kernel_dir.join("kernel.json"), &text, Some(0o644))?;
     let env = PrefixDir::open(prefix)?;
@@ -289,7 +293,7 @@ pub fn kernel_list(process: &Process, args: KernelListArgs, cli_config: Option<&
         }
     }
     if args.json {
-        let mut text = serde_json::to_string_pretty(&kernels).map_err(|e| Error::Usage(e.to_string()))?;
+        let mut text = serde_json::to_string_pretty(&kernels).map_err(|e| Error::Json(e.to_string()))?;
         text.push('\n');
         return write_stdout(text.as_bytes());
     }
@@ -325,16 +329,17 @@ fn inspect_kernel(process: &Process, loaded: &LoadedConfig, dir: &Path, kernel: 
     };
     // a kernelspec lives in a tree its owner may change: never follow a
     // link, never block on a FIFO
-    let spec = match crate::wholefile::read_regular_nofollow(&kernel_dir.join("kernel.json"), FILE_LIMIT)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string()))
-    {
-        Ok(spec) => spec,
-        Err(e) => {
-            found.problem = Some(format!("kernel.json: {e}"));
-            return found;
-        }
-    };
+    let spec =
+        match crate::system::wholefile::read_regular_nofollow(&kernel_dir.join("kernel.json"), FILE_LIMIT)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string()))
+        {
+            Ok(spec) => spec,
+            Err(e) => {
+                found.problem = Some(format!("kernel.json: {e}"));
+                return found;
+            }
+        };
     found.display_name = spec["display_name"].as_str().map(str::to_owned);
     let argv: Vec<&str> = spec["argv"]
         .as_array()
@@ -372,7 +377,7 @@ pub fn kernel_remove(process: &Process, args: KernelRemoveArgs) -> Result<u8> {
             Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&kernel_dir),
             Ok(_) => std::fs::remove_file(&kernel_dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Usage(format!(
+                return Err(Error::Kernel(format!(
                     "no kernel {KERNEL_PREFIX}{} in {} (cenv kernel list shows where they are)",
                     escape::text(name),
                     escape::path(&dir)
@@ -456,7 +461,7 @@ fn prepare_notebook(
     cli_config: Option<&Path>,
 ) -> Result<(Process, RunArgs)> {
     if process.real_uid == 0 {
-        return Err(Error::Usage(
+        return Err(Error::Identity(
             "cenv notebook serves as the user who starts it: run it as yourself, not as root or through sudo"
                 .into(),
         ));
@@ -476,15 +481,18 @@ fn prepare_notebook(
     let prefix = usable_env(process, &loaded, &args.name)?;
     let bin = prefix.join("bin");
     let Some((program, _, url_path)) = SERVERS.iter().find(|(program, ..)| bin.join(program).exists()) else {
-        return Err(Error::Usage(format!(
-            "env '{}' has no Jupyter server: none of {} in {} (packages {}); its admin can add one: \
+        return Err(Error::EnvLacks {
+            env: args.name.clone(),
+            message: format!(
+                "env '{}' has no Jupyter server: none of {} in {} (packages {}); its admin can add one: \
              conda install -n {} jupyterlab",
-            escape::text(&args.name),
-            SERVERS.map(|s| s.0).join(", "),
-            escape::path(&bin),
-            SERVERS.map(|s| s.1).join(", "),
-            escape::text(&args.name)
-        )));
+                escape::text(&args.name),
+                SERVERS.map(|s| s.0).join(", "),
+                escape::path(&bin),
+                SERVERS.map(|s| s.1).join(", "),
+                escape::text(&args.name)
+            ),
+        });
     };
     // The token: Jupyter's own, generated when it starts (never in argv)
     // and printed in its URL once it serves — cenv does not make one up
@@ -534,14 +542,14 @@ fn prepare_notebook(
         false => shown.to_owned(),
     };
     match port {
-        Some(port) => crate::output::message(&format!(
+        Some(port) => crate::system::output::message(&format!(
             "jupyter will serve on {}:{port}. From your laptop:\n    ssh -N -L {port}:{}:{port} {}@{}\n  then open the http://127.0.0.1:{port}/{url_path}?token=... URL jupyter prints below once it serves",
             escape::text(shown),
             escape::text(&remote),
             escape::text(&user),
             escape::text(&host)
         )),
-        _ => crate::output::message(&format!(
+        _ => crate::system::output::message(&format!(
             "jupyter will serve on the port you gave; forward it with ssh -N -L PORT:{}:PORT {}@{} and open the URL with the token jupyter prints once it serves",
             escape::text(&remote),
             escape::text(&user),

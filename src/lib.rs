@@ -1,54 +1,45 @@
 //! cenv: run commands in shared conda environments — resolved, checked,
 //! confined, audited — and exec()ed with no wrapper left behind.
 //!
-//! [`main`] is the whole program: parse the command line, load the
-//! configuration this caller may use, dispatch, and turn any failure into one
-//! message on stderr and an exit status (see [`error`]).
+//! [`main`] is the whole program: parse the command line (the plain forms of
+//! `cenv run` without clap, see `cli::parse_run_fast`), drop to the caller
+//! first when root started a command for someone (every command but the
+//! run, which drops in its pipeline, and what a shell evaluates), dispatch,
+//! and turn any failure into one message on stderr and an exit status (see
+//! [`error`]).
+//!
+//! The house, imports pointing down: `system/` (mechanism) → `config/`,
+//! `conda/` (the model) → `identity`, `policy`, `trust`, `confine`, `audit`
+//! (the decisions) → `run/`, `tools/`, `shell/`, `jupyter` (the front ends);
+//! `error` and `cli` import nothing of cenv. docs/design.md draws it.
 #![deny(unsafe_code)]
 
-pub mod admin;
+// `pub` only what the SLURM plugin (spank/) and the fuzz targets (fuzz/)
+// use; the tests run the binary.
 pub mod audit;
-pub mod cli;
+mod cli;
 pub mod conda;
 pub mod config;
-pub mod confine;
-pub mod doctor;
-pub mod environ;
+mod confine;
 pub mod error;
-pub mod escape;
-pub mod exec;
-pub mod explain;
-pub mod export;
-pub mod history;
-pub mod identity;
-pub mod interactive;
-pub mod inventory;
-pub mod jupyter;
-pub mod manual;
-pub mod mounts;
-pub mod output;
-pub mod parallel;
-pub mod policy;
-pub mod process;
-pub mod relay;
+mod identity;
+mod jupyter;
+mod manual;
+mod policy;
 pub mod run;
-pub mod scripts;
 pub mod shell;
-pub mod snapshot;
-pub mod trust;
-pub mod verify;
-pub mod wholefile;
-pub mod writes;
-
-mod sys;
+pub mod system;
+pub mod tools;
+mod trust;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::error::{Error, EXIT_CENV_FAILURE};
-use crate::process::Process;
+use crate::error::{Error, EXIT_BROKEN_PIPE, EXIT_CENV_FAILURE};
+use crate::system::process::Process;
+use crate::system::{escape, output, sys};
 
 /// Runs cenv as a program and returns its exit status.
 pub fn main() -> ExitCode {
@@ -82,7 +73,7 @@ pub fn main_status() -> u8 {
 /// The message and exit status of a failure.
 fn finish(error: Error) -> u8 {
     match error {
-        Error::BrokenPipe => output::EXIT_BROKEN_PIPE,
+        Error::BrokenPipe => EXIT_BROKEN_PIPE,
         error => {
             // paths and names in a message may come from anyone: escaped
             output::message(&escape::text(&error.to_string()));
@@ -125,17 +116,17 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
             };
             Err(run::run(process, run_args, cli.config.as_deref()))
         }
-        Command::Activate(args) => interactive::activate(process, args, cli.config.as_deref()),
-        Command::Deactivate(args) => interactive::deactivate(process, args, cli.config.as_deref()),
-        Command::List(args) => admin::list(process, args, cli.config.as_deref()),
-        Command::Info(args) => admin::info(process, args, cli.config.as_deref()),
-        Command::Doctor(args) => admin::doctor(process, args, cli.config.as_deref()),
-        Command::Verify(args) => admin::verify_env(process, args, cli.config.as_deref()),
-        Command::Export(args) => admin::export_env(process, args, cli.config.as_deref()),
-        Command::Snapshot(args) => admin::snapshot(process, args, cli.config.as_deref()),
-        Command::Changes(args) => admin::changes(process, args, cli.config.as_deref()),
-        Command::Diff(args) => admin::diff(process, args, cli.config.as_deref()),
-        Command::AuditRules => admin::audit_rules(process, cli.config.as_deref()),
+        Command::Activate(args) => shell::activate::activate(process, args, cli.config.as_deref()),
+        Command::Deactivate(args) => shell::activate::deactivate(process, args, cli.config.as_deref()),
+        Command::List(args) => tools::list::list(process, args, cli.config.as_deref()),
+        Command::Info(args) => tools::info::info(process, args, cli.config.as_deref()),
+        Command::Doctor(args) => tools::doctor::doctor(process, args, cli.config.as_deref()),
+        Command::Verify(args) => tools::verify::verify_env(process, args, cli.config.as_deref()),
+        Command::Export(args) => tools::export::export_env(process, args, cli.config.as_deref()),
+        Command::Snapshot(args) => tools::snapshot::snapshot(process, args, cli.config.as_deref()),
+        Command::Changes(args) => tools::changes::changes(process, args, cli.config.as_deref()),
+        Command::Diff(args) => tools::diff::diff(process, args, cli.config.as_deref()),
+        Command::AuditRules => tools::audit_rules::audit_rules(process, cli.config.as_deref()),
         Command::Kernel(cli::KernelCommand::Install(args)) => {
             jupyter::kernel_install(process, args, cli.config.as_deref())
         }
@@ -149,9 +140,9 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
             "cenv.toml" => output::write_stdout(&manual::cenv_toml_5()),
             other => Err(Error::Usage(format!("no man page {other:?}: cenv or cenv.toml"))),
         },
-        Command::ShellInit(args) => interactive::shell_init(args.shell),
-        Command::Completions(args) => interactive::completions(args.shell),
-        Command::LoginInit(args) => interactive::login_init(process, &args.shell, cli.config.as_deref()),
+        Command::ShellInit(args) => shell::activate::shell_init(args.shell),
+        Command::Completions(args) => shell::activate::completions(args.shell),
+        Command::LoginInit(args) => shell::activate::login_init(process, &args.shell, cli.config.as_deref()),
         Command::CheckConfig(args) => {
             let path = args.path.unwrap_or_else(|| config::SYSTEM_CONFIG_PATH.into());
             let problems = config::check(&path);

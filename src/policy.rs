@@ -2,16 +2,34 @@
 //! (or the global `default_groups`), like sudoers and Lmod's forbid-by-group.
 //!
 //! The policy gives a clear answer and an audit trail before anything runs;
-//! file permissions still decide what a process can read.
+//! file permissions still decide what a process can read. [`admit`] is the
+//! whole question every front end asks before running anything of an env:
+//! resolve, authorize, check trust; [`list_envs`] asks it of every env.
 #![forbid(unsafe_code)]
 
-use nix::unistd::Group;
-
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use std::path::PathBuf;
+
+use nix::unistd::AccessFlags;
+use serde::Serialize;
+
+use crate::audit::Trail;
+use crate::conda::discover::discover;
+use crate::conda::records::python_version;
 use crate::conda::{resolve, EnvSpec, ResolvedEnv, SearchPath};
+use crate::config::LoadedConfig;
 use crate::config::{Config, EffectiveSettings, Principal};
 use crate::error::{Error, Result};
+use crate::identity::Account;
+use crate::identity::{account_of, Caller, Identity};
+use crate::system::output::Described;
+use crate::system::permissions::TrustRules;
+use crate::system::process::Process;
+use crate::system::users::user_name;
+use crate::system::users::NameCache;
+use crate::trust::{check_env, judge_findings, rules_for, EnvCheck, TrustVerdict};
 
 /// The user a run is for, as the policy sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,25 +38,6 @@ pub struct Subject {
     pub uid: u32,
     /// Every group the user is in, primary included.
     pub gids: Vec<u32>,
-}
-
-/// The gid a group principal names, if the group exists.
-pub fn group_gid(group: &Principal) -> Option<u32> {
-    match group {
-        Principal::Id(gid) => Some(*gid),
-        Principal::Name(name) => Group::from_name(name).ok().flatten().map(|g| g.gid.as_raw()),
-    }
-}
-
-/// The uid a user principal names, if the user exists.
-pub fn user_uid(user: &Principal) -> Option<u32> {
-    match user {
-        Principal::Id(uid) => Some(*uid),
-        Principal::Name(name) => nix::unistd::User::from_name(name)
-            .ok()
-            .flatten()
-            .map(|u| u.uid.as_raw()),
-    }
 }
 
 /// Allows the run, or refuses it with a message naming the groups and users
@@ -55,7 +54,7 @@ pub fn authorize(
     let in_group = settings
         .groups
         .iter()
-        .filter_map(group_gid)
+        .filter_map(Principal::gid)
         .any(|gid| subject.gids.contains(&gid));
     let listed = settings.users.iter().any(|u| match u {
         Principal::Id(uid) => *uid == subject.uid,
@@ -124,6 +123,194 @@ pub fn resolve_explained(
         }
         other => other,
     }
+}
+
+/// The user a run is for, with their groups, as the policy sees them: an
+/// ordinary caller's groups are the ones the process has now; a target
+/// root named, the user database's.
+pub fn subject_of(identity: &Identity) -> Result<Subject> {
+    let account = account_of(identity)
+        .ok_or_else(|| Error::Identity(format!("{} is not in the user database", identity.user_name())))?;
+    let gids = match identity {
+        Identity::Unprivileged { .. } => {
+            let mut gids: Vec<u32> = nix::unistd::getgroups()
+                .map_err(|e| Error::system("getgroups", e.into()))?
+                .into_iter()
+                .map(|g| g.as_raw())
+                .collect();
+            gids.push(nix::unistd::getgid().as_raw());
+            gids.push(nix::unistd::getegid().as_raw());
+            gids
+        }
+        _ => account.groups(),
+    };
+    Ok(Subject {
+        name: account.name,
+        uid: account.uid,
+        gids,
+    })
+}
+
+/// Why the policy let a run through — as `-v` tells it.
+#[derive(Debug)]
+pub struct Allowed<'a> {
+    pub settings: &'a EffectiveSettings,
+    pub user: String,
+}
+
+impl Described for Allowed<'_> {
+    fn step(&self) -> &'static str {
+        "policy"
+    }
+
+    fn describe(&self) -> String {
+        let names = |items: &[Principal]| {
+            items
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let settings = self.settings;
+        match settings.restricted() {
+            false => format!(
+                "allowed: [envs.{}] and default_groups restrict nobody",
+                settings.key
+            ),
+            true => format!(
+                "allowed: [envs.{}] is open to groups [{}] and users [{}], and {} is among them",
+                settings.key,
+                names(&settings.groups),
+                names(&settings.users),
+                self.user
+            ),
+        }
+    }
+}
+
+/// An env a caller may use: resolved, admitted by the policy, its paths
+/// judged trustworthy.
+#[derive(Debug)]
+pub struct Admitted {
+    pub env: ResolvedEnv,
+    pub settings: EffectiveSettings,
+    pub rules: TrustRules,
+    pub env_check: EnvCheck,
+}
+
+/// resolve → authorize → check trust: whether `caller` may use the env
+/// `spec` names, shared by every front end that runs something of an env.
+/// For a run started by root this runs after the drop, as the user the
+/// command will run as: root's view of the filesystem never decides what a
+/// user may reach. Fills the trail's PREFIX; `explain` is shown each
+/// decision as it is made, before a refusal.
+pub fn admit(
+    process: &Process,
+    caller: &Caller,
+    spec: &EnvSpec,
+    trail: &mut Trail,
+    explain: &mut dyn FnMut(&dyn Described),
+) -> Result<Admitted> {
+    let config = &caller.loaded.config;
+    let identity = &caller.identity;
+    let search = SearchPath::for_caller(config, process);
+    explain(&search);
+    let env = resolve_explained(spec, config, &search, &caller.loaded.path, || {
+        subject_of(identity)
+    })?;
+    explain(&env);
+    trail.prefix = crate::audit::field(env.prefix.as_os_str().as_encoded_bytes());
+    let settings = config.settings_for(&env.prefix);
+    let env_owner = std::fs::metadata(&env.prefix).map(|m| m.uid()).unwrap_or(0);
+    authorize(&subject_of(identity)?, &settings, &env.requested, || {
+        user_name(env_owner)
+    })?;
+    explain(&Allowed {
+        settings: &settings,
+        user: identity.user_name(),
+    });
+    let rules = rules_for(config, &env, identity, settings.key == "base");
+    let env_check = check_env(&env.prefix, &rules)?;
+    explain(&TrustVerdict {
+        check: &env_check,
+        rules: &rules,
+        strict: config.strict_permissions,
+    });
+    judge_findings(&env, &env_check.findings, config.strict_permissions)?;
+    Ok(Admitted {
+        env,
+        settings,
+        rules,
+        env_check,
+    })
+}
+
+/// An env found on disk, as `cenv list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedEnv {
+    pub name: String,
+    pub prefix: PathBuf,
+    pub python: Option<String>,
+    pub owner: String,
+    pub group: String,
+    pub may_use: bool,
+    /// Why not, when the caller may not use it.
+    pub reason: Option<String>,
+}
+
+/// The caller as the policy sees them: the current process's user and groups.
+pub fn current_subject(process: &Process) -> Subject {
+    let account = Account::by_uid(process.real_uid);
+    let mut gids: Vec<u32> = nix::unistd::getgroups()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
+    gids.push(process.real_gid);
+    Subject {
+        name: account.map_or_else(|| user_name(process.real_uid), |a| a.name),
+        uid: process.real_uid,
+        gids,
+    }
+}
+
+/// Whether `subject` may use the env at `prefix`: the policy first, then
+/// whether file permissions let them in.
+pub fn may_use(config: &Config, subject: &Subject, prefix: &Path, owner: &str) -> (bool, Option<String>) {
+    let settings = match std::fs::metadata(prefix) {
+        Ok(_) => config.settings_for(prefix),
+        // not visible to the caller: the table of its name decides
+        Err(_) => config.settings_for_name(&prefix.file_name().unwrap_or_default().to_string_lossy()),
+    };
+    if let Err(e) = authorize(subject, &settings, &settings.key, || owner.to_owned()) {
+        return (false, Some(e.audit_reason()));
+    }
+    match nix::unistd::access(prefix, AccessFlags::R_OK | AccessFlags::X_OK) {
+        Ok(()) => (true, None),
+        Err(_) => (false, Some("file permissions do not let you read it".into())),
+    }
+}
+
+pub fn list_envs(process: &Process, loaded: &LoadedConfig) -> Vec<ListedEnv> {
+    let config = &loaded.config;
+    let search = SearchPath::for_caller(config, process);
+    let subject = current_subject(process);
+    let names = NameCache::default();
+    crate::system::parallel::map(&discover(config, &search), |(name, prefix)| {
+        let meta = std::fs::metadata(prefix).ok();
+        let owner = meta.as_ref().map_or_else(|| "?".into(), |m| names.user(m.uid()));
+        let group = meta.as_ref().map_or_else(|| "?".into(), |m| names.group(m.gid()));
+        let (may_use, reason) = may_use(config, &subject, prefix, &owner);
+        ListedEnv {
+            name: name.clone(),
+            prefix: prefix.clone(),
+            python: python_version(prefix),
+            owner,
+            group,
+            may_use,
+            reason,
+        }
+    })
 }
 
 #[cfg(test)]

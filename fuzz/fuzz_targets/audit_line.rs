@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use cenv::audit::{field, invoker_field, split_line, Trail};
-use cenv::escape::unescape;
+use cenv::system::escape::unescape;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]

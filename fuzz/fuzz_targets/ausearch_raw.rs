@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use cenv::writes::{format_writers, join, parse_raw};
+use cenv::tools::writes::{format_writers, join, parse_raw};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use cenv::history::{parse, snapshot_packages};
+use cenv::conda::history::{parse, snapshot_packages};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

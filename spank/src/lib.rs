@@ -136,7 +136,8 @@ pub unsafe extern "C" fn slurm_spank_init(spank: Spank, _ac: c_int, _av: *mut *m
 /// Called by slurmstepd with its own handle, in the task's process.
 #[no_mangle]
 pub unsafe extern "C" fn slurm_spank_task_init(spank: Spank, _ac: c_int, _av: *mut *mut c_char) -> c_int {
-    let outcome = std::panic::catch_unwind(|| task_init(spank));
+    // SAFETY: `spank` is the handle slurmstepd passed to this callback.
+    let outcome = std::panic::catch_unwind(|| unsafe { task_init(spank) });
     match outcome {
         Ok(Ok(())) => 0,
         Ok(Err(message)) => refuse(&message),
@@ -166,12 +167,18 @@ const OPTION_VARIABLES: [&str; 2] = [
     "SLURM_SPANK__SLURM_SPANK_OPTION_cenv_cenv",
 ];
 
-fn task_init(spank: Spank) -> Result<(), String> {
+/// Confines the task when `--cenv` asked for it; `Err` is cenv's message.
+///
+/// # Safety
+/// `spank` must be the handle Slurm passed to the callback this runs in,
+/// valid for the whole call.
+unsafe fn task_init(spank: Spank) -> Result<(), String> {
     // SAFETY: `spank` is Slurm's handle for this call.
     if unsafe { spank_remote(spank) } == 0 {
         return Ok(());
     }
-    let job_env = job_environment(spank)?;
+    // SAFETY: our caller's `spank`, valid for this call.
+    let job_env = unsafe { job_environment(spank) }?;
     let mut optarg: *mut c_char = std::ptr::null_mut();
     // SAFETY: the option was registered by slurm_spank_init; `optarg` is a
     // valid out-pointer; Slurm sets it to a string it owns.
@@ -192,14 +199,20 @@ fn task_init(spank: Spank) -> Result<(), String> {
             None => return Ok(()),
         }
     };
-    let argv = job_argv(spank);
+    // SAFETY: as above.
+    let argv = unsafe { job_argv(spank) };
     let environ = cenv::run::confine_task(&env_name, job_env.clone(), &argv)
-        .map_err(|e| format!("cenv: {}", cenv::escape::text(&e.to_string())))?;
-    write_back(spank, &job_env, &environ)
+        .map_err(|e| format!("cenv: {}", cenv::system::escape::text(&e.to_string())))?;
+    // SAFETY: as above.
+    unsafe { write_back(spank, &job_env, &environ) }
 }
 
 /// The task's environment (`S_JOB_ENV`).
-fn job_environment(spank: Spank) -> Result<cenv::environ::Environ, String> {
+///
+/// # Safety
+/// `spank` must be the handle Slurm passed to the callback this runs in,
+/// valid for the whole call.
+unsafe fn job_environment(spank: Spank) -> Result<cenv::system::environ::Environ, String> {
     let mut env: *mut *mut c_char = std::ptr::null_mut();
     // SAFETY: S_JOB_ENV takes one `char ***` out-argument.
     let rc = unsafe { spank_get_item(spank, S_JOB_ENV, &mut env as *mut *mut *mut c_char) };
@@ -225,11 +238,15 @@ fn job_environment(spank: Spank) -> Result<cenv::environ::Environ, String> {
         }
         i += 1;
     }
-    Ok(cenv::environ::Environ::from_pairs(pairs))
+    Ok(cenv::system::environ::Environ::from_pairs(pairs))
 }
 
 /// The task's command (`S_JOB_ARGV`), for the audit line.
-fn job_argv(spank: Spank) -> Vec<OsString> {
+///
+/// # Safety
+/// `spank` must be the handle Slurm passed to the callback this runs in,
+/// valid for the whole call.
+unsafe fn job_argv(spank: Spank) -> Vec<OsString> {
     let mut argc: c_int = 0;
     let mut argv: *mut *mut c_char = std::ptr::null_mut();
     // SAFETY: S_JOB_ARGV takes an `int *` and a `char ***` out-argument.
@@ -256,10 +273,14 @@ fn job_argv(spank: Spank) -> Vec<OsString> {
 
 /// Makes the task's environment the activated one: removed variables
 /// unset, new and changed ones set.
-fn write_back(
+///
+/// # Safety
+/// `spank` must be the handle Slurm passed to the callback this runs in,
+/// valid for the whole call.
+unsafe fn write_back(
     spank: Spank,
-    before: &cenv::environ::Environ,
-    after: &cenv::environ::Environ,
+    before: &cenv::system::environ::Environ,
+    after: &cenv::system::environ::Environ,
 ) -> Result<(), String> {
     let c = |s: &OsStr| std::ffi::CString::new(s.as_bytes()).ok();
     for (name, _) in before.iter() {

@@ -7,7 +7,7 @@
 //! deactivate.d scripts — the common case — the changes are applied directly to
 //! the environment value (no shell is started). Otherwise the plan is rendered as
 //! a POSIX shell script, sourced by `/bin/sh`, and the resulting environment is
-//! taken back (see [`crate::scripts`]). Both give the same result.
+//! taken back (see [`crate::run::scripts`]). Both give the same result.
 #![forbid(unsafe_code)]
 
 use std::ffi::{OsStr, OsString};
@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::conda::files::{PrefixDir, ENV_VARS_LIMIT};
-use crate::environ::Environ;
 use crate::error::{Error, Result};
+use crate::system::environ::Environ;
 
 /// Where an env keeps the scripts activation sources.
 pub const ACTIVATE_DIR: &str = "etc/conda/activate.d";
@@ -606,6 +606,21 @@ fn is_valid_var_name(name: &str) -> bool {
     !bytes.is_empty()
         && (bytes[0].is_ascii_alphabetic() || bytes[0] == b'_')
         && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+impl crate::system::output::Described for ActivationPlan {
+    fn step(&self) -> &'static str {
+        "activation"
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} changes, {} activate.d and {} deactivate.d scripts sourced",
+            self.changes.len(),
+            self.activate_scripts.len(),
+            self.deactivate_scripts.len()
+        )
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::{OsStr, OsString};
-use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -35,10 +34,6 @@ pub const RECORD_LIMIT: u64 = 64 << 20;
 pub struct PrefixDir {
     path: PathBuf,
     fd: OwnedFd,
-}
-
-fn describe_limit(limit: u64) -> String {
-    format!("{} MiB", limit >> 20)
 }
 
 impl PrefixDir {
@@ -138,7 +133,7 @@ impl PrefixDir {
         let Some((file, _)) = self.open_file(relative)? else {
             return Ok(None);
         };
-        read_capped(file, limit)
+        crate::system::wholefile::read_capped(file, limit)
             .map(Some)
             .map_err(|message| self.error(relative, message))
     }
@@ -181,21 +176,6 @@ pub fn open_regular_in(
         return Err(OpenError::NotRegular);
     }
     Ok(Some((std::fs::File::from(fd), st)))
-}
-
-/// Reads all of `file`, refusing more than `limit` bytes.
-pub fn read_capped(file: std::fs::File, limit: u64) -> std::result::Result<Vec<u8>, String> {
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > limit {
-        return Err(format!(
-            "it is larger than {}, the most cenv reads of such a file",
-            describe_limit(limit)
-        ));
-    }
-    Ok(bytes)
 }
 
 fn list_dir(fd: OwnedFd) -> nix::Result<Vec<OsString>> {

@@ -9,7 +9,7 @@ use crate::conda::condarc;
 use crate::conda::name::validate_env_name;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::process::Process;
+use crate::system::process::Process;
 
 /// What the caller asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +156,7 @@ pub fn resolve(
                         return Err(Error::EnvNotAccessible {
                             name: name.clone(),
                             dir: dir.clone(),
-                            admin: crate::trust::user_name(owner),
+                            admin: crate::system::users::user_name(owner),
                         });
                     }
                     _ => {}
@@ -208,6 +208,27 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+impl crate::system::output::Described for SearchPath {
+    fn step(&self) -> &'static str {
+        "search"
+    }
+
+    fn describe(&self) -> String {
+        let dirs: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+        dirs.join(", ")
+    }
+}
+
+impl crate::system::output::Described for ResolvedEnv {
+    fn step(&self) -> &'static str {
+        "env"
+    }
+
+    fn describe(&self) -> String {
+        format!("{} is {}", self.requested, self.prefix.display())
+    }
 }
 
 #[cfg(test)]

@@ -14,42 +14,18 @@
 //! bytes that are not UTF-8.
 #![forbid(unsafe_code)]
 
+pub mod activate;
 pub mod init;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+pub use crate::cli::Shell;
 use crate::conda::activate::{push_single_quoted, scripts_in, Change, ACTIVATE_DIR, DEACTIVATE_DIR};
 use crate::conda::ActivationPlan;
-use crate::environ::Environ;
 use crate::error::{Error, Result};
-
-/// The shells cenv integrates with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Shell {
-    Bash,
-    Zsh,
-    Fish,
-}
-
-impl Shell {
-    /// The extension of the activate.d scripts this shell sources.
-    pub fn script_extension(self) -> &'static str {
-        match self {
-            Shell::Bash | Shell::Zsh => ".sh",
-            Shell::Fish => ".fish",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Shell::Bash => "bash",
-            Shell::Zsh => "zsh",
-            Shell::Fish => "fish",
-        }
-    }
-}
+use crate::system::environ::Environ;
 
 /// Quotes bytes as one word of `shell`.
 pub fn quote(shell: Shell, value: &[u8]) -> Vec<u8> {
@@ -292,7 +268,7 @@ fn new_level(plan: &ActivationPlan) -> u32 {
 /// backslash needs four. zsh always expands `%` (written `%%`), and with
 /// PROMPT_SUBST also `$`, backquote and backslash, once (`\` in front).
 fn prompt_escape(shell: Shell, modifier: &OsStr, subst: bool) -> OsString {
-    let visible = crate::escape::escape(modifier.as_bytes());
+    let visible = crate::system::escape::escape(modifier.as_bytes());
     let mut out = Vec::with_capacity(visible.len());
     for b in visible.bytes() {
         match (shell, b) {
@@ -348,7 +324,7 @@ pub fn render_deactivation(
         .unwrap_or(0);
     let saved_name = OsString::from(saved_state_name(level));
     let saved = caller.get(&saved_name).and_then(decode_saved).ok_or_else(|| {
-        Error::Usage(format!(
+        Error::NotActivatedByCenv(format!(
             "the active env {} was not activated by cenv (no {} in the environment); deactivate it with the tool that activated it",
             prefix.display(),
             saved_name.to_string_lossy()

@@ -13,8 +13,8 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, AtFlags, FcntlArg, FdFlag};
 use nix::unistd::AccessFlags;
 
-use crate::environ::Environ;
 use crate::error::{Error, Result};
+use crate::system::environ::Environ;
 use crate::trust::CheckedCommand;
 
 /// Finds `command` as execvp(3) would, but in the *activated* PATH: a name with
@@ -124,7 +124,7 @@ pub fn exec(command: &CheckedCommand, argv: &[OsString], environ: &Environ) -> E
         return Error::Usage("an argument contains a NUL byte".into());
     };
     let env = environ.to_exec_records();
-    if let Err(e) = crate::sys::restore_default_sigpipe() {
+    if let Err(e) = crate::system::sys::restore_default_sigpipe() {
         return Error::system("restoring the default SIGPIPE disposition", e);
     }
     let through_fd = !command.is_script || Path::new("/proc/self/fd").is_dir();

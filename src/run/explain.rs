@@ -1,8 +1,9 @@
 //! `cenv run -v`: each step of the pipeline and what it decided, on stderr —
-//! the answer to an admin's "why was this refused, or allowed?".
+//! the answer to an admin's "why was this refused, or allowed?". Every step
+//! returns a value that describes itself ([`Described`]); this only prints.
 #![forbid(unsafe_code)]
 
-use crate::output::message;
+use crate::system::output::{message, Described};
 
 /// Reports pipeline steps when verbose, and nothing otherwise.
 #[derive(Debug, Clone, Copy, Default)]
@@ -16,9 +17,13 @@ impl Explain {
     }
 
     /// One line, `cenv: STEP: DECISION`, escaped like every message.
-    pub fn step(&self, step: &str, decision: impl FnOnce() -> String) {
+    pub fn show(&self, decision: &dyn Described) {
         if self.verbose {
-            message(&crate::escape::text(&format!("{step}: {}", decision())));
+            message(&crate::system::escape::text(&format!(
+                "{}: {}",
+                decision.step(),
+                decision.describe()
+            )));
         }
     }
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::process::Process;
+use crate::system::process::Process;
 
 /// Where the system configuration lives. Test builds may point it elsewhere at
 /// compile time (`CENV_SYSTEM_CONFIG=... cargo build`); it is never taken from
@@ -158,6 +158,24 @@ pub struct Config {
 pub enum Principal {
     Id(u32),
     Name(String),
+}
+
+impl Principal {
+    /// The gid this principal names as a group, if the group exists.
+    pub fn gid(&self) -> Option<u32> {
+        match self {
+            Principal::Id(gid) => Some(*gid),
+            Principal::Name(name) => crate::system::users::gid_of(name),
+        }
+    }
+
+    /// The uid this principal names as a user, if the user exists.
+    pub fn uid(&self) -> Option<u32> {
+        match self {
+            Principal::Id(uid) => Some(*uid),
+            Principal::Name(name) => crate::system::users::uid_of(name),
+        }
+    }
 }
 
 impl fmt::Display for Principal {
@@ -342,7 +360,7 @@ impl Config {
     /// The key of the env that `prefix` shows through a bind mount, when it
     /// is one of the envs directories' envs (or the base install).
     fn env_key_of_alias(&self, prefix: &Path) -> Option<String> {
-        crate::mounts::Mounts::current()
+        crate::system::mounts::Mounts::current()
             .aliases(prefix)
             .into_iter()
             .filter(|alias| alias.as_path() != prefix)
@@ -513,6 +531,19 @@ pub struct LoadedConfig {
     pub from_file: bool,
 }
 
+impl crate::system::output::Described for LoadedConfig {
+    fn step(&self) -> &'static str {
+        "config"
+    }
+
+    fn describe(&self) -> String {
+        match self.from_file {
+            true => format!("{}", self.path.display()),
+            false => format!("{} does not exist: the defaults", self.path.display()),
+        }
+    }
+}
+
 /// Picks the file this caller may use and loads it.
 pub fn load(process: &Process, cli_path: Option<&Path>) -> Result<LoadedConfig> {
     let requested = cli_path.map(Path::to_path_buf).or_else(|| {
@@ -533,7 +564,7 @@ pub fn load(process: &Process, cli_path: Option<&Path>) -> Result<LoadedConfig> 
             }
             let (config, warnings) = system.config.layered_with(&user.config, &path);
             for w in &warnings {
-                crate::output::warning(&crate::escape::text(w));
+                crate::system::output::warning(&crate::system::escape::text(w));
             }
             Ok(LoadedConfig {
                 config,
@@ -542,9 +573,9 @@ pub fn load(process: &Process, cli_path: Option<&Path>) -> Result<LoadedConfig> 
             })
         }
         Some(path) => {
-            crate::output::warning(&format!(
+            crate::system::output::warning(&format!(
                 "ignoring config {} for a privileged run; using {}",
-                crate::escape::path(&path),
+                crate::system::escape::path(&path),
                 SYSTEM_CONFIG_PATH
             ));
             load_file(Path::new(SYSTEM_CONFIG_PATH), true)
@@ -605,7 +636,7 @@ fn load_file(path: &Path, system: bool) -> Result<LoadedConfig> {
         });
     }
     let bytes =
-        crate::conda::files::read_capped(file, CONFIG_LIMIT).map_err(|message| Error::ConfigValue {
+        crate::system::wholefile::read_capped(file, CONFIG_LIMIT).map_err(|message| Error::ConfigValue {
             path: path.to_owned(),
             message,
         })?;
@@ -655,7 +686,7 @@ pub fn check_config_trust(path: &Path, file: &std::fs::File) -> Result<()> {
                 what,
                 format!(
                     "the {kind} is owned by {}, not root",
-                    crate::trust::user_name(meta.uid())
+                    crate::system::users::user_name(meta.uid())
                 ),
                 format!("chown root {}", what.display()),
             ));
@@ -688,7 +719,7 @@ pub fn check_config_trust(path: &Path, file: &std::fs::File) -> Result<()> {
     // in the config's place. For a config that is a symlink (config
     // management, a cluster's shared file) the directories above the file
     // it leads to as well: they decide what is read.
-    let root_only = crate::trust::TrustRules {
+    let root_only = crate::system::permissions::TrustRules {
         owners: vec![0],
         groups: Vec::new(),
     };
@@ -703,10 +734,11 @@ pub fn check_config_trust(path: &Path, file: &std::fs::File) -> Result<()> {
         }
     }
     for (i, chain) in chains.iter().enumerate() {
-        let findings = crate::trust::check_chain(chain, &root_only).map_err(|e| Error::ConfigValue {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let findings =
+            crate::system::permissions::check_chain(chain, &root_only).map_err(|e| Error::ConfigValue {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
         if let Some(finding) = findings.first() {
             let above = match (i, real.as_deref()) {
                 (1, Some(real)) => format!("above the file it leads to, {},", real.display()),
@@ -806,8 +838,15 @@ pub fn weakening_warnings(config: &Config, path: &Path) -> Vec<String> {
 /// `cenv check-config [PATH]`: every problem of a config file, without
 /// running anything (like `visudo -c`). Returns the problems found.
 pub fn check(path: &Path) -> Vec<String> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut problems = Vec::new();
-    let file = match std::fs::File::open(path) {
+    // without blocking: a FIFO named here cannot hang check-config (the
+    // trust check then says it is not a regular file)
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path);
+    let file = match opened {
         Ok(file) => file,
         Err(e) => return vec![format!("cannot read {}: {e}", path.display())],
     };
@@ -823,11 +862,11 @@ pub fn check(path: &Path) -> Vec<String> {
     };
     let group_exists = |g: &Principal| match g {
         Principal::Id(_) => true,
-        Principal::Name(_) => crate::policy::group_gid(g).is_some(),
+        Principal::Name(_) => g.gid().is_some(),
     };
     let user_exists = |u: &Principal| match u {
         Principal::Id(_) => true,
-        Principal::Name(_) => crate::policy::user_uid(u).is_some(),
+        Principal::Name(_) => u.uid().is_some(),
     };
     let check_groups = |problems: &mut Vec<String>, what: &str, groups: &[Principal]| {
         for g in groups.iter().filter(|g| !group_exists(g)) {

@@ -41,15 +41,15 @@ fn open_regular_with(path: &Path, flags: libc::c_int) -> io::Result<fs::File> {
 /// Reads the regular file `path` whole, refusing one larger than `limit`
 /// bytes.
 pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    read_capped(open_regular(path)?, limit)
+    read_whole(open_regular(path)?, limit)
 }
 
 /// [`read_regular`] without following a symlink at `path`.
 pub fn read_regular_nofollow(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    read_capped(open_regular_nofollow(path)?, limit)
+    read_whole(open_regular_nofollow(path)?, limit)
 }
 
-fn read_capped(file: fs::File, limit: u64) -> io::Result<Vec<u8>> {
+fn read_whole(file: fs::File, limit: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
@@ -104,4 +104,19 @@ pub fn write_atomically(path: &Path, content: &[u8], mode: Option<u32>) -> Resul
         what: format!("cannot write {}", path.display()),
         source,
     })
+}
+
+/// Reads all of `file`, refusing more than `limit` bytes.
+pub fn read_capped(file: std::fs::File, limit: u64) -> std::result::Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "it is larger than {} MiB, the most cenv reads of such a file",
+            limit >> 20
+        ));
+    }
+    Ok(bytes)
 }

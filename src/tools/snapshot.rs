@@ -20,14 +20,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::cli::SnapshotArgs;
+use crate::conda::discover::discover;
+use crate::conda::export::{explicit, export, Export};
+use crate::conda::SearchPath;
+use crate::config;
 use crate::error::{Error, Result};
-use crate::export::{explicit, export, Export};
-use crate::wholefile::write_atomically;
+use crate::system::escape;
+use crate::system::output::write_stdout;
+use crate::system::process::Process;
+use crate::system::wholefile::write_atomically;
+use crate::tools::json;
 
 /// What happened to one env.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum SnapshotOutcome {
     /// A new version was written: the explicit file (the JSON beside it).
     Written(PathBuf),
     /// The newest version already has these packages.
@@ -40,7 +48,7 @@ pub enum Outcome {
 pub struct EnvSnapshot {
     pub name: String,
     pub prefix: PathBuf,
-    pub outcome: Outcome,
+    pub outcome: SnapshotOutcome,
     /// Older versions removed by `--keep`.
     pub pruned: Vec<PathBuf>,
 }
@@ -170,7 +178,7 @@ fn snapshot_env(
             return Ok(EnvSnapshot {
                 name: name.to_owned(),
                 prefix: prefix.to_path_buf(),
-                outcome: Outcome::Unchanged(env_dir.join(newest)),
+                outcome: SnapshotOutcome::Unchanged(env_dir.join(newest)),
                 pruned: prune(&env_dir, name, keep)?,
             });
         }
@@ -178,7 +186,9 @@ fn snapshot_env(
     let export = export(prefix)?;
     let hash = content_hash(&export);
     let outcome = match existing.last() {
-        Some(newest) if newest.ends_with(&format!("-{hash}.txt")) => Outcome::Unchanged(env_dir.join(newest)),
+        Some(newest) if newest.ends_with(&format!("-{hash}.txt")) => {
+            SnapshotOutcome::Unchanged(env_dir.join(newest))
+        }
         _ => {
             let base = env_dir.join(format!("{name}@{stamp}-{hash}"));
             let mut json = serde_json::to_vec_pretty(&export).unwrap_or_default();
@@ -186,11 +196,13 @@ fn snapshot_env(
             write_atomically(&base.with_extension("json"), &json, None)?;
             let text = base.with_extension("txt");
             write_atomically(&text, explicit(&export).as_bytes(), None)?;
-            Outcome::Written(text)
+            SnapshotOutcome::Written(text)
         }
     };
     let pruned = prune(&env_dir, name, keep)?;
-    if let (Some(seen), Outcome::Written(newest) | Outcome::Unchanged(newest)) = (seen, &outcome) {
+    if let (Some(seen), SnapshotOutcome::Written(newest) | SnapshotOutcome::Unchanged(newest)) =
+        (seen, &outcome)
+    {
         let newest = newest.file_name().unwrap_or_default().to_string_lossy();
         write_atomically(&remembered, format!("{seen} {newest}\n").as_bytes(), None)?;
     }
@@ -256,25 +268,63 @@ pub fn snapshot_all(envs: &[(String, PathBuf)], dir: &Path, keep: Option<usize>)
     crate::trust::require_roots_own_tree(dir)?;
     fs::create_dir_all(dir).map_err(io_error(format!("cannot create {}", dir.display())))?;
     let stamp = utc_stamp(SystemTime::now());
-    let results = crate::parallel::map(envs, |(name, prefix)| {
+    let results = crate::system::parallel::map(envs, |(name, prefix)| {
         snapshot_env(name, prefix, dir, keep, &stamp).unwrap_or_else(|e| EnvSnapshot {
             name: name.clone(),
             prefix: prefix.clone(),
-            outcome: Outcome::Failed(e.to_string()),
+            outcome: SnapshotOutcome::Failed(e.to_string()),
             pruned: Vec::new(),
         })
     });
     let mut manifest = format!("# cenv snapshot {stamp}: env, what was done, file\n");
     for r in &results {
         let (what, file) = match &r.outcome {
-            Outcome::Written(f) => ("written", f.display().to_string()),
-            Outcome::Unchanged(f) => ("unchanged", f.display().to_string()),
-            Outcome::Failed(why) => ("failed", crate::escape::text(why)),
+            SnapshotOutcome::Written(f) => ("written", f.display().to_string()),
+            SnapshotOutcome::Unchanged(f) => ("unchanged", f.display().to_string()),
+            SnapshotOutcome::Failed(why) => ("failed", crate::system::escape::text(why)),
         };
         manifest.push_str(&format!("{}\t{what}\t{file}\n", r.name));
     }
     write_atomically(&dir.join("MANIFEST"), manifest.as_bytes(), None)?;
     Ok(results)
+}
+
+pub fn snapshot(process: &Process, args: SnapshotArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    let search = SearchPath::for_caller(&loaded.config, process);
+    let envs = discover(&loaded.config, &search);
+    let results = crate::tools::snapshot::snapshot_all(&envs, &args.dir, args.keep.map(|k| k as usize))?;
+    let failed = results
+        .iter()
+        .any(|r| matches!(r.outcome, crate::tools::snapshot::SnapshotOutcome::Failed(_)));
+    if args.json {
+        json(&results)?;
+    } else {
+        let mut text = String::new();
+        for r in &results {
+            let line = match &r.outcome {
+                crate::tools::snapshot::SnapshotOutcome::Written(f) => {
+                    format!("written: {}", escape::path(f))
+                }
+                crate::tools::snapshot::SnapshotOutcome::Unchanged(f) => {
+                    format!("unchanged since {}", escape::path(f))
+                }
+                crate::tools::snapshot::SnapshotOutcome::Failed(why) => {
+                    format!("FAILED: {}", escape::text(why))
+                }
+            };
+            text.push_str(&format!("{}: {line}\n", escape::text(&r.name)));
+            for old in &r.pruned {
+                text.push_str(&format!(
+                    "{}: removed {}\n",
+                    escape::text(&r.name),
+                    escape::path(old)
+                ));
+            }
+        }
+        write_stdout(text.as_bytes())?;
+    }
+    Ok(u8::from(failed))
 }
 
 #[cfg(test)]

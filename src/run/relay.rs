@@ -36,7 +36,8 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpgrp, getpid, isatty, read, setsid, tcgetpgrp, Pid};
 
 use crate::error::{Error, Result};
-use crate::sys::{self, Forked};
+use crate::system::output::Described;
+use crate::system::sys::{self, Forked};
 
 /// Signals the relay forwards to the command.
 const FORWARDED: [Signal; 8] = [
@@ -68,6 +69,35 @@ pub fn controlling_terminal() -> Option<OwnedFd> {
         nix::sys::stat::Mode::empty(),
     )
     .ok()
+}
+
+/// For a run dropped from root: root's terminal — one of fds 0–2, or the
+/// controlling terminal behind /dev/tty with every one of them redirected —
+/// never reaches the command. With one, from here on this is the command's
+/// side of a new pseudo-terminal, and the parent relays; without any, the
+/// command gets a session of its own.
+pub fn keep_roots_terminal_from_the_command(show: &mut dyn FnMut(&dyn Described)) -> Result<()> {
+    let ttys = terminals();
+    let controlling = controlling_terminal();
+    if ttys.contains(&true) || controlling.is_some() {
+        show(&NewTerminal);
+        return continue_on_new_terminal(ttys, controlling);
+    }
+    leave_session();
+    Ok(())
+}
+
+/// The decision to give the command a terminal of its own.
+struct NewTerminal;
+
+impl Described for NewTerminal {
+    fn step(&self) -> &'static str {
+        "terminal"
+    }
+
+    fn describe(&self) -> String {
+        "started by root with a terminal: the command gets a new pseudo-terminal, cenv relays".into()
+    }
 }
 
 /// A run from root with no terminal at all: a session of its own all the

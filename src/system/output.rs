@@ -12,9 +12,6 @@ use std::io::Write;
 
 use crate::error::{Error, Result};
 
-/// The exit status of a program whose stdout was closed under it.
-pub const EXIT_BROKEN_PIPE: u8 = 141;
-
 /// Writes one line to stderr, prefixed with `cenv: `; failures are ignored.
 pub fn message(text: &str) {
     let mut line = Vec::with_capacity(text.len() + 7);
@@ -45,7 +42,7 @@ pub fn write_stdout(bytes: &[u8]) -> Result<u8> {
 pub fn ensure_standard_descriptors() -> bool {
     use std::os::fd::IntoRawFd;
     for fd in 0..=2 {
-        if crate::sys::fd_is_open(fd) {
+        if crate::system::sys::fd_is_open(fd) {
             continue;
         }
         match nix::fcntl::open(
@@ -61,4 +58,14 @@ pub fn ensure_standard_descriptors() -> bool {
         }
     }
     true
+}
+
+/// A decision that can say what it decided, for `cenv run -v`: the step's
+/// name and one line. Each step of the pipeline returns such a value, so
+/// the narration comes from what was decided, not from text beside it.
+pub trait Described {
+    /// The step, as `-v` names it (`config`, `caller`, `policy`, ...).
+    fn step(&self) -> &'static str;
+    /// What was decided, in one line.
+    fn describe(&self) -> String;
 }

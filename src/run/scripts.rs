@@ -15,8 +15,8 @@ use std::process::{Command, Stdio};
 
 use crate::conda::activate::push_single_quoted;
 use crate::conda::ActivationPlan;
-use crate::environ::Environ;
 use crate::error::{Error, Result};
+use crate::system::environ::Environ;
 
 const SHELL: &str = "/bin/sh";
 const ENV_DUMP: &str = "/usr/bin/env";
@@ -67,7 +67,7 @@ fn run_in_shell(plan: &ActivationPlan, caller: &Environ) -> Result<Environ> {
         .arg("cenv-activate")
         .env_clear()
         .envs(caller.iter());
-    crate::sys::map_fd_for_child(&mut command, code.as_fd(), 8);
+    crate::system::sys::map_fd_for_child(&mut command, code.as_fd(), 8);
     let child =
         spawn_with_fd9(&mut command, &writer).map_err(|e| failure(format!("cannot start {SHELL}: {e}")))?;
     drop(code);
@@ -108,7 +108,7 @@ fn activation_file(script: &[u8]) -> std::io::Result<OwnedFd> {
 
 /// Starts the shell with `writer` as its fd 9.
 fn spawn_with_fd9(command: &mut Command, writer: &OwnedFd) -> std::io::Result<std::process::Child> {
-    crate::sys::map_fd_for_child(command, writer.as_fd(), 9);
+    crate::system::sys::map_fd_for_child(command, writer.as_fd(), 9);
     command
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())

@@ -23,9 +23,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::cli::EnvArgs;
 use crate::conda::files::{record_path_is_safe, PrefixDir};
 use crate::conda::records::{read_record, record_files, RecordedPath};
+use crate::conda::resolve;
+use crate::conda::SearchPath;
+use crate::config;
 use crate::error::Result;
+use crate::system::escape;
+use crate::system::output::write_stdout;
+use crate::system::process::Process;
+use crate::tools::{json, spec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -79,7 +87,7 @@ pub fn verify(prefix: &Path) -> Result<Report> {
             // no progress line where no thread can be had
             let _ = std::thread::Builder::new().spawn_scoped(scope, || progress(&done, &finished, total));
         }
-        let found: Vec<Discrepancy> = crate::parallel::filter_map(&jobs, |job| {
+        let found: Vec<Discrepancy> = crate::system::parallel::filter_map(&jobs, |job| {
             let result = check(&dir, job);
             done.fetch_add(1, Ordering::Relaxed);
             result
@@ -272,4 +280,44 @@ fn unrecorded_in_bin(prefix: &PrefixDir, recorded: &HashSet<&str>) -> Vec<Discre
             })
         })
         .collect()
+}
+
+pub fn verify_env(process: &Process, args: EnvArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    let search = SearchPath::for_caller(&loaded.config, process);
+    let env = resolve(&spec(&args), &loaded.config, &search, &loaded.path)?;
+    let report = verify(&env.prefix)?;
+    let status = u8::from(!report.discrepancies.is_empty());
+    if args.json {
+        json(&report)?;
+    } else {
+        let mut text = String::new();
+        for d in &report.discrepancies {
+            let problem = match d.problem {
+                Problem::Missing => "missing",
+                Problem::Altered => "altered",
+                Problem::Unrecorded => "unrecorded",
+                Problem::Invalid => "invalid",
+            };
+            let package = if d.package.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", escape::text(&d.package))
+            };
+            text.push_str(&format!(
+                "{problem}: {}{package}: {}\n",
+                escape::path(&report.prefix.join(&d.path)),
+                escape::text(&d.detail)
+            ));
+        }
+        text.push_str(&format!(
+            "{}: {} files of {} packages checked, {} discrepancies\n",
+            escape::path(&report.prefix),
+            report.files_checked,
+            report.packages,
+            report.discrepancies.len()
+        ));
+        write_stdout(text.as_bytes())?;
+    }
+    Ok(status)
 }

@@ -1,4 +1,4 @@
-//! `cenv export`: what an env is made of, from its `conda-meta/` records
+//! What an env is made of, from its `conda-meta/` records
 //! alone, as the `@EXPLICIT` spec file `conda list --explicit --md5` writes
 //! (one package URL per line with its MD5, dependencies before the packages
 //! that need them) or as JSON with a stable schema. Packages installed by pip

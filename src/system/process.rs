@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::environ::Environ;
+use crate::system::environ::Environ;
 
 #[derive(Debug, Clone)]
 pub struct Process {
@@ -62,9 +62,6 @@ impl Process {
         if let Some(home) = self.environ.get("HOME").filter(|h| !h.is_empty()) {
             return Some(PathBuf::from(home));
         }
-        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(self.real_uid))
-            .ok()
-            .flatten()
-            .map(|u| u.dir)
+        crate::system::users::home_of(self.real_uid)
     }
 }

@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
-use crate::sys::{epoch_to_local, local_to_epoch, LocalTime};
+use crate::system::sys::{epoch_to_local, local_to_epoch, LocalTime};
 
 /// The key of the auditd watch `cenv audit-rules` prints.
 pub const KEY: &str = "cenv_env_write";
@@ -111,7 +111,7 @@ pub fn search(start: Option<i64>) -> Result<Option<Vec<Write>>, String> {
         }
         return Err(format!(
             "{ausearch} failed: {}",
-            crate::escape::text(stderr.trim())
+            crate::system::escape::text(stderr.trim())
         ));
     }
     Ok(Some(parse_raw(&String::from_utf8_lossy(&stdout))))
@@ -312,7 +312,7 @@ pub fn summarize(writes: &[&Write]) -> Vec<Writer> {
 
 /// One line per writer, each starting with `indent`.
 pub fn format_writers(writers: &[Writer], indent: &str) -> String {
-    use crate::escape::text;
+    use crate::system::escape::text;
     writers
         .iter()
         .map(|w| {

@@ -11,9 +11,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::conda::export::Export;
 use crate::conda::files::{PrefixDir, HISTORY_LIMIT};
 use crate::error::{Error, Result};
-use crate::export::Export;
 
 /// A package as a history line or an explicit URL names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -120,7 +120,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Revision>> {
                 "line {}: {why}: {:?} (a conda history has \"==> DATE <==\" headers, \"# \" comments and \
                  \"+\"/\"-\" package lines; restore the file from a backup or move it aside)",
                 index + 1,
-                crate::escape::text(line)
+                crate::system::escape::text(line)
             ),
         };
         let trimmed = line.trim();
@@ -188,7 +188,7 @@ pub fn check_date(date: &str) -> Result<()> {
     } else {
         Err(Error::Usage(format!(
             "--since {}: not a date; write YYYY-MM-DD or \"YYYY-MM-DD HH:MM:SS\"",
-            crate::escape::text(date)
+            crate::system::escape::text(date)
         )))
     }
 }
@@ -204,26 +204,26 @@ pub fn format_revision(env: &str, r: &Revision) -> String {
     let mut text = format!(
         "{env}  rev {}  {}  {}\n",
         r.number,
-        crate::escape::text(&r.date),
+        crate::system::escape::text(&r.date),
         r.command
             .as_deref()
-            .map_or_else(|| "(no command recorded)".to_owned(), crate::escape::text)
+            .map_or_else(|| "(no command recorded)".to_owned(), crate::system::escape::text)
     );
     for u in &r.upgraded {
         text.push_str(&format!(
             "    ~ {} {} {} -> {} {}\n",
-            crate::escape::text(&u.name),
-            crate::escape::text(&u.from.version),
-            crate::escape::text(&u.from.build),
-            crate::escape::text(&u.to.version),
-            crate::escape::text(&u.to.build)
+            crate::system::escape::text(&u.name),
+            crate::system::escape::text(&u.from.version),
+            crate::system::escape::text(&u.from.build),
+            crate::system::escape::text(&u.to.version),
+            crate::system::escape::text(&u.to.build)
         ));
     }
     for d in &r.added {
-        text.push_str(&format!("    + {}\n", crate::escape::text(&d.label())));
+        text.push_str(&format!("    + {}\n", crate::system::escape::text(&d.label())));
     }
     for d in &r.removed {
-        text.push_str(&format!("    - {}\n", crate::escape::text(&d.label())));
+        text.push_str(&format!("    - {}\n", crate::system::escape::text(&d.label())));
     }
     text
 }

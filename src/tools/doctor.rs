@@ -16,9 +16,18 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::policy::group_gid;
-use crate::trust::{group_name, shell_quote, user_name};
+use crate::cli::DoctorArgs;
+use crate::conda::discover::discover;
+use crate::conda::{resolve, EnvSpec, SearchPath};
+use crate::config::{self, LoadedConfig};
+use crate::config::{Config, Principal};
+use crate::error::{Error, Result};
+use crate::system::escape;
+use crate::system::output::write_stdout;
+use crate::system::permissions::shell_quote;
+use crate::system::process::Process;
+use crate::system::users::{group_name, user_name};
+use crate::tools::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -101,12 +110,7 @@ pub fn check_envs_root(root: &Path, config: &Config) -> Vec<Finding> {
         ));
     }
     if let Some(owners) = &config.trusted_owners {
-        if meta.uid() != 0
-            && !owners
-                .iter()
-                .filter_map(crate::policy::user_uid)
-                .any(|u| u == meta.uid())
-        {
+        if meta.uid() != 0 && !owners.iter().filter_map(Principal::uid).any(|u| u == meta.uid()) {
             findings.push(Finding::new(
                 Severity::Warning,
                 root,
@@ -123,7 +127,7 @@ pub fn check_envs_root(root: &Path, config: &Config) -> Vec<Finding> {
         && !config
             .default_groups
             .iter()
-            .filter_map(group_gid)
+            .filter_map(Principal::gid)
             .any(|g| g == meta.gid())
     {
         let groups: Vec<String> = config.default_groups.iter().map(ToString::to_string).collect();
@@ -210,10 +214,10 @@ pub fn check_env_tree(prefix: &Path, root: Option<&Path>, config: &Config) -> Ve
     let context = EnvContext {
         prefix: prefix.to_owned(),
         owner: meta.uid(),
-        trusted_groups: config.trusted_groups.iter().filter_map(group_gid).collect(),
+        trusted_groups: config.trusted_groups.iter().filter_map(Principal::gid).collect(),
     };
     let collected = Mutex::new(Collected::default());
-    if crate::parallel::available() {
+    if crate::system::parallel::available() {
         rayon::scope(|scope| scan_dir(prefix.to_owned(), &context, &collected, scope));
     } else {
         scan_dir_on_one_thread(prefix.to_owned(), &context, &collected);
@@ -420,7 +424,7 @@ fn exists(path: &Path) -> std::io::Result<bool> {
 /// The text of every regular file directly in `dir` (sorted by name), or
 /// the first path that could not be read and why. A missing directory
 /// holds nothing.
-fn read_dir_texts(dir: &Path) -> Result<Vec<(PathBuf, String)>, (PathBuf, std::io::Error)> {
+fn read_dir_texts(dir: &Path) -> std::result::Result<Vec<(PathBuf, String)>, (PathBuf, std::io::Error)> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -433,7 +437,7 @@ fn read_dir_texts(dir: &Path) -> Result<Vec<(PathBuf, String)>, (PathBuf, std::i
         if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             continue;
         }
-        match crate::wholefile::read_regular(&path, 1 << 20) {
+        match crate::system::wholefile::read_regular(&path, 1 << 20) {
             Ok(bytes) => texts.push((path, String::from_utf8_lossy(&bytes).into_owned())),
             Err(e) => return Err((path, e)),
         }
@@ -496,7 +500,7 @@ pub fn check_audit_watch(roots: &[PathBuf], is_root: bool) -> Vec<Finding> {
         }
     }
     let mut unreadable = None;
-    match crate::wholefile::read_regular(Path::new("/etc/audit/audit.rules"), 1 << 20) {
+    match crate::system::wholefile::read_regular(Path::new("/etc/audit/audit.rules"), 1 << 20) {
         Ok(bytes) => rules.push_str(&String::from_utf8_lossy(&bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => unreadable = Some((PathBuf::from("/etc/audit/audit.rules"), e)),
@@ -660,6 +664,103 @@ pub fn check_exposed_servers(prefixes: &[PathBuf]) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// The envs directories in use and the envs a doctor run covers.
+fn doctor_targets(
+    process: &Process,
+    loaded: &LoadedConfig,
+    args: &DoctorArgs,
+) -> Result<Vec<(PathBuf, Option<PathBuf>)>> {
+    let config = &loaded.config;
+    let search = SearchPath::for_caller(config, process);
+    // an env is compared with its envs root only when it lies directly in a
+    // configured one: the base install's parent (/opt) is no envs root, and
+    // "chown -R root:root /opt/miniconda" would be harmful advice
+    let roots: Vec<PathBuf> = config
+        .envs_dirs
+        .iter()
+        .chain(config.base_prefix.as_ref().map(|b| b.join("envs")).as_ref())
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .collect();
+    let with_root = |prefix: PathBuf| {
+        let root = prefix
+            .parent()
+            .filter(|p| roots.iter().any(|r| r == p))
+            .map(Path::to_path_buf);
+        (prefix, root)
+    };
+    if args.names.is_empty() {
+        return Ok(discover(config, &search)
+            .into_iter()
+            .map(|(_, prefix)| with_root(prefix))
+            .collect());
+    }
+    args.names
+        .iter()
+        .map(|name| {
+            let env = resolve(&EnvSpec::Name(name.clone()), config, &search, &loaded.path)?;
+            Ok(with_root(env.prefix))
+        })
+        .collect()
+}
+
+pub fn doctor(process: &Process, args: DoctorArgs, cli_config: Option<&Path>) -> Result<u8> {
+    if args.names.is_empty() && !args.all {
+        return Err(Error::Usage(
+            "name the envs to check, or --all for every env and the machine".into(),
+        ));
+    }
+    let loaded = config::load(process, cli_config)?;
+    let config = &loaded.config;
+    let targets = doctor_targets(process, &loaded, &args)?;
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut roots: Vec<PathBuf> = targets.iter().filter_map(|(_, r)| r.clone()).collect();
+    if args.all {
+        roots.extend(config.envs_dirs.iter().filter(|d| d.is_dir()).cloned());
+    }
+    roots.sort();
+    roots.dedup();
+    for root in &roots {
+        if config
+            .envs_dirs
+            .iter()
+            .any(|d| d == root || std::fs::canonicalize(d).is_ok_and(|c| &c == root))
+        {
+            findings.extend(check_envs_root(root, config));
+        }
+    }
+    for (prefix, root) in &targets {
+        findings.extend(check_env_tree(prefix, root.as_deref(), config));
+    }
+    if args.all {
+        findings.extend(check_umask(config));
+        findings.extend(check_login_integration());
+        let mut watched: Vec<PathBuf> = config.envs_dirs.iter().filter(|d| d.is_dir()).cloned().collect();
+        watched.extend(config.readonly_paths());
+        findings.extend(check_audit_watch(&watched, process.is_privileged()));
+        let prefixes: Vec<PathBuf> = targets.iter().map(|(p, _)| p.clone()).collect();
+        findings.extend(check_exposed_servers(&prefixes));
+    }
+    let status = exit_status(&findings);
+    if args.json {
+        #[derive(Serialize)]
+        struct DoctorReport<'a> {
+            findings: &'a [Finding],
+            errors: usize,
+            warnings: usize,
+        }
+        let count = |s| findings.iter().filter(|f| f.severity == s).count();
+        json(&DoctorReport {
+            findings: &findings,
+            errors: count(Severity::Error),
+            warnings: count(Severity::Warning),
+        })?;
+    } else {
+        let text: String = findings.iter().map(|f| escape::text(&f.line()) + "\n").collect();
+        write_stdout(text.as_bytes())?;
+    }
+    Ok(status)
 }
 
 #[cfg(test)]

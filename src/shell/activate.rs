@@ -1,6 +1,7 @@
 //! The commands around interactive shells: `activate` and `deactivate` (code
-//! for the current shell), `shell-init`, `completions`, `login-init` (what a
-//! login shell evaluates, in one exec), and `list --names`.
+//! for the current shell — never for a shell of root's), `shell-init`,
+//! `completions`, and `login-init` (what a login shell evaluates, in one
+//! exec).
 //!
 //! Activation here is the same computation as `cenv run` — the same
 //! resolution, policy, trust check, plan and audit — rendered for a shell
@@ -11,19 +12,18 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::audit::{field, tty_name, AuditLog, Trail, NOTICE, WARNING};
+use crate::audit::{audited, field, tty_name, AuditLog, Trail};
 use crate::cli::{ActivateArgs, DeactivateArgs};
 use crate::conda::{condarc, plan_activation, BaseInstall, EnvSpec};
 use crate::config::{self, Principal};
-use crate::environ::Environ;
 use crate::error::{Error, Result};
-use crate::explain::Explain;
-use crate::identity::invoker;
-use crate::output::{message, warning, write_stdout};
-use crate::policy::group_gid;
-use crate::process::Process;
-use crate::run::{admit, check_previous_env, establish_caller, Admitted};
+use crate::identity::{establish, identify, invoker, Caller};
+use crate::policy::{admit, Admitted};
 use crate::shell::{init, render_activation, render_deactivation, Shell};
+use crate::system::environ::Environ;
+use crate::system::output::{message, warning, write_stdout};
+use crate::system::process::Process;
+use crate::trust::{check_previous_env, judge_env_at};
 
 const NEEDS_SHELL_INIT: &str = "cenv activate changes the current shell, so it runs through the shell \
 function: eval \"$(cenv shell-init bash)\" first (zsh alike; fish: cenv shell-init fish | source). \
@@ -50,8 +50,8 @@ pub fn activate(process: &Process, args: ActivateArgs, cli_config: Option<&Path>
     write_stdout(&code)
 }
 
-/// Prepares, plans and renders an activation, writing the audit line (a run
-/// or a refusal) as `cenv run` does.
+/// Prepares, plans and renders an activation, through the audited front
+/// door as `cenv run` does (a run, or what ended it, in the log).
 fn audited_activation(
     process: &Process,
     shell: Shell,
@@ -74,20 +74,16 @@ fn audited_activation(
         command: format!("activate --shell {}", shell.name()),
         ..Trail::default()
     };
-    let result = activation_code(process, shell, spec, cli_config, &audit, &mut trail);
-    let (priority, line) = match &result {
-        Ok(_) => (NOTICE, trail.run_line()),
-        Err(Error::AuditUnavailable { .. }) => return result,
-        Err(e) => (WARNING, trail.failure_line(e.outcome(), &e.audit_reason())),
-    };
-    if let Err(e) = audit.send(priority, &line) {
-        warning(&format!(
-            "this activation is not in the audit log: no syslog daemon at /dev/log ({e})"
-        ));
-    }
-    result
+    audited(
+        &audit,
+        &mut trail,
+        || invoker(process),
+        |trail| activation_code(process, shell, spec, cli_config, &audit, trail),
+    )
 }
 
+/// The activation code of `spec` for `shell`, as the ordinary caller it is
+/// for (a shell of root's is refused before this).
 fn activation_code(
     process: &Process,
     shell: Shell,
@@ -96,34 +92,22 @@ fn activation_code(
     audit: &AuditLog,
     trail: &mut Trail,
 ) -> Result<Vec<u8>> {
-    let caller = establish_caller(process, None, cli_config, audit, trail, Explain::default())?;
-    if caller.identity.dropped_from_root() {
-        return Err(Error::Identity(
-            "cenv activate cannot drop root's privileges from a shell that is already running; \
-             use `cenv shell NAME` or `cenv run NAME COMMAND`"
-                .into(),
-        ));
-    }
-    let Admitted { env, .. } = admit(process, &caller, spec, trail, Explain::default())?;
+    let caller = establish(process, None, cli_config, audit, trail, &mut |_| {})?;
+    let Admitted { env, .. } = admit(process, &caller, spec, trail, &mut |_| {})?;
     let environ = with_condarc_changeps1(process);
-    let base = caller
-        .loaded
-        .config
-        .base_prefix
-        .as_deref()
-        .map(BaseInstall::probe);
+    let config = &caller.loaded.config;
+    let base = config.base_prefix.as_deref().map(BaseInstall::probe);
     let plan = plan_activation(&env.prefix, &environ, base.as_ref(), shell.script_extension())?;
-    check_previous_env(&plan, &env, &caller, &environ)?;
-    let caller = environ;
+    check_previous_env(&plan, &env, config, &caller.identity, &environ)?;
     for w in &plan.warnings {
-        warning(&crate::escape::text(w));
+        warning(&crate::system::escape::text(w));
     }
     trail.umask = "-".into();
     trail.landlock = "not applied (interactive shell)".into();
     Ok(render_activation(
         shell,
         &plan,
-        &caller,
+        &environ,
         process.environ.get("PS1"),
     ))
 }
@@ -161,19 +145,19 @@ pub fn deactivate(process: &Process, args: DeactivateArgs, cli_config: Option<&P
         .shell
         .ok_or_else(|| Error::Usage(NEEDS_SHELL_INIT.replace("activate", "deactivate")))?;
     let loaded = config::load(process, cli_config)?;
-    let identity = crate::identity::identify(
+    let identity = identify(
         process,
         None,
         loaded.config.allow_root,
         &loaded.path.display().to_string(),
     )?;
-    let caller = crate::run::Caller { loaded, identity };
+    let caller = Caller { loaded, identity };
     let judge = |prefix: &Path| {
         let prefix = std::fs::canonicalize(prefix).map_err(|source| Error::PrefixAccess {
             path: prefix.to_owned(),
             source,
         })?;
-        crate::run::judge_env_at(&prefix, &caller)
+        judge_env_at(&prefix, &caller.loaded.config, &caller.identity)
     };
     let code = render_deactivation(shell, &process.environ, process.environ.get("PS1"), judge)?;
     write_stdout(&code)
@@ -212,14 +196,14 @@ pub fn login_init(process: &Process, shell: &str, cli_config: Option<&Path>) -> 
     let loaded = match config::load(process, cli_config) {
         Ok(loaded) => loaded,
         Err(e) => {
-            message(&crate::escape::text(&e.to_string()));
+            message(&crate::system::escape::text(&e.to_string()));
             return write_stdout(&out);
         }
     };
     let config = &loaded.config;
     let gids = process_groups();
     let member = |groups: &mut dyn Iterator<Item = &Principal>| {
-        groups.filter_map(group_gid).any(|g| gids.contains(&g))
+        groups.filter_map(Principal::gid).any(|g| gids.contains(&g))
     };
     if member(&mut config.login_umask_groups.iter()) {
         out.extend_from_slice(format!("umask {:03o}\n", config.umask).as_bytes());
@@ -250,14 +234,14 @@ pub fn login_init(process: &Process, shell: &str, cli_config: Option<&Path>) -> 
             // root's login shell (also `sudo -i`): nothing of the env runs in it
             message(&format!(
                 "default env '{}' not activated in root's login shell: {NOT_IN_ROOTS_SHELL}",
-                crate::escape::text(&env)
+                crate::system::escape::text(&env)
             ));
             return write_stdout(&out);
         }
         let render_as = integrated.unwrap_or(Shell::Bash);
         match audited_activation(process, render_as, &EnvSpec::Name(env.clone()), cli_config) {
             Ok(code) => out.extend(code),
-            Err(e) => message(&crate::escape::text(&format!(
+            Err(e) => message(&crate::system::escape::text(&format!(
                 "default env '{env}' not activated: {e}"
             ))),
         }

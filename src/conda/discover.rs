@@ -1,0 +1,57 @@
+//! Which envs exist: every env in the search path (and the base install),
+//! found by listing the envs roots — metadata only.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use crate::conda::SearchPath;
+use crate::config::Config;
+
+/// Every env in the search path (and the base install), in search order.
+/// A name found again in a later directory is listed too: it is shadowed for
+/// `cenv run NAME`, but it exists.
+pub fn discover(config: &Config, search: &SearchPath) -> Vec<(String, PathBuf)> {
+    let mut found = Vec::new();
+    if let Some(base) = &config.base_prefix {
+        if base.join("conda-meta").is_dir() {
+            found.push((
+                "base".to_owned(),
+                std::fs::canonicalize(base).unwrap_or_else(|_| base.clone()),
+            ));
+        }
+    }
+    let mut hidden = Vec::new();
+    for dir in &search.dirs {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            // A root the caller may not list: the envs the policy names there
+            // are still shown, with the policy's answer.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && config.envs_dirs.contains(dir) => {
+                hidden.extend(
+                    config
+                        .envs
+                        .keys()
+                        .filter(|k| !k.contains('/'))
+                        .map(|k| (k.clone(), dir.join(k))),
+                );
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let mut names: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+            .collect();
+        names.sort();
+        found.extend(names);
+    }
+    let keep: Vec<bool> = crate::system::parallel::map(&found, |(_, p)| p.join("conda-meta").is_dir());
+    let mut envs: Vec<(String, PathBuf)> = found
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(e, _)| e)
+        .collect();
+    envs.extend(hidden);
+    envs
+}

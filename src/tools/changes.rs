@@ -1,0 +1,157 @@
+//! `cenv changes`: the revisions of conda-meta/history, joined — for root
+//! itself — with who wrote under the env, from auditd ([`crate::tools::writes`]).
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cli::ChangesArgs;
+use crate::conda::discover::discover;
+use crate::conda::{resolve, EnvSpec, SearchPath};
+use crate::config::{self};
+use crate::error::Result;
+use crate::system::escape;
+use crate::system::output::write_stdout;
+use crate::system::process::Process;
+use crate::tools::json;
+
+pub fn changes(process: &Process, args: ChangesArgs, cli_config: Option<&Path>) -> Result<u8> {
+    if let Some(since) = &args.since {
+        crate::conda::history::check_date(since)?;
+    }
+    let loaded = config::load(process, cli_config)?;
+    let search = SearchPath::for_caller(&loaded.config, process);
+    let envs: Vec<(String, PathBuf)> = if args.all {
+        discover(&loaded.config, &search)
+    } else {
+        args.names
+            .iter()
+            .map(|name| {
+                let env = resolve(
+                    &EnvSpec::Name(name.clone()),
+                    &loaded.config,
+                    &search,
+                    &loaded.path,
+                )?;
+                Ok((name.clone(), env.prefix))
+            })
+            .collect::<Result<_>>()?
+    };
+    #[derive(Serialize)]
+    struct RevisionWithWriters {
+        #[serde(flatten)]
+        revision: crate::conda::history::Revision,
+        /// auditd's writes joined by time; absent when not joined
+        #[serde(skip_serializing_if = "Option::is_none")]
+        writers: Option<Vec<crate::tools::writes::Writer>>,
+    }
+    #[derive(Serialize)]
+    struct EnvChanges {
+        name: String,
+        prefix: PathBuf,
+        revisions: Vec<RevisionWithWriters>,
+        /// writes near no revision; absent when not joined
+        #[serde(skip_serializing_if = "Option::is_none")]
+        writes_near_no_revision: Option<Vec<crate::tools::writes::Writer>>,
+    }
+    let mut all = Vec::new();
+    for (name, prefix) in envs {
+        let mut revisions = crate::conda::history::revisions(&prefix)?;
+        if let Some(since) = &args.since {
+            revisions.retain(|r| crate::conda::history::is_since(r, since));
+        }
+        all.push((name, prefix, revisions));
+    }
+    let (writes, join_state) = audited_writes(process, args.since.as_deref());
+    let all: Vec<EnvChanges> = all
+        .into_iter()
+        .map(|(name, prefix, revisions)| {
+            let (mut per_revision, unmatched) = match &writes {
+                Some(writes) => {
+                    let dates: Vec<Option<i64>> = revisions
+                        .iter()
+                        .map(|r| crate::tools::writes::local_epoch(&r.date))
+                        .collect();
+                    let (per_revision, unmatched) = crate::tools::writes::join(&prefix, &dates, writes);
+                    (per_revision.into_iter().map(Some).collect(), Some(unmatched))
+                }
+                None => (vec![None; revisions.len()], None),
+            };
+            EnvChanges {
+                revisions: revisions
+                    .into_iter()
+                    .zip(per_revision.drain(..))
+                    .map(|(revision, writers)| RevisionWithWriters { revision, writers })
+                    .collect(),
+                name,
+                prefix,
+                writes_near_no_revision: unmatched,
+            }
+        })
+        .collect();
+    if args.json {
+        return json(&serde_json::json!({
+            "envs": all,
+            "who": crate::conda::history::WHO_NOTE,
+            "auditd": join_state,
+        }));
+    }
+    let mut text = String::new();
+    for env in &all {
+        let name = escape::text(&env.name);
+        if env.revisions.is_empty() {
+            text.push_str(&format!("{name}: no revisions recorded in conda-meta/history\n"));
+        }
+        for r in &env.revisions {
+            text.push_str(&crate::conda::history::format_revision(&name, &r.revision));
+            match &r.writers {
+                Some(writers) if writers.is_empty() => text
+                    .push_str("    who (auditd, by time): no write under the env recorded near this date\n"),
+                Some(writers) => {
+                    text.push_str("    who (auditd, by time, best effort):\n");
+                    text.push_str(&crate::tools::writes::format_writers(writers, "      "));
+                }
+                None => {}
+            }
+        }
+        if let Some(unmatched) = env.writes_near_no_revision.as_deref().filter(|u| !u.is_empty()) {
+            text.push_str(&format!(
+                "{name}  writes near no conda revision (pip? by hand?), from auditd:\n"
+            ));
+            text.push_str(&crate::tools::writes::format_writers(unmatched, "      "));
+        }
+    }
+    match &writes {
+        Some(_) => text.push_str(&format!("\n{}\n", crate::conda::history::JOINED_NOTE)),
+        None => text.push_str(&format!(
+            "\n{}\n(not joined here: {join_state})\n",
+            crate::conda::history::WHO_NOTE
+        )),
+    }
+    write_stdout(text.as_bytes())
+}
+
+/// auditd's writes for `cenv changes`, when root itself asks (only root
+/// reads the audit log; through sudo cenv acts as the invoker, and uid 0 in
+/// a user namespace is not root), from the earliest moment the writes of a
+/// revision after `since` can start. With why not, or "joined".
+fn audited_writes(
+    process: &Process,
+    since: Option<&str>,
+) -> (Option<Vec<crate::tools::writes::Write>>, String) {
+    if process.real_uid != 0
+        || process.effective_uid != 0
+        || crate::identity::nested_user_namespace_uid().is_some()
+    {
+        return (None, "only root reads auditd's log".into());
+    }
+    let start = since
+        .and_then(crate::tools::writes::local_epoch)
+        .map(|s| s - crate::tools::writes::BEFORE);
+    match crate::tools::writes::search(start) {
+        Ok(Some(writes)) => (Some(writes), "joined".into()),
+        Ok(None) => (None, "ausearch is not installed (package auditd)".into()),
+        Err(why) => (None, why),
+    }
+}

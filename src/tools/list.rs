@@ -1,0 +1,86 @@
+//! `cenv list`: every env visible from the configured roots (and conda's
+//! places, for an unprivileged caller), its Python, owner and group, and
+//! whether you may use it — metadata only, nothing of an env runs.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::cli::ListArgs;
+use crate::conda::discover::discover;
+use crate::conda::SearchPath;
+use crate::config::{self};
+use crate::error::Result;
+use crate::policy::{list_envs, ListedEnv};
+use crate::system::output::write_stdout;
+use crate::system::process::Process;
+use crate::tools::json;
+
+pub fn list(process: &Process, args: ListArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    if args.names {
+        let search = SearchPath::for_caller(&loaded.config, process);
+        let mut names: Vec<String> = discover(&loaded.config, &search)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        names.dedup();
+        // only names `cenv run NAME` accepts: they are safe for any shell
+        let text: String = names
+            .iter()
+            .filter(|n| crate::conda::name::validate_env_name(n).is_ok())
+            .map(|n| format!("{n}\n"))
+            .collect();
+        return write_stdout(text.as_bytes());
+    }
+    let envs = list_envs(process, &loaded);
+    if args.json {
+        #[derive(Serialize)]
+        struct Listing<'a> {
+            envs: &'a [ListedEnv],
+        }
+        return json(&Listing { envs: &envs });
+    }
+    write_stdout(format_table(&envs).as_bytes())
+}
+
+/// The table `cenv list` prints.
+pub fn format_table(envs: &[ListedEnv]) -> String {
+    let mut rows = vec![[
+        "NAME".to_owned(),
+        "PREFIX".to_owned(),
+        "PYTHON".to_owned(),
+        "OWNER:GROUP".to_owned(),
+        "USE".to_owned(),
+    ]];
+    for env in envs {
+        // names and paths come from anyone who can create a directory:
+        // escaped, so none can fake a row or drive the terminal
+        rows.push([
+            crate::system::escape::text(&env.name),
+            crate::system::escape::path(&env.prefix),
+            crate::system::escape::text(&env.python.clone().unwrap_or_else(|| "-".into())),
+            crate::system::escape::text(&format!("{}:{}", env.owner, env.group)),
+            match (&env.may_use, &env.reason) {
+                (true, _) => "yes".into(),
+                (false, Some(reason)) => format!("no: {}", crate::system::escape::text(reason)),
+                (false, None) => "no".into(),
+            },
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| format!("{cell:<w$}", w = widths[c]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
