@@ -16,43 +16,14 @@ mod common;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::*;
 
 fn sandbox() -> Sandbox {
-    shared_sandbox(&["cv"], |sb| {
-        format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display())
-    })
+    shared_sandbox(&["cv"], |sb| envs_config(&[&sb.path("envs")]).to_string())
 }
-
-fn run_as(sb: &Sandbox, user: &str, args: &[&str]) -> Output {
-    cenv_as(sb, user).args(args).output().unwrap()
-}
-
-fn refused_with(out: &Output, needle: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(125),
-        "expected a refusal; stdout {} stderr {}",
-        stdout(out),
-        stderr(out)
-    );
-    assert!(stderr(out).contains(needle), "{needle:?} not in: {}", stderr(out));
-}
-
-fn chmod(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-fn chown(path: &Path, user_name: &str) {
-    let u = user(user_name);
-    std::os::unix::fs::lchown(path, Some(u.uid), Some(group_gid(RESEARCH))).unwrap();
-}
-
-// ======== a researcher: a member of the group, with write access somewhere ========
 
 #[test]
 fn env_vars_d_written_by_a_group_member_is_refused_everywhere() {
@@ -205,10 +176,9 @@ fn with_strict_permissions_off_the_file_executed_is_the_file_judged() {
     // matters is that the warning describes the very file that runs — the
     // race between the check and the exec stays closed
     let sb = shared_sandbox(&["cv"], |sb| {
-        format!(
-            "envs_dirs = [\"{}\"]\nstrict_permissions = false\n",
-            sb.path("envs").display()
-        )
+        envs_config(&[&sb.path("envs")])
+            .set("strict_permissions", false)
+            .to_string()
     });
     let (outputs, swaps) = race_bob_swapping_bin_python(&sb);
     assert!(
@@ -679,7 +649,7 @@ fn a_descriptor_into_the_env_opened_before_the_run_does_not_get_around_landlock(
 fn a_nested_run_stays_confined_in_both_envs() {
     require_root!();
     let sb = shared_sandbox(&["cv", "other"], |sb| {
-        format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display())
+        envs_config(&[&sb.path("envs")]).to_string()
     });
     let inner = format!(
         "{} --config {} run other python -c \"import os\nfor p in ['{}', '{}']:\n  try:\n    open(p + '/lib/data.txt', 'a'); print('WRITTEN', p)\n  except OSError as e: print('DENIED', p)\"",
@@ -799,26 +769,67 @@ fn few_descriptors_and_closed_standard_streams_give_a_run_or_a_clear_error() {
 }
 
 #[test]
-fn a_device_or_fifo_as_config_is_refused_without_hanging() {
+fn a_device_or_fifo_as_any_file_a_command_takes_is_refused_without_hanging() {
     require_root!();
     let sb = sandbox();
     let fifo = sb.path("work/fifo.toml");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-    for config in [Path::new("/dev/zero"), fifo.as_path()] {
-        let out = as_user(ALICE, "timeout")
-            .arg("10")
+    let as_alice = |args: &[&OsStr], env: Option<(&str, &Path)>| {
+        let mut cmd = as_user(ALICE, "timeout");
+        cmd.arg("10")
             .arg(cenv_binary())
-            .arg("--config")
-            .arg(config)
-            .arg("list")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(125), "{config:?}: {:?}", out.status);
-        assert!(
-            stderr(&out).contains("a config must be a regular file"),
-            "{}",
-            stderr(&out)
-        );
+            .args(args)
+            .current_dir(sb.path("work"));
+        if let Some((name, value)) = env {
+            cmd.env(name, value);
+        }
+        cmd.output().unwrap()
+    };
+    for file in [Path::new("/dev/zero"), fifo.as_path()] {
+        // every place a command takes a file: --config, CENV_CONFIG,
+        // check-config's argument, diff's snapshot
+        let config = sb.path("cenv.toml");
+        let cases: Vec<(&str, std::process::Output, &str)> = vec![
+            (
+                "--config",
+                as_alice(&[os("--config"), file.as_os_str(), os("list")], None),
+                "a config must be a regular file",
+            ),
+            (
+                "CENV_CONFIG",
+                as_alice(&[os("list")], Some(("CENV_CONFIG", file))),
+                "a config must be a regular file",
+            ),
+            (
+                "check-config",
+                as_alice(&[os("check-config"), file.as_os_str()], None),
+                "not a regular file",
+            ),
+            (
+                "diff",
+                as_alice(
+                    &[
+                        os("--config"),
+                        config.as_os_str(),
+                        os("diff"),
+                        os("cv"),
+                        file.as_os_str(),
+                    ],
+                    None,
+                ),
+                "not a regular file",
+            ),
+        ];
+        for (what, out, says) in cases {
+            assert_ne!(out.status.code(), Some(124), "{what} {file:?}: it hung");
+            assert!(!out.status.success(), "{what} {file:?}: {}", stdout(&out));
+            assert!(
+                stderr(&out).contains(says) || stdout(&out).contains(says),
+                "{what} {file:?}: {}{}",
+                stdout(&out),
+                stderr(&out)
+            );
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use common::*;
 
 fn shared(extra_config: &str) -> Sandbox {
     shared_sandbox(&["cv"], |sb| {
-        format!("envs_dirs = [\"{}\"]\n{extra_config}", sb.path("envs").display())
+        envs_config(&[&sb.path("envs")]).raw(extra_config).to_string()
     })
 }
 
@@ -202,10 +202,11 @@ fn without_a_daemon_best_effort_warns_and_required_refuses() {
         .collect();
     assert_eq!(warnings.len(), 1, "exactly one warning: {}", stderr(&out));
 
-    sb.config(&format!(
-        "envs_dirs = [\"{}\"]\naudit = \"required\"\n",
-        sb.path("envs").display()
-    ));
+    sb.config(
+        &envs_config(&[&sb.path("envs")])
+            .string("audit", "required")
+            .to_string(),
+    );
     let out = cenv_as(&sb, ALICE)
         .args(["run", "cv", "echo", "ran"])
         .output()

@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -73,9 +73,7 @@ impl Batch {
     }
 
     fn with(conf: PathBuf, cluster: ClusterUse) -> Batch {
-        let sb = shared_sandbox(&["cv"], |sb| {
-            format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display())
-        });
+        let sb = shared_sandbox(&["cv"], |sb| envs_config(&[&sb.path("envs")]).to_string());
         sb.mkdir("bin");
         std::os::unix::fs::symlink(cenv_binary(), sb.path("bin/cenv")).unwrap();
         fs::set_permissions(sb.path("cenv.toml"), fs::Permissions::from_mode(0o644)).unwrap();
@@ -91,10 +89,7 @@ impl Batch {
     /// exported with --export=NONE carries no CENV_CONFIG. Callers hold
     /// machine_lock.
     fn site_config(&self, extra: &str) -> Option<SystemConfig> {
-        write_system_config(&format!(
-            "envs_dirs = [\"{}\"]\n{extra}",
-            self.sb.path("envs").display()
-        ))
+        write_system_config(&envs_config(&[&self.sb.path("envs")]).raw(extra).to_string())
     }
 
     fn work(&self) -> PathBuf {
@@ -185,26 +180,14 @@ fn field<'a>(record: &'a str, key: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}: {}{}",
-        out.status,
-        stdout(out),
-        stderr(out)
-    );
-    stdout(out)
-}
-
 /// Limits the env `cv` to the research group (bob is outside it); the
 /// directories stay readable, so the refusal is the policy's, not a permission error.
 fn open_to_the_research_group_only(batch: &Batch) {
     fs::write(
         batch.sb.path("cenv.toml"),
-        format!(
-            "envs_dirs = [\"{}\"]\ndefault_groups = [\"{RESEARCH}\"]\n",
-            batch.sb.path("envs").display()
-        ),
+        envs_config(&[&batch.sb.path("envs")])
+            .list("default_groups", &[RESEARCH])
+            .to_string(),
     )
     .unwrap();
     for chmod_path in ["envs", "envs/cv", "envs/cv/bin", "envs/cv/conda-meta"] {
@@ -217,11 +200,7 @@ fn an_sbatch_script_that_execs_cenv_runs_numpy_confined_with_the_jobs_variables(
     let conf = require_slurm!();
     let g = require_genuine!();
     let batch = Batch::new(conf);
-    fs::write(
-        batch.sb.path("cenv.toml"),
-        format!("envs_dirs = [\"{}\"]\n", g.envs().display()),
-    )
-    .unwrap();
+    fs::write(batch.sb.path("cenv.toml"), envs_config(&[&g.envs()]).to_string()).unwrap();
     let script = batch.script(
         "job.sh",
         "#!/bin/bash\n\
@@ -687,10 +666,11 @@ fn sbatch_with_cenv_reaches_the_steps_of_the_job_and_a_refusal_fails_the_task_wi
     );
     // bob is outside the env's group: his task fails with cenv's message and 125
     open_to_the_research_group_only(&batch);
-    config.rewrite(&format!(
-        "envs_dirs = [\"{}\"]\ndefault_groups = [\"{RESEARCH}\"]\n",
-        batch.sb.path("envs").display()
-    ));
+    config.rewrite(
+        &envs_config(&[&batch.sb.path("envs")])
+            .list("default_groups", &[RESEARCH])
+            .to_string(),
+    );
     let script = batch.script("refused.sh", "#!/bin/bash\n#SBATCH --cenv=cv\nexec true\n");
     let job = batch.submit(BOB, &[], &script);
     let record = batch.record(&job, Duration::from_secs(60));

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::*;
 
@@ -18,24 +18,10 @@ const STATUS: &str = "import os; print(open('/proc/self/status').read(), end='')
 
 fn shared(envs: &[&str]) -> Sandbox {
     shared_sandbox(envs, |sb| {
-        format!(
-            "envs_dirs = [\"{}\"]\nreadonly_paths = [\"{}\"]\n",
-            sb.path("envs").display(),
-            sb.path("pkgs").display()
-        )
+        envs_config(&[&sb.path("envs")])
+            .paths("readonly_paths", &[&sb.path("pkgs")])
+            .to_string()
     })
-}
-
-/// `cenv --config <sandbox config> ...` run by `user` with their real groups.
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
 }
 
 fn probe_results(output: &str) -> HashMap<String, String> {
@@ -167,10 +153,11 @@ fn a_stricter_umask_may_be_asked_for_a_looser_one_is_refused() {
         stderr(&out)
     );
     // the configured umask and the caller's (022, the test's own) together
-    sb.config(&format!(
-        "envs_dirs = [\"{}\"]\numask = \"007\"\n",
-        sb.path("envs").display()
-    ));
+    sb.config(
+        &envs_config(&[&sb.path("envs")])
+            .string("umask", "007")
+            .to_string(),
+    );
     let status = ok(cenv_as(&sb, ALICE)
         .args(["run", "cv", "python", "-c", STATUS])
         .output()
@@ -215,10 +202,11 @@ fn the_env_owner_cannot_write_into_the_env_under_cenv() {
 fn landlock_off_leaves_the_env_writable_for_its_owner() {
     require_root!();
     let sb = shared(&["cv"]);
-    sb.config(&format!(
-        "envs_dirs = [\"{}\"]\nlandlock = \"off\"\n",
-        sb.path("envs").display()
-    ));
+    sb.config(
+        &envs_config(&[&sb.path("envs")])
+            .string("landlock", "off")
+            .to_string(),
+    );
     let out = ok(cenv_as(&sb, ADMIN)
         .args(["run", "cv", "python"])
         .args(probe_args(&sb, "cv", ADMIN))
@@ -447,10 +435,11 @@ fn enforce_fails_closed_without_landlock_and_best_effort_warns() {
         stderr(&out)
     );
 
-    sb.config(&format!(
-        "envs_dirs = [\"{}\"]\nlandlock = \"best-effort\"\n",
-        sb.path("envs").display()
-    ));
+    sb.config(
+        &envs_config(&[&sb.path("envs")])
+            .string("landlock", "best-effort")
+            .to_string(),
+    );
     let out = as_user(ALICE, "/usr/bin/python3")
         .arg(NO_LANDLOCK)
         .arg(cenv_binary())
@@ -460,13 +449,8 @@ fn enforce_fails_closed_without_landlock_and_best_effort_warns() {
         .current_dir(sb.path("work"))
         .output()
         .unwrap();
-    assert_eq!(ok_ref(&out), "ran\n");
+    assert_eq!(ok(&out), "ran\n");
     assert!(stderr(&out).contains("warning: Landlock"), "{}", stderr(&out));
-}
-
-fn ok_ref(out: &Output) -> String {
-    assert!(out.status.success(), "{}: {}", out.status, stderr(out));
-    stdout(out)
 }
 
 #[test]
@@ -590,7 +574,7 @@ fn every_env_of_a_shared_root_is_read_only_during_a_run_of_another() {
     }
     let admin = user(ADMIN);
     chown_tree(&sb.path("envs"), admin.uid, group_gid(RESEARCH));
-    sb.config(&format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display()));
+    sb.config(&envs_config(&[&sb.path("envs")]).to_string());
     let work = sb.mkdir("work");
     fs::set_permissions(&work, fs::Permissions::from_mode(0o1777)).unwrap();
     // the envs' owner runs env0 and tries to change env1, env999 and env0

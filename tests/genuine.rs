@@ -6,25 +6,21 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::*;
 
 fn config(g: &Genuine, extra: &str) -> Sandbox {
     let sb = Sandbox::new();
-    sb.config(&format!(
-        "envs_dirs = [\"{}\"]\nreadonly_paths = [\"{}\"]\n{extra}",
-        g.envs().display(),
-        g.pkgs().display()
-    ));
+    sb.config(
+        &envs_config(&[&g.envs()])
+            .paths("readonly_paths", &[&g.pkgs()])
+            .raw(extra)
+            .to_string(),
+    );
     let work = sb.mkdir("work");
     fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
     sb
-}
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "{}\nstderr: {}", out.status, stderr(&out));
-    stdout(&out)
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use common::*;
 
@@ -29,10 +29,14 @@ fn jupyter() -> Option<&'static Genuine> {
 /// `jupyter` open to the research group and its admin only. Removed when
 /// dropped.
 fn jupyter_system_config(g: &Genuine, extra: &str) -> Option<SystemConfig> {
-    write_system_config(&format!(
-        "envs_dirs = [\"{}\"]\n{extra}[envs.jupyter]\ngroups = [\"{RESEARCH}\"]\nusers = [\"{ADMIN}\"]\n",
-        g.envs().display()
-    ))
+    write_system_config(
+        &envs_config(&[&g.envs()])
+            .raw(extra)
+            .table("envs.jupyter")
+            .list("groups", &[RESEARCH])
+            .list("users", &[ADMIN])
+            .to_string(),
+    )
 }
 
 /// A Jupyter data directory of `who`'s own (JUPYTER_DATA_DIR), in the sandbox.
@@ -77,11 +81,6 @@ fn kernel_check(
     let report =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{err}", stdout(&out)));
     (report, err)
-}
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
-    stdout(&out)
 }
 
 #[test]

@@ -4,15 +4,14 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::Path;
+use std::os::unix::fs::symlink;
 use std::process::{Command, Output};
 
 use common::*;
 
 fn shared(envs: &[&str], extra_config: &str) -> Sandbox {
     shared_sandbox(envs, |sb| {
-        format!("envs_dirs = [\"{}\"]\n{extra_config}", sb.path("envs").display())
+        envs_config(&[&sb.path("envs")]).raw(extra_config).to_string()
     })
 }
 
@@ -27,27 +26,10 @@ fn readable_by_all(sb: &Sandbox, envs: &[&str]) {
     }
 }
 
-fn run_as(sb: &Sandbox, user: &str, args: &[&str]) -> Output {
+/// `cenv run ARGS...` as `user`.
+fn cenv_run(sb: &Sandbox, user: &str, args: &[&str]) -> Output {
     cenv_as(sb, user).arg("run").args(args).output().unwrap()
 }
-
-fn refused(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(125),
-        "expected a refusal; stdout {} stderr {}",
-        stdout(out),
-        stderr(out)
-    );
-    stderr(out)
-}
-
-fn ran(out: &Output) -> String {
-    assert!(out.status.success(), "expected success: {}", stderr(out));
-    stdout(out)
-}
-
-// ---- policy ----
 
 #[test]
 fn a_group_restricted_env_admits_members_and_refuses_others() {
@@ -56,8 +38,8 @@ fn a_group_restricted_env_admits_members_and_refuses_others() {
         &["project-cv"],
         &format!("[envs.project-cv]\ngroups = [\"{RESEARCH}\"]\n"),
     );
-    assert_eq!(ran(&run_as(&sb, ALICE, &["project-cv", "echo", "ok"])), "ok\n");
-    let err = refused(&run_as(&sb, BOB, &["project-cv", "echo", "ok"]));
+    assert_eq!(ok(&cenv_run(&sb, ALICE, &["project-cv", "echo", "ok"])), "ok\n");
+    let err = refused(&cenv_run(&sb, BOB, &["project-cv", "echo", "ok"]));
     let expected = format!(
         "cenv: {BOB} may not use env 'project-cv': it is open to the group {RESEARCH}, and {BOB} is not a member (ask the env's admin: {ADMIN})"
     );
@@ -66,7 +48,7 @@ fn a_group_restricted_env_admits_members_and_refuses_others() {
     // with the envs readable, the answer is the same, and the policy follows
     // the env, not how it was named
     readable_by_all(&sb, &["project-cv"]);
-    let err = refused(&run_as(&sb, BOB, &["project-cv", "echo", "ok"]));
+    let err = refused(&cenv_run(&sb, BOB, &["project-cv", "echo", "ok"]));
     assert!(err.lines().any(|l| l == expected), "{err}");
     let out = cenv_as(&sb, BOB)
         .arg("run")
@@ -83,8 +65,8 @@ fn a_users_list_admits_named_users_only() {
     require_root!();
     let sb = shared(&["cv"], &format!("[envs.cv]\nusers = [\"{BOB}\"]\n"));
     readable_by_all(&sb, &["cv"]);
-    assert_eq!(ran(&run_as(&sb, BOB, &["cv", "echo", "ok"])), "ok\n");
-    let err = refused(&run_as(&sb, ALICE, &["cv", "true"]));
+    assert_eq!(ok(&cenv_run(&sb, BOB, &["cv", "echo", "ok"])), "ok\n");
+    let err = refused(&cenv_run(&sb, ALICE, &["cv", "true"]));
     assert!(
         err.contains(&format!(
             "it is open to the user {BOB}, and {ALICE} is not one of them"
@@ -103,11 +85,11 @@ fn users_and_groups_together_and_default_groups() {
         ),
     );
     readable_by_all(&sb, &["cv", "open"]);
-    ran(&run_as(&sb, BOB, &["cv", "true"]));
-    ran(&run_as(&sb, ALICE, &["cv", "true"]));
+    ok(&cenv_run(&sb, BOB, &["cv", "true"]));
+    ok(&cenv_run(&sb, ALICE, &["cv", "true"]));
     // `open` has no table: default_groups applies
-    ran(&run_as(&sb, ALICE, &["open", "true"]));
-    let err = refused(&run_as(&sb, BOB, &["open", "true"]));
+    ok(&cenv_run(&sb, ALICE, &["open", "true"]));
+    let err = refused(&cenv_run(&sb, BOB, &["open", "true"]));
     assert!(err.contains(&format!("open to the group {RESEARCH}")), "{err}");
 }
 
@@ -117,19 +99,19 @@ fn a_group_given_by_gid_works_too() {
     let gid = group_gid(RESEARCH);
     let sb = shared(&["cv"], &format!("[envs.cv]\ngroups = [{gid}]\n"));
     readable_by_all(&sb, &["cv"]);
-    ran(&run_as(&sb, ALICE, &["cv", "true"]));
-    refused(&run_as(&sb, BOB, &["cv", "true"]));
+    ok(&cenv_run(&sb, ALICE, &["cv", "true"]));
+    refused(&cenv_run(&sb, BOB, &["cv", "true"]));
 }
 
 #[test]
 fn per_env_overrides_apply() {
     require_root!();
     let sb = shared(&["cv"], "[envs.cv]\numask = \"077\"\nlandlock = \"off\"\n");
-    let status = ran(&run_as(&sb, ADMIN, &["cv", "cat", "/proc/self/status"]));
+    let status = ok(&cenv_run(&sb, ADMIN, &["cv", "cat", "/proc/self/status"]));
     assert_eq!(status_field(&status, "Umask"), Some("0077"));
     // landlock off for this env: its owner can write into it through cenv
     let target = sb.path("envs/cv/written-by-admin");
-    ran(&run_as(&sb, ADMIN, &["cv", "touch", target.to_str().unwrap()]));
+    ok(&cenv_run(&sb, ADMIN, &["cv", "touch", target.to_str().unwrap()]));
     assert!(target.exists());
 }
 
@@ -143,7 +125,7 @@ fn assert_refused_for(damage: impl FnOnce(&Sandbox), path: &str, fix: &str) {
 fn assert_command_refused_for(damage: impl FnOnce(&Sandbox), command: &str, path: &str, fix: &str) {
     let sb = shared(&["cv"], "");
     damage(&sb);
-    let err = refused(&run_as(&sb, ALICE, &["cv", command]));
+    let err = refused(&cenv_run(&sb, ALICE, &["cv", command]));
     let path = sb.path(path);
     assert!(
         err.contains(&format!("{} ", path.display())),
@@ -154,10 +136,6 @@ fn assert_command_refused_for(damage: impl FnOnce(&Sandbox), command: &str, path
         err.contains(&format!("fix: {fix} {}", path.display())),
         "fix {fix}: {err}"
     );
-}
-
-fn chmod(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 #[test]
@@ -217,7 +195,7 @@ fn a_planted_or_writable_command_or_script_is_refused() {
     sb.write_executable("envs/cv/bin/tool", "#!/bin/sh\necho tool\n");
     lchown_to(&sb, "envs/cv/bin/tool", ADMIN);
     chmod(&sb.path("envs/cv/bin/tool"), 0o775);
-    let err = refused(&run_as(&sb, ALICE, &["cv", "tool"]));
+    let err = refused(&cenv_run(&sb, ALICE, &["cv", "tool"]));
     assert!(
         err.contains(&format!(
             "fix: chmod g-w {}",
@@ -241,13 +219,13 @@ fn a_world_writable_ancestor_needs_the_sticky_bit() {
     require_root!();
     let sb = shared(&["cv"], "");
     chmod(&sb.root, 0o777);
-    let err = refused(&run_as(&sb, ALICE, &["cv", "true"]));
+    let err = refused(&cenv_run(&sb, ALICE, &["cv", "true"]));
     assert!(
         err.contains(&format!("fix: chmod o-w {}", sb.root.display())),
         "{err}"
     );
     chmod(&sb.root, 0o1777);
-    ran(&run_as(&sb, ALICE, &["cv", "true"]));
+    ok(&cenv_run(&sb, ALICE, &["cv", "true"]));
     chmod(&sb.root, 0o755);
 }
 
@@ -256,16 +234,17 @@ fn trusted_groups_and_owners_can_be_configured() {
     require_root!();
     let sb = shared(&["cv"], &format!("trusted_groups = [\"{RESEARCH}\"]\n"));
     chmod(&sb.path("envs/cv/bin"), 0o2770);
-    ran(&run_as(&sb, ALICE, &["cv", "true"]));
+    ok(&cenv_run(&sb, ALICE, &["cv", "true"]));
     let sb = shared(&["cv"], &format!("trusted_owners = [\"{ADMIN}\", \"{BOB}\"]\n"));
     lchown_to(&sb, "envs/cv/bin", BOB);
-    ran(&run_as(&sb, ALICE, &["cv", "true"]));
+    ok(&cenv_run(&sb, ALICE, &["cv", "true"]));
     // naming trusted_owners replaces the default (the envs root's owner)
-    sb.config(&format!(
-        "envs_dirs = [\"{}\"]\ntrusted_owners = [\"{BOB}\"]\n",
-        sb.path("envs").display()
-    ));
-    let err = refused(&run_as(&sb, ALICE, &["cv", "true"]));
+    sb.config(
+        &envs_config(&[&sb.path("envs")])
+            .list("trusted_owners", &[BOB])
+            .to_string(),
+    );
+    let err = refused(&cenv_run(&sb, ALICE, &["cv", "true"]));
     assert!(
         err.contains(&format!("owned by {ADMIN}, who is not a trusted owner")),
         "{err}"
@@ -277,8 +256,8 @@ fn strict_permissions_false_warns_and_runs() {
     require_root!();
     let sb = shared(&["cv"], "strict_permissions = false\n");
     chmod(&sb.path("envs/cv/bin"), 0o2777);
-    let out = run_as(&sb, ALICE, &["cv", "echo", "ran"]);
-    assert_eq!(ran(&out), "ran\n");
+    let out = cenv_run(&sb, ALICE, &["cv", "echo", "ran"]);
+    assert_eq!(ok(&out), "ran\n");
     let err = stderr(&out);
     assert!(
         err.contains("warning: env 'cv' would be refused") && err.contains("chmod o-w"),
@@ -320,7 +299,7 @@ fn a_symlinked_component_is_judged_as_a_symlink() {
     let sb = shared(&["cv"], "");
     fs::rename(sb.path("envs/cv/conda-meta"), sb.path("envs/cv/conda-meta.real")).unwrap();
     symlink(sb.path("envs/cv/conda-meta.real"), sb.path("envs/cv/conda-meta")).unwrap();
-    let err = refused(&run_as(&sb, ALICE, &["cv", "true"]));
+    let err = refused(&cenv_run(&sb, ALICE, &["cv", "true"]));
     assert!(err.contains("conda-meta is a symlink"), "{err}");
 }
 
@@ -332,10 +311,11 @@ fn check_config_reports_every_problem_and_exits_non_zero() {
     let sb = shared(&["cv"], "");
     let good = sb.write(
         "etc/good.toml",
-        &format!(
-            "envs_dirs = [\"{}\"]\ndefault_groups = [\"{RESEARCH}\"]\n[envs.cv]\nusers = [\"{BOB}\"]\n",
-            sb.path("envs").display()
-        ),
+        &envs_config(&[&sb.path("envs")])
+            .list("default_groups", &[RESEARCH])
+            .table("envs.cv")
+            .list("users", &[BOB])
+            .to_string(),
     );
     let out = Command::new(cenv_binary())
         .arg("check-config")
@@ -347,10 +327,11 @@ fn check_config_reports_every_problem_and_exits_non_zero() {
 
     let bad = sb.write(
         "etc/bad.toml",
-        &format!(
-            "envs_dirs = [\"{}\"]\ndefault_groups = [\"no-such-group-x\"]\n[envs.missing-env]\nusers = [\"no-such-user-x\"]\n",
-            sb.path("envs").display()
-        ),
+        &envs_config(&[&sb.path("envs")])
+            .list("default_groups", &["no-such-group-x"])
+            .table("envs.missing-env")
+            .list("users", &["no-such-user-x"])
+            .to_string(),
     );
     chmod(&bad, 0o666);
     let out = Command::new(cenv_binary())

@@ -857,8 +857,7 @@ fn root_never_writes_through_a_tree_another_user_owns_while_they_swap_it() {
     // an env with ipykernel in its records, in the system config
     let env = sb.path("envs/cv");
     fs::write(env.join("conda-meta/ipykernel-6.29.5-0.json"), "{}").unwrap();
-    let Some(_config) = write_system_config(&format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display()))
-    else {
+    let Some(_config) = write_system_config(&envs_config(&[&sb.path("envs")]).to_string()) else {
         return;
     };
     // root's own: a directory only root may enter, with a file in it

@@ -15,7 +15,7 @@ fn sandbox_with_envs(names: &[&str]) -> Sandbox {
     for name in names {
         sb.make_env(&format!("envs/{name}"));
     }
-    sb.config(&format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display()));
+    sb.config(&envs_config(&[&sb.path("envs")]).to_string());
     sb
 }
 
@@ -333,11 +333,7 @@ fn config_dirs_are_searched_in_order() {
     sb.make_env("second/only-second");
     sb.mkdir("first/not-an-env/bin");
     sb.make_env("second/not-an-env");
-    sb.config(&format!(
-        "envs_dirs = [\"{}\", \"{}\"]\n",
-        sb.path("first").display(),
-        sb.path("second").display()
-    ));
+    sb.config(&envs_config(&[&sb.path("first"), &sb.path("second")]).to_string());
     assert_eq!(
         get(&env_of(&sb, &["cv"]), "CONDA_PREFIX"),
         Some(sb.path("first/cv").to_str().unwrap())
@@ -365,7 +361,7 @@ fn conda_places_follow_the_config_for_an_unprivileged_caller() {
         "home/.condarc",
         &format!("envs_dirs:\n  - {}\n", sb.path("from-condarc").display()),
     );
-    sb.config(&format!("envs_dirs = [\"{}\"]\n", sb.path("system").display()));
+    sb.config(&envs_config(&[&sb.path("system")]).to_string());
     sb.chown_home_to_runner();
     let run = |name: &str| {
         let mut cmd = sb.cenv();
@@ -386,10 +382,7 @@ fn conda_places_follow_the_config_for_an_unprivileged_caller() {
 fn cenv_config_variable_selects_the_config_for_an_unprivileged_caller() {
     let sb = sandbox_with_envs(&["cv"]);
     let config = sb.path("cenv.toml");
-    let other = sb.write(
-        "other.toml",
-        &format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display()),
-    );
+    let other = sb.write("other.toml", &envs_config(&[&sb.path("envs")]).to_string());
     std::fs::remove_file(&config).unwrap();
     let mut cmd = sb.cenv();
     cmd.env("CENV_CONFIG", &other).args(["run", "cv", "true"]);

@@ -58,7 +58,7 @@ fn fixture() -> Sandbox {
             &format!("set -gx TRACE \"$TRACE\"'{env}:d2;'\n"),
         );
     }
-    sb.config(&format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display()));
+    sb.config(&envs_config(&[&sb.path("envs")]).to_string());
     sb.mkdir("out");
     fs::set_permissions(sb.path("out"), fs::Permissions::from_mode(0o1777)).unwrap();
     sb
@@ -112,16 +112,6 @@ fn dumped(sb: &Sandbox, name: &str) -> Vec<(String, String)> {
     env.retain(|(n, _)| n != "_");
     env.sort();
     env
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(out),
-        stderr(out)
-    );
 }
 
 #[test]
@@ -218,10 +208,12 @@ fn a_second_activation_replaces_the_first_and_deactivation_goes_back() {
 fn a_refused_env_leaves_the_shell_untouched() {
     for shell in SHELLS {
         let sb = fixture();
-        sb.config(&format!(
-            "envs_dirs = [\"{}\"]\n[envs.b]\nusers = [\"nobody-else-x\"]\n",
-            sb.path("envs").display()
-        ));
+        sb.config(
+            &envs_config(&[&sb.path("envs")])
+                .table("envs.b")
+                .list("users", &["nobody-else-x"])
+                .to_string(),
+        );
         let status = if shell == "fish" { "$status" } else { "$?" };
         let body = format!("dump before\ncenv activate b\necho status={status}\ncenv activate no-such-env\necho status={status}\ndump after\n");
         let out = in_shell(&sb, shell, &body);
@@ -419,7 +411,7 @@ fn cenv_shell_is_confined_and_exits_with_the_shells_code() {
     require_root!();
     let sb = Sandbox::new();
     shared_layout(&sb, &["cv"]);
-    sb.config(&format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display()));
+    sb.config(&envs_config(&[&sb.path("envs")]).to_string());
     let mut cmd = as_user(ADMIN, cenv_binary());
     cmd.arg("--config")
         .arg(sb.path("cenv.toml"))

@@ -22,39 +22,8 @@ const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
 
 fn shared(envs: &[&str], extra_config: &str) -> Sandbox {
     shared_sandbox(envs, |sb| {
-        format!("envs_dirs = [\"{}\"]\n{extra_config}", sb.path("envs").display())
+        envs_config(&[&sb.path("envs")]).raw(extra_config).to_string()
     })
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
-
-fn refused(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(125),
-        "expected a refusal; stdout {} stderr {}",
-        stdout(out),
-        stderr(out)
-    );
-    stderr(out)
-}
-
-fn ran(out: &Output) -> String {
-    assert!(out.status.success(), "expected success: {}", stderr(out));
-    stdout(out)
-}
-
-fn chmod(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 #[test]
@@ -140,12 +109,12 @@ fn the_system_config_must_be_root_owned_and_not_writable_by_others() {
     require_root!();
     let _lock = machine_lock();
     let sb = shared(&["cv"], "");
-    let text = format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display());
+    let text = envs_config(&[&sb.path("envs")]).to_string();
     let Some(path) = write_system_config(&text) else {
         return;
     };
     let dir = path.parent().unwrap().to_owned();
-    assert_eq!(ran(&root_run(&sb)), "ran\n");
+    assert_eq!(ok(&root_run(&sb)), "ran\n");
 
     let alice = user(ALICE);
     std::os::unix::fs::lchown(&path, Some(alice.uid), None).unwrap();
@@ -206,18 +175,11 @@ fn a_symlinked_system_config_is_judged_where_it_leads_and_a_dangling_one_is_refu
     // config management keeps the file elsewhere; the research group may
     // write that directory
     let shared_conf = sb.mkdir("conf");
-    let target = sb.write(
-        "conf/cenv.toml",
-        &format!("envs_dirs = [\"{}\"]\n", sb.path("envs").display()),
-    );
+    let target = sb.write("conf/cenv.toml", &envs_config(&[&sb.path("envs")]).to_string());
     chmod(&target, 0o644);
     let _dir = HostDir::with_mode(path.parent().unwrap(), 0o755);
     let _link = HostFile::symlink(path, &target);
-    assert_eq!(
-        ran(&root_run(&sb)),
-        "ran\n",
-        "control: a root-only target is used"
-    );
+    assert_eq!(ok(&root_run(&sb)), "ran\n", "control: a root-only target is used");
     std::os::unix::fs::lchown(&shared_conf, Some(0), Some(group_gid(RESEARCH))).unwrap();
     chmod(&shared_conf, 0o2775);
     let err = refused(&root_run(&sb));
@@ -285,10 +247,11 @@ fn login_shells_get_the_umask_and_the_default_env_of_their_group() {
     for rel in ["envs", "envs/other", "envs/other/conda-meta", "envs/other/bin"] {
         fs::set_permissions(sb.path(rel), fs::Permissions::from_mode(0o2755)).unwrap();
     }
-    let config = format!(
-        "envs_dirs = [\"{}\"]\nlogin_umask_groups = [\"{RESEARCH}\"]\n[default_envs]\n{RESEARCH} = \"cv\"\n",
-        sb.path("envs").display()
-    );
+    let config = envs_config(&[&sb.path("envs")])
+        .list("login_umask_groups", &[RESEARCH])
+        .table("default_envs")
+        .string(RESEARCH, "cv")
+        .to_string();
     let Some(_config) = write_system_config(&config) else {
         return;
     };
@@ -334,10 +297,10 @@ fn sudo_i_never_activates_the_invokers_default_env_in_roots_login_shell() {
     let _lock = machine_lock();
     let sb = Sandbox::new();
     shared_layout(&sb, &["cv"]);
-    let config = format!(
-        "envs_dirs = [\"{}\"]\n[default_envs]\n{RESEARCH} = \"cv\"\n",
-        sb.path("envs").display()
-    );
+    let config = envs_config(&[&sb.path("envs")])
+        .table("default_envs")
+        .string(RESEARCH, "cv")
+        .to_string();
     let Some(_config) = write_system_config(&config) else {
         return;
     };
@@ -429,10 +392,12 @@ fn a_users_own_config_cannot_lift_the_system_policy() {
     let _lock = machine_lock();
     let sb = shared(&["cv"], "");
     readable_by_all(&sb);
-    let Some(path) = write_system_config(&format!(
-        "envs_dirs = [\"{}\"]\n[envs.cv]\ngroups = [\"{RESEARCH}\"]\n",
-        sb.path("envs").display()
-    )) else {
+    let Some(path) = write_system_config(
+        &envs_config(&[&sb.path("envs")])
+            .table("envs.cv")
+            .list("groups", &[RESEARCH])
+            .to_string(),
+    ) else {
         return;
     };
     let empty = sb.write("work/empty.toml", "");
@@ -485,10 +450,12 @@ fn a_users_base_prefix_cannot_rename_a_restricted_env_to_base() {
     let _lock = machine_lock();
     let sb = shared(&["cv"], "");
     readable_by_all(&sb);
-    let Some(_config) = write_system_config(&format!(
-        "envs_dirs = [\"{}\"]\n[envs.cv]\ngroups = [\"{RESEARCH}\"]\n",
-        sb.path("envs").display()
-    )) else {
+    let Some(_config) = write_system_config(
+        &envs_config(&[&sb.path("envs")])
+            .table("envs.cv")
+            .list("groups", &[RESEARCH])
+            .to_string(),
+    ) else {
         return;
     };
     let mine = sb.write(
@@ -512,10 +479,12 @@ fn a_bind_mount_of_a_restricted_env_is_judged_by_the_env_it_is() {
     let _lock = machine_lock();
     let sb = shared(&["cv"], "");
     readable_by_all(&sb);
-    let Some(path) = write_system_config(&format!(
-        "envs_dirs = [\"{}\"]\n[envs.cv]\ngroups = [\"{RESEARCH}\"]\n",
-        sb.path("envs").display()
-    )) else {
+    let Some(path) = write_system_config(
+        &envs_config(&[&sb.path("envs")])
+            .table("envs.cv")
+            .list("groups", &[RESEARCH])
+            .to_string(),
+    ) else {
         return;
     };
     let alias = sb.mkdir("alias");

@@ -1121,3 +1121,117 @@ impl Drop for HostSysctl {
         let _ = fs::write(&self.path, self.old.trim());
     }
 }
+
+// ---- the vocabulary every test file shares ----
+
+/// The command succeeded; its stdout.
+pub fn ok(out: impl std::borrow::Borrow<Output>) -> String {
+    let out = out.borrow();
+    assert!(
+        out.status.success(),
+        "expected success, got {}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+/// cenv refused or failed (exit 125); its stderr.
+pub fn refused(out: impl std::borrow::Borrow<Output>) -> String {
+    let out = out.borrow();
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "expected a refusal (125)\nstdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    stderr(out)
+}
+
+/// cenv refused, and its message says `needle`.
+pub fn refused_with(out: impl std::borrow::Borrow<Output>, needle: &str) {
+    let err = refused(out);
+    assert!(err.contains(needle), "{needle:?} not in: {err}");
+}
+
+pub fn chmod(path: impl AsRef<Path>, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Gives `path` to `user_name` and the research group, as the env admin's
+/// files are.
+pub fn chown(path: impl AsRef<Path>, user_name: &str) {
+    let u = user(user_name);
+    lchown(path.as_ref(), Some(u.uid), Some(group_gid(RESEARCH))).unwrap();
+}
+
+/// `cenv --config <sandbox config> ARGS...` run by `user`; its output.
+pub fn run_as(sb: &Sandbox, user: &str, args: &[&str]) -> Output {
+    cenv_as(sb, user).args(args).output().unwrap()
+}
+
+/// A config file's text, built from its parts instead of by hand:
+/// `envs_config(&[&envs]).set("umask", "\"077\"").table("envs.cv").list("groups", &[RESEARCH])`.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigText {
+    text: String,
+}
+
+/// A config whose `envs_dirs` are `dirs`.
+pub fn envs_config(dirs: &[&Path]) -> ConfigText {
+    ConfigText::default().paths("envs_dirs", dirs)
+}
+
+impl ConfigText {
+    /// `key = VALUE`, the value as TOML writes it (`false`, `"077"`).
+    pub fn set(mut self, key: &str, value: impl std::fmt::Display) -> ConfigText {
+        self.text.push_str(&format!("{key} = {value}\n"));
+        self
+    }
+
+    /// `key = "TEXT"`.
+    pub fn string(self, key: &str, value: &str) -> ConfigText {
+        self.set(key, format!("{value:?}"))
+    }
+
+    /// `key = ["A", "B"]`.
+    pub fn list(self, key: &str, values: &[&str]) -> ConfigText {
+        let items: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+        self.set(key, format!("[{}]", items.join(", ")))
+    }
+
+    /// `key = ["/a", "/b"]`.
+    pub fn paths(self, key: &str, paths: &[&Path]) -> ConfigText {
+        let items: Vec<String> = paths
+            .iter()
+            .map(|p| format!("{:?}", p.display().to_string()))
+            .collect();
+        self.set(key, format!("[{}]", items.join(", ")))
+    }
+
+    /// `[name]`: what follows belongs to that table.
+    pub fn table(mut self, name: &str) -> ConfigText {
+        self.text.push_str(&format!("[{name}]\n"));
+        self
+    }
+
+    /// Lines written by hand (a case the builder has no word for).
+    pub fn raw(mut self, text: &str) -> ConfigText {
+        self.text.push_str(text);
+        self
+    }
+}
+
+impl std::fmt::Display for ConfigText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl From<ConfigText> for String {
+    fn from(config: ConfigText) -> String {
+        config.text
+    }
+}

@@ -1,0 +1,433 @@
+//! `cenv doctor`: each finding with its fix, the machine checks of `--all`.
+
+use super::*;
+
+#[test]
+fn doctor_is_quiet_on_a_clean_tree() {
+    require_root!();
+    let sb = shared(&["cv"], "");
+    let (status, report) = doctor_json(&sb, &["cv"]);
+    assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
+    assert_eq!(status, Some(0));
+    let out = cenv_as(&sb, ALICE).args(["doctor", "cv"]).output().unwrap();
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn doctor_finds_each_broken_thing_with_its_fix() {
+    require_root!();
+    type Break = fn(&Sandbox);
+    let cases: Vec<(&str, Break, &str, &str, &str, &str)> = vec![
+        (
+            "no setgid on the root",
+            |sb| fs::set_permissions(sb.path("envs"), fs::Permissions::from_mode(0o0750)).unwrap(),
+            "warning",
+            "envs",
+            "setgid bit is not set",
+            "chmod g+s",
+        ),
+        (
+            "root mode",
+            |sb| fs::set_permissions(sb.path("envs"), fs::Permissions::from_mode(0o2770)).unwrap(),
+            "warning",
+            "envs",
+            "mode 2770, expected 2750",
+            "chmod 2750",
+        ),
+        (
+            "group-writable file",
+            |sb| {
+                fs::set_permissions(
+                    sb.path("envs/cv/lib/data.txt"),
+                    fs::Permissions::from_mode(0o0660),
+                )
+                .unwrap()
+            },
+            "error",
+            "envs/cv/lib/data.txt",
+            "writable by the group",
+            "chmod g-w",
+        ),
+        (
+            "world-writable dir",
+            |sb| fs::set_permissions(sb.path("envs/cv/lib"), fs::Permissions::from_mode(0o2757)).unwrap(),
+            "error",
+            "envs/cv/lib",
+            "writable by everyone",
+            "chmod o-w",
+        ),
+        (
+            "setuid file",
+            |sb| {
+                sb.write("envs/cv/bin/suid", "#!/bin/sh\n");
+                chown_tree(&sb.path("envs/cv/bin/suid"), user(ADMIN).uid, group_gid(RESEARCH));
+                fs::set_permissions(sb.path("envs/cv/bin/suid"), fs::Permissions::from_mode(0o4750)).unwrap();
+            },
+            "error",
+            "envs/cv/bin/suid",
+            "setuid/setgid",
+            "chmod u-s,g-s",
+        ),
+        (
+            "file owned by someone else",
+            |sb| {
+                sb.write("envs/cv/lib/planted.py", "x = 1\n");
+                chown_tree(
+                    &sb.path("envs/cv/lib/planted.py"),
+                    user(BOB).uid,
+                    group_gid(RESEARCH),
+                );
+                fs::set_permissions(
+                    sb.path("envs/cv/lib/planted.py"),
+                    fs::Permissions::from_mode(0o640),
+                )
+                .unwrap();
+            },
+            "warning",
+            "envs/cv/lib/planted.py",
+            "owned by cenvt-bob, not by the env's owner cenvt-admin",
+            "chown cenvt-admin",
+        ),
+        (
+            "bin link leaving the env",
+            |sb| {
+                symlink("/usr/bin/env", sb.path("envs/cv/bin/env")).unwrap();
+                std::os::unix::fs::lchown(
+                    sb.path("envs/cv/bin/env"),
+                    Some(user(ADMIN).uid),
+                    Some(group_gid(RESEARCH)),
+                )
+                .unwrap();
+            },
+            "warning",
+            "envs/cv/bin/env",
+            "a symlink to /usr/bin/env, outside the env",
+            "ls -l",
+        ),
+        (
+            "env not owned like its root",
+            |sb| std::os::unix::fs::lchown(sb.path("envs/cv"), Some(0), None).unwrap(),
+            "warning",
+            "envs/cv",
+            "owned by root:cenvt-research, but the envs root by cenvt-admin:cenvt-research",
+            "chown -R cenvt-admin:cenvt-research",
+        ),
+    ];
+    for (label, break_it, severity, rel, problem, fix) in cases {
+        let sb = shared(&["cv"], "");
+        break_it(&sb);
+        let (status, report) = doctor_json(&sb, &["cv"]);
+        assert!(
+            has_finding(&report, severity, &sb.path(rel), problem, fix),
+            "{label}: {report:#}"
+        );
+        assert_eq!(status, Some(if severity == "error" { 2 } else { 1 }), "{label}");
+    }
+}
+
+#[test]
+fn doctor_checks_the_roots_owner_and_group_against_the_config() {
+    require_root!();
+    let sb = shared(
+        &["cv"],
+        &format!("trusted_owners = [\"{BOB}\"]\ndefault_groups = [\"{BOB}\"]\n"),
+    );
+    let (_, report) = doctor_json(&sb, &["cv"]);
+    assert!(
+        has_finding(
+            &report,
+            "warning",
+            &sb.path("envs"),
+            &format!("owned by {ADMIN}, who is not among trusted_owners"),
+            "chown"
+        ),
+        "{report:#}"
+    );
+    assert!(
+        has_finding(
+            &report,
+            "warning",
+            &sb.path("envs"),
+            &format!("its group is {RESEARCH}, not one of default_groups ({BOB})"),
+            &format!("chgrp {BOB}")
+        ),
+        "{report:#}"
+    );
+    let sb = shared(
+        &["cv"],
+        &format!("trusted_owners = [\"{ADMIN}\"]\ndefault_groups = [\"{RESEARCH}\"]\n"),
+    );
+    let (status, report) = doctor_json(&sb, &["cv"]);
+    assert_eq!(
+        (status, report["findings"].clone()),
+        (Some(0), serde_json::json!([])),
+        "{report:#}"
+    );
+}
+
+/// Whether a PAM service of the host includes cenv-session already (the
+/// cenv package enabled through pam-auth-update, say).
+fn host_pam_includes_cenv_session() -> bool {
+    fs::read_dir("/etc/pam.d").unwrap().flatten().any(|e| {
+        e.file_name() != "cenv-session"
+            && fs::read_to_string(e.path()).is_ok_and(|t| {
+                t.lines()
+                    .any(|l| !l.trim_start().starts_with('#') && l.contains("cenv-session"))
+            })
+    })
+}
+
+#[test]
+fn doctor_all_checks_the_login_and_pam_integration() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    {
+        let _profile = HostFile::absent("/etc/profile.d/cenv.sh");
+        let (_, report) = doctor_json(&sb, &["--all"]);
+        assert!(
+            has_finding(
+                &report,
+                "warning",
+                Path::new("/etc/profile.d/cenv.sh"),
+                "not installed",
+                "install the cenv package"
+            ),
+            "{report:#}"
+        );
+        if !host_pam_includes_cenv_session() {
+            assert!(
+                has_finding(
+                    &report,
+                    "warning",
+                    Path::new("/etc/pam.d"),
+                    "no PAM service includes cenv-session",
+                    "Debian/Ubuntu: pam-auth-update --enable cenv"
+                ),
+                "{report:#}"
+            );
+        }
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let _profile = HostFile::write(
+        "/etc/profile.d/cenv.sh",
+        fs::read(repo.join("packaging/profile.d/cenv.sh")).unwrap(),
+        0o644,
+    );
+    let _service = HostFile::write(
+        "/etc/pam.d/cenv-test-service",
+        "session include cenv-session\n",
+        0o644,
+    );
+    let (_, report) = doctor_json(&sb, &["--all"]);
+    assert!(
+        !has_finding(&report, "warning", Path::new("/etc/profile.d/cenv.sh"), "", ""),
+        "{report:#}"
+    );
+    assert!(
+        !has_finding(&report, "warning", Path::new("/etc/pam.d"), "", ""),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn doctor_says_when_a_restricted_root_is_open_to_everyone() {
+    require_root!();
+    let sb = shared(&["cv"], &format!("default_groups = [\"{RESEARCH}\"]\n"));
+    fs::set_permissions(sb.path("envs"), fs::Permissions::from_mode(0o2755)).unwrap();
+    let (status, report) = doctor_json(&sb, &["cv"]);
+    assert!(
+        has_finding(
+            &report,
+            "error",
+            &sb.path("envs"),
+            "everyone may enter it",
+            "chmod o-rwx"
+        ),
+        "{report:#}"
+    );
+    assert_eq!(status, Some(2));
+    snapshot(
+        "doctor.json",
+        &serde_json::to_string_pretty(&report).unwrap(),
+        &[(&root_str(&sb), "<root>")],
+    );
+}
+
+#[test]
+fn doctor_all_checks_the_umask_and_the_auditd_watch() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = shared(&["cv"], "");
+    let envs = sb.path("envs");
+    // Debian's auditd package makes /etc/audit 0750 root: a researcher's
+    // doctor cannot read the rules, and must say so rather than claim that
+    // no watch exists
+    let _audit_dir = HostDir::with_mode("/etc/audit", 0o750);
+    let _rules_dir = HostDir::with_mode("/etc/audit/rules.d", 0o750);
+    let (_, report) = doctor_json(&sb, &["--all"]);
+    assert!(
+        !has_finding(&report, "warning", &envs, "no auditd watch", ""),
+        "{report:#}"
+    );
+    assert!(
+        has_finding(
+            &report,
+            "info",
+            Path::new("/etc/audit/audit.rules"),
+            "cannot tell whether an auditd watch covers the envs: /etc/audit/audit.rules is not readable by you",
+            "run `cenv doctor --all` as root itself"
+        ),
+        "{report:#}"
+    );
+    // root itself reads them: no rule is a warning, a rule covering the
+    // envs root is none
+    let Some(_config) = write_system_config(&envs_config(&[&envs]).to_string()) else {
+        return;
+    };
+    let root_doctor = || {
+        let out = Command::new(cenv_binary())
+            .args(["doctor", "--json", "--all"])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}\n{}", stdout(&out), stderr(&out)))
+    };
+    let report = root_doctor();
+    assert!(
+        has_finding(
+            &report,
+            "warning",
+            &envs,
+            "no auditd watch covers it",
+            &format!("echo '-w {} -p wa", envs.display())
+        ),
+        "{report:#}"
+    );
+    let rule = HostFile::write(
+        "/etc/audit/rules.d/cenv-test.rules",
+        format!("-w {} -p wa -k cenv_env_write\n", envs.display()),
+        0o640,
+    );
+    let report = root_doctor();
+    drop(rule);
+    assert!(
+        !has_finding(&report, "warning", &envs, "no auditd watch", ""),
+        "{report:#}"
+    );
+    // the caller's umask
+    let mut cmd = cenv_as(&sb, ALICE);
+    cmd.args(["doctor", "--json", "--all"]);
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: umask(2) is async-signal-safe and touches no memory.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::umask(0o022);
+                Ok(())
+            });
+        }
+    }
+    let report: serde_json::Value = serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap();
+    assert!(
+        has_finding(
+            &report,
+            "warning",
+            Path::new("umask"),
+            "your umask is 0022, looser than 0027",
+            "umask 027"
+        ),
+        "{report:#}"
+    );
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn listening(port: u16) -> bool {
+    let hex = format!(":{port:04X} ");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
+        fs::read_to_string(f)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(&hex) && l.split_whitespace().nth(3) == Some("0A"))
+    })
+}
+
+#[test]
+fn doctor_finds_a_server_from_an_env_listening_beyond_loopback() {
+    let g = require_genuine!();
+    let sb = Sandbox::new();
+    sb.config(&format!(
+        "envs_dirs = [\"{}\"]\nreadonly_paths = [\"{}\"]\n",
+        g.envs().display(),
+        g.pkgs().display()
+    ));
+    sb.mkdir("work");
+    fs::set_permissions(sb.path("work"), fs::Permissions::from_mode(0o1777)).unwrap();
+    let base = 20000 + (std::process::id() % 20000) as u16;
+    let (open_port, local_port) = (base, base + 1);
+    let start = |bind: &str, port: u16| {
+        Server(
+            cenv_as(&sb, ALICE)
+                .args([
+                    "run",
+                    "genuine",
+                    "python",
+                    "-m",
+                    "http.server",
+                    "--bind",
+                    bind,
+                    &port.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let _open = start("0.0.0.0", open_port);
+    let _local = start("127.0.0.1", local_port);
+    for _ in 0..200 {
+        if listening(open_port) && listening(local_port) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let (status, report) = doctor_json(&sb, &["--all"]);
+    let servers: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["problem"].as_str().unwrap().contains(" listens on "))
+        .collect();
+    assert_eq!(servers.len(), 1, "{report:#}");
+    let finding = servers[0];
+    assert!(finding["path"]
+        .as_str()
+        .unwrap()
+        .starts_with(g.prefix("genuine").to_str().unwrap()));
+    assert!(
+        finding["problem"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("of {ALICE} listens on 0.0.0.0:{open_port}")),
+        "{finding}"
+    );
+    assert!(
+        finding["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("stop it and start it with `cenv notebook genuine`: it serves on 127.0.0.1 only"),
+        "{finding}"
+    );
+    assert_eq!(status, Some(2));
+}
