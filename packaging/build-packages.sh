@@ -48,7 +48,7 @@ strip --strip-unneeded -o "$out/cenv" "$binary"
 # every file a package takes from the source tree, staged so that each has
 # the same time (rpm keeps a file's own mtime when it is older than
 # SOURCE_DATE_EPOCH, and a checkout's mtimes are those of the checkout)
-for file in README.md SECURITY.md LICENSE-MIT LICENSE-APACHE CHANGELOG.md pam/README.md pam/cenv-session \
+for file in README.md SECURITY.md docs/user-guide.md docs/admin-guide.md docs/batch-jobs.md docs/jupyter.md docs/design.md LICENSE-MIT LICENSE-APACHE CHANGELOG.md pam/README.md pam/cenv-session \
     packaging/cenv.toml packaging/profile.d/cenv.sh packaging/fish/cenv.fish packaging/zsh/zprofile-snippet.zsh \
     packaging/pam-configs/cenv packaging/debian/copyright packaging/debian/lintian-overrides \
     packaging/slurm/cenv.conf packaging/slurm/cenv-el.conf packaging/slurm/lintian-overrides \

@@ -6,7 +6,7 @@
 //! rpmlint clean, and two builds from two checkouts bit-identical.
 //!
 //! What cannot be tested here, on Debian: dnf itself, EL's scriptlet
-//! environment and SELinux labels (README, "Install").
+//! environment and SELinux labels (docs/admin-guide.md, "Install").
 
 mod common;
 
