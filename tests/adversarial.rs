@@ -31,8 +31,8 @@ fn env_vars_d_written_by_a_group_member_is_refused_everywhere() {
     let sb = sandbox();
     let dir = sb.mkdir("envs/cv/etc/conda/env_vars.d");
     for d in ["envs/cv/etc", "envs/cv/etc/conda"] {
-        chown(&sb.path(d), ADMIN);
-        chmod(&sb.path(d), 0o2750);
+        chown(sb.path(d), ADMIN);
+        chmod(sb.path(d), 0o2750);
     }
     chown(&dir, ADMIN);
     chmod(&dir, 0o2770); // the group may write here
@@ -72,13 +72,13 @@ fn conda_meta_state_writable_by_the_group_or_a_symlink_is_refused() {
     chown(&state, ADMIN);
     chmod(&state, 0o660);
     refused_with(
-        &run_as(&sb, ALICE, &["run", "cv", "true"]),
+        run_as(&sb, ALICE, &["run", "cv", "true"]),
         "conda-meta/state is writable by the group",
     );
     fs::remove_file(&state).unwrap();
     std::os::unix::fs::symlink("/tmp/alices-state.json", &state).unwrap();
     refused_with(
-        &run_as(&sb, ALICE, &["run", "cv", "true"]),
+        run_as(&sb, ALICE, &["run", "cv", "true"]),
         "conda-meta/state is a symlink",
     );
 }
@@ -217,8 +217,8 @@ fn a_deactivate_script_made_writable_after_activation_is_not_sourced_by_deactiva
         "envs/cv/etc/conda",
         "envs/cv/etc/conda/deactivate.d",
     ] {
-        chown(&sb.path(dir), ADMIN);
-        chmod(&sb.path(dir), 0o2750);
+        chown(sb.path(dir), ADMIN);
+        chmod(sb.path(dir), 0o2750);
     }
     chown(&script, ADMIN);
     chmod(&script, 0o640);
@@ -565,15 +565,15 @@ fn another_user_cannot_read_an_envs_variables_from_the_activation_shells_command
         "envs/cv/etc/conda/env_vars.d",
         "envs/cv/etc/conda/activate.d",
     ] {
-        chown(&sb.path(dir), ADMIN);
-        chmod(&sb.path(dir), 0o2750);
+        chown(sb.path(dir), ADMIN);
+        chmod(sb.path(dir), 0o2750);
     }
     for file in [
         "envs/cv/etc/conda/env_vars.d/licence.json",
         "envs/cv/etc/conda/activate.d/slow.sh",
     ] {
-        chown(&sb.path(file), ADMIN);
-        chmod(&sb.path(file), 0o640);
+        chown(sb.path(file), ADMIN);
+        chmod(sb.path(file), 0o640);
     }
     let run = cenv_as(&sb, ALICE)
         .args([

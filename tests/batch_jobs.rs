@@ -408,7 +408,7 @@ fn scancel_delivers_sigterm_to_the_python_process_itself() {
         let (python, parent) = ready.split_once(' ').unwrap();
         // no wrapper: the process slurmstepd started is python itself
         assert_eq!(parent, "slurmstepd", "{tag}: python's parent is not slurmstepd");
-        ok(&batch
+        ok(batch
             .slurm(ALICE, "scancel")
             .args(&cancel)
             .arg(&job)
@@ -542,7 +542,7 @@ fn audit_lines_of_a_job_reach_a_central_log_host() {
     std::thread::sleep(Duration::from_millis(300));
     let _ = fs::remove_file("/dev/log");
     let line = line.expect("the job's audit line never reached the central log");
-    let host = ok(&Command::new("hostname").output().unwrap());
+    let host = ok(Command::new("hostname").output().unwrap());
     assert!(line.starts_with(host.trim().split('.').next().unwrap()), "{line}");
     assert!(line.contains(&format!(" ; JOB={job} ; ")), "{line}");
 }

@@ -18,10 +18,10 @@ fn shared(envs: &[&str], extra_config: &str) -> Sandbox {
 /// Lets users outside the research group read the envs, so that the policy
 /// — not file permissions — is what admits or refuses them.
 fn readable_by_all(sb: &Sandbox, envs: &[&str]) {
-    chmod(&sb.path("envs"), 0o2755);
+    chmod(sb.path("envs"), 0o2755);
     for env in envs {
         for rel in ["", "/bin", "/conda-meta"] {
-            chmod(&sb.path(&format!("envs/{env}{rel}")), 0o2755);
+            chmod(sb.path(&format!("envs/{env}{rel}")), 0o2755);
         }
     }
 }
@@ -38,8 +38,8 @@ fn a_group_restricted_env_admits_members_and_refuses_others() {
         &["project-cv"],
         &format!("[envs.project-cv]\ngroups = [\"{RESEARCH}\"]\n"),
     );
-    assert_eq!(ok(&cenv_run(&sb, ALICE, &["project-cv", "echo", "ok"])), "ok\n");
-    let err = refused(&cenv_run(&sb, BOB, &["project-cv", "echo", "ok"]));
+    assert_eq!(ok(cenv_run(&sb, ALICE, &["project-cv", "echo", "ok"])), "ok\n");
+    let err = refused(cenv_run(&sb, BOB, &["project-cv", "echo", "ok"]));
     let expected = format!(
         "cenv: {BOB} may not use env 'project-cv': it is open to the group {RESEARCH}, and {BOB} is not a member (ask the env's admin: {ADMIN})"
     );
@@ -48,7 +48,7 @@ fn a_group_restricted_env_admits_members_and_refuses_others() {
     // with the envs readable, the answer is the same, and the policy follows
     // the env, not how it was named
     readable_by_all(&sb, &["project-cv"]);
-    let err = refused(&cenv_run(&sb, BOB, &["project-cv", "echo", "ok"]));
+    let err = refused(cenv_run(&sb, BOB, &["project-cv", "echo", "ok"]));
     assert!(err.lines().any(|l| l == expected), "{err}");
     let out = cenv_as(&sb, BOB)
         .arg("run")
@@ -65,8 +65,8 @@ fn a_users_list_admits_named_users_only() {
     require_root!();
     let sb = shared(&["cv"], &format!("[envs.cv]\nusers = [\"{BOB}\"]\n"));
     readable_by_all(&sb, &["cv"]);
-    assert_eq!(ok(&cenv_run(&sb, BOB, &["cv", "echo", "ok"])), "ok\n");
-    let err = refused(&cenv_run(&sb, ALICE, &["cv", "true"]));
+    assert_eq!(ok(cenv_run(&sb, BOB, &["cv", "echo", "ok"])), "ok\n");
+    let err = refused(cenv_run(&sb, ALICE, &["cv", "true"]));
     assert!(
         err.contains(&format!(
             "it is open to the user {BOB}, and {ALICE} is not one of them"
@@ -85,11 +85,11 @@ fn users_and_groups_together_and_default_groups() {
         ),
     );
     readable_by_all(&sb, &["cv", "open"]);
-    ok(&cenv_run(&sb, BOB, &["cv", "true"]));
-    ok(&cenv_run(&sb, ALICE, &["cv", "true"]));
+    ok(cenv_run(&sb, BOB, &["cv", "true"]));
+    ok(cenv_run(&sb, ALICE, &["cv", "true"]));
     // `open` has no table: default_groups applies
-    ok(&cenv_run(&sb, ALICE, &["open", "true"]));
-    let err = refused(&cenv_run(&sb, BOB, &["open", "true"]));
+    ok(cenv_run(&sb, ALICE, &["open", "true"]));
+    let err = refused(cenv_run(&sb, BOB, &["open", "true"]));
     assert!(err.contains(&format!("open to the group {RESEARCH}")), "{err}");
 }
 
@@ -99,19 +99,19 @@ fn a_group_given_by_gid_works_too() {
     let gid = group_gid(RESEARCH);
     let sb = shared(&["cv"], &format!("[envs.cv]\ngroups = [{gid}]\n"));
     readable_by_all(&sb, &["cv"]);
-    ok(&cenv_run(&sb, ALICE, &["cv", "true"]));
-    refused(&cenv_run(&sb, BOB, &["cv", "true"]));
+    ok(cenv_run(&sb, ALICE, &["cv", "true"]));
+    refused(cenv_run(&sb, BOB, &["cv", "true"]));
 }
 
 #[test]
 fn per_env_overrides_apply() {
     require_root!();
     let sb = shared(&["cv"], "[envs.cv]\numask = \"077\"\nlandlock = \"off\"\n");
-    let status = ok(&cenv_run(&sb, ADMIN, &["cv", "cat", "/proc/self/status"]));
+    let status = ok(cenv_run(&sb, ADMIN, &["cv", "cat", "/proc/self/status"]));
     assert_eq!(status_field(&status, "Umask"), Some("0077"));
     // landlock off for this env: its owner can write into it through cenv
     let target = sb.path("envs/cv/written-by-admin");
-    ok(&cenv_run(&sb, ADMIN, &["cv", "touch", target.to_str().unwrap()]));
+    ok(cenv_run(&sb, ADMIN, &["cv", "touch", target.to_str().unwrap()]));
     assert!(target.exists());
 }
 
@@ -125,7 +125,7 @@ fn assert_refused_for(damage: impl FnOnce(&Sandbox), path: &str, fix: &str) {
 fn assert_command_refused_for(damage: impl FnOnce(&Sandbox), command: &str, path: &str, fix: &str) {
     let sb = shared(&["cv"], "");
     damage(&sb);
-    let err = refused(&cenv_run(&sb, ALICE, &["cv", command]));
+    let err = refused(cenv_run(&sb, ALICE, &["cv", command]));
     let path = sb.path(path);
     assert!(
         err.contains(&format!("{} ", path.display())),
@@ -151,7 +151,7 @@ fn group_writable_paths_with_an_untrusted_group_are_refused() {
             |sb| {
                 sb.mkdir("envs/cv/etc/conda/activate.d");
                 lchown_to(sb, "envs/cv/etc", ADMIN);
-                chmod(&sb.path(rel), 0o2770);
+                chmod(sb.path(rel), 0o2770);
             },
             rel,
             "chmod g-w",
@@ -167,7 +167,7 @@ fn lchown_to(sb: &Sandbox, rel: &str, owner: &str) {
 fn world_writable_paths_are_refused() {
     require_root!();
     for rel in ["envs/cv", "envs/cv/bin", "envs/cv/conda-meta"] {
-        assert_refused_for(|sb| chmod(&sb.path(rel), 0o2757), rel, "chmod o-w");
+        assert_refused_for(|sb| chmod(sb.path(rel), 0o2757), rel, "chmod o-w");
     }
 }
 
@@ -194,8 +194,8 @@ fn a_planted_or_writable_command_or_script_is_refused() {
     let sb = shared(&["cv"], "");
     sb.write_executable("envs/cv/bin/tool", "#!/bin/sh\necho tool\n");
     lchown_to(&sb, "envs/cv/bin/tool", ADMIN);
-    chmod(&sb.path("envs/cv/bin/tool"), 0o775);
-    let err = refused(&cenv_run(&sb, ALICE, &["cv", "tool"]));
+    chmod(sb.path("envs/cv/bin/tool"), 0o775);
+    let err = refused(cenv_run(&sb, ALICE, &["cv", "tool"]));
     assert!(
         err.contains(&format!(
             "fix: chmod g-w {}",
@@ -207,7 +207,7 @@ fn a_planted_or_writable_command_or_script_is_refused() {
         |sb| {
             sb.write("envs/cv/etc/conda/activate.d/x.sh", "true\n");
             lchown_to(sb, "envs/cv/etc", ADMIN);
-            chmod(&sb.path("envs/cv/etc/conda/activate.d/x.sh"), 0o666);
+            chmod(sb.path("envs/cv/etc/conda/activate.d/x.sh"), 0o666);
         },
         "envs/cv/etc/conda/activate.d/x.sh",
         "chmod o-w",
@@ -219,13 +219,13 @@ fn a_world_writable_ancestor_needs_the_sticky_bit() {
     require_root!();
     let sb = shared(&["cv"], "");
     chmod(&sb.root, 0o777);
-    let err = refused(&cenv_run(&sb, ALICE, &["cv", "true"]));
+    let err = refused(cenv_run(&sb, ALICE, &["cv", "true"]));
     assert!(
         err.contains(&format!("fix: chmod o-w {}", sb.root.display())),
         "{err}"
     );
     chmod(&sb.root, 0o1777);
-    ok(&cenv_run(&sb, ALICE, &["cv", "true"]));
+    ok(cenv_run(&sb, ALICE, &["cv", "true"]));
     chmod(&sb.root, 0o755);
 }
 
@@ -233,18 +233,18 @@ fn a_world_writable_ancestor_needs_the_sticky_bit() {
 fn trusted_groups_and_owners_can_be_configured() {
     require_root!();
     let sb = shared(&["cv"], &format!("trusted_groups = [\"{RESEARCH}\"]\n"));
-    chmod(&sb.path("envs/cv/bin"), 0o2770);
-    ok(&cenv_run(&sb, ALICE, &["cv", "true"]));
+    chmod(sb.path("envs/cv/bin"), 0o2770);
+    ok(cenv_run(&sb, ALICE, &["cv", "true"]));
     let sb = shared(&["cv"], &format!("trusted_owners = [\"{ADMIN}\", \"{BOB}\"]\n"));
     lchown_to(&sb, "envs/cv/bin", BOB);
-    ok(&cenv_run(&sb, ALICE, &["cv", "true"]));
+    ok(cenv_run(&sb, ALICE, &["cv", "true"]));
     // naming trusted_owners replaces the default (the envs root's owner)
     sb.config(
         &envs_config(&[&sb.path("envs")])
             .list("trusted_owners", &[BOB])
             .to_string(),
     );
-    let err = refused(&cenv_run(&sb, ALICE, &["cv", "true"]));
+    let err = refused(cenv_run(&sb, ALICE, &["cv", "true"]));
     assert!(
         err.contains(&format!("owned by {ADMIN}, who is not a trusted owner")),
         "{err}"
@@ -255,7 +255,7 @@ fn trusted_groups_and_owners_can_be_configured() {
 fn strict_permissions_false_warns_and_runs() {
     require_root!();
     let sb = shared(&["cv"], "strict_permissions = false\n");
-    chmod(&sb.path("envs/cv/bin"), 0o2777);
+    chmod(sb.path("envs/cv/bin"), 0o2777);
     let out = cenv_run(&sb, ALICE, &["cv", "echo", "ran"]);
     assert_eq!(ok(&out), "ran\n");
     let err = stderr(&out);
@@ -276,7 +276,7 @@ fn a_bin_swapped_for_a_symlink_after_the_check_is_not_followed() {
         "mv \"$CONDA_PREFIX/bin\" \"$CONDA_PREFIX/bin.real\"\nln -s \"$EVIL_DIR\" \"$CONDA_PREFIX/bin\"\n",
     );
     lchown_to(&sb, "envs/cv/etc", ADMIN);
-    chmod(&sb.path("envs/cv/etc/conda/activate.d/swap.sh"), 0o640);
+    chmod(sb.path("envs/cv/etc/conda/activate.d/swap.sh"), 0o640);
     let out = cenv_as(&sb, ADMIN)
         .env("EVIL_DIR", sb.path("evil"))
         .args(["run", "cv", "python", "-c", "print('GOOD')"])
@@ -299,7 +299,7 @@ fn a_symlinked_component_is_judged_as_a_symlink() {
     let sb = shared(&["cv"], "");
     fs::rename(sb.path("envs/cv/conda-meta"), sb.path("envs/cv/conda-meta.real")).unwrap();
     symlink(sb.path("envs/cv/conda-meta.real"), sb.path("envs/cv/conda-meta")).unwrap();
-    let err = refused(&cenv_run(&sb, ALICE, &["cv", "true"]));
+    let err = refused(cenv_run(&sb, ALICE, &["cv", "true"]));
     assert!(err.contains("conda-meta is a symlink"), "{err}");
 }
 

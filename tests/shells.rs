@@ -167,7 +167,7 @@ fn a_second_activation_replaces_the_first_and_deactivation_goes_back() {
     for shell in SHELLS {
         let sb = fixture();
         let body = "dump before\ncenv activate a\ndump a\ncenv activate b\ndump b\ncenv deactivate\ndump back_to_a\ncenv deactivate\ndump after\n";
-        ok(&in_shell(&sb, shell, body));
+        ok(in_shell(&sb, shell, body));
         let (a, b, back) = (dumped(&sb, "a"), dumped(&sb, "b"), dumped(&sb, "back_to_a"));
         let a_bin = format!("{}/bin", sb.path("envs/a").display());
         let b_bin = format!("{}/bin", sb.path("envs/b").display());

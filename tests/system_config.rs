@@ -114,11 +114,11 @@ fn the_system_config_must_be_root_owned_and_not_writable_by_others() {
         return;
     };
     let dir = path.parent().unwrap().to_owned();
-    assert_eq!(ok(&root_run(&sb)), "ran\n");
+    assert_eq!(ok(root_run(&sb)), "ran\n");
 
     let alice = user(ALICE);
     std::os::unix::fs::lchown(&path, Some(alice.uid), None).unwrap();
-    let err = refused(&root_run(&sb));
+    let err = refused(root_run(&sb));
     assert!(
         err.contains(&format!(
             "refusing config {}: the file is owned by {ALICE}, not root; fix: chown root {}",
@@ -130,7 +130,7 @@ fn the_system_config_must_be_root_owned_and_not_writable_by_others() {
     std::os::unix::fs::lchown(&path, Some(0), None).unwrap();
 
     chmod(&path, 0o664);
-    let err = refused(&root_run(&sb));
+    let err = refused(root_run(&sb));
     assert!(
         err.contains("writable by its group") && err.contains("chmod go-w"),
         "{err}"
@@ -138,7 +138,7 @@ fn the_system_config_must_be_root_owned_and_not_writable_by_others() {
     chmod(&path, 0o644);
 
     chmod(&dir, 0o777);
-    let err = refused(&root_run(&sb));
+    let err = refused(root_run(&sb));
     assert!(
         err.contains(&format!(
             "refusing config {}: the directory is writable by everyone",
@@ -149,14 +149,14 @@ fn the_system_config_must_be_root_owned_and_not_writable_by_others() {
     chmod(&dir, 0o755);
 
     path.rewrite("envs_dirs = [\n");
-    let err = refused(&root_run(&sb));
+    let err = refused(root_run(&sb));
     assert!(
         err.contains(&format!("{}:1:14: unclosed array", path.display())),
         "{err}"
     );
 
     path.rewrite(&format!("{text}allow_rot = true\n"));
-    let err = refused(&root_run(&sb));
+    let err = refused(root_run(&sb));
     assert!(
         err.contains(&format!("{}:2:1: unknown field `allow_rot`", path.display())),
         "{err}"
@@ -179,10 +179,10 @@ fn a_symlinked_system_config_is_judged_where_it_leads_and_a_dangling_one_is_refu
     chmod(&target, 0o644);
     let _dir = HostDir::with_mode(path.parent().unwrap(), 0o755);
     let _link = HostFile::symlink(path, &target);
-    assert_eq!(ok(&root_run(&sb)), "ran\n", "control: a root-only target is used");
+    assert_eq!(ok(root_run(&sb)), "ran\n", "control: a root-only target is used");
     std::os::unix::fs::lchown(&shared_conf, Some(0), Some(group_gid(RESEARCH))).unwrap();
     chmod(&shared_conf, 0o2775);
-    let err = refused(&root_run(&sb));
+    let err = refused(root_run(&sb));
     assert!(
         err.contains(&format!("above the file it leads to, {}", target.display()))
             && err.contains("writable by the group"),
@@ -194,7 +194,7 @@ fn a_symlinked_system_config_is_judged_where_it_leads_and_a_dangling_one_is_refu
     // reason to run with the defaults
     chmod(&shared_conf, 0o755);
     fs::remove_file(&target).unwrap();
-    let err = refused(&root_run(&sb));
+    let err = refused(root_run(&sb));
     assert!(err.contains(&path.display().to_string()), "{err}");
 }
 
@@ -382,7 +382,7 @@ fn allow_root_is_warned_about_and_a_root_run_cannot_write_system_directories() {
 /// not file permissions — is what refuses them.
 fn readable_by_all(sb: &Sandbox) {
     for rel in ["envs", "envs/cv", "envs/cv/bin", "envs/cv/conda-meta"] {
-        chmod(&sb.path(rel), 0o2755);
+        chmod(sb.path(rel), 0o2755);
     }
 }
 
