@@ -30,6 +30,7 @@ use crate::identity::{account_of, Identity};
 use crate::system::environ::Environ;
 use crate::system::mounts::Mounts;
 use crate::system::output::Described;
+use crate::system::permissions::Walked;
 use crate::system::sys::landlock;
 
 /// The write-class rights the rule handles, pinned. Reading, executing,
@@ -105,12 +106,11 @@ pub fn effective_umask(configured: u32, caller: u32, requested: Option<&str>) ->
     Ok(base | mask)
 }
 
-/// The umask this process was started with.
+/// The umask this process was started with. Reading it means setting one:
+/// the strictest (077) stays until [`apply_umask`] sets the run's, so that
+/// nothing in between creates a file more readable than the run's would be.
 pub fn caller_umask() -> u32 {
-    use nix::sys::stat::{umask, Mode};
-    let caller = umask(Mode::from_bits_truncate(0o077));
-    umask(caller);
-    caller.bits()
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077)).bits()
 }
 
 pub fn apply_umask(mask: u32) {
@@ -120,12 +120,10 @@ pub fn apply_umask(mask: u32) {
 /// Sets PR_SET_NO_NEW_PRIVS: from here on, setuid bits and file capabilities
 /// grant nothing to this process or anything it executes.
 pub fn set_no_new_privs() -> Result<()> {
+    // prctl(2) either sets it or fails: there is no partial success to
+    // read back (and the tests read /proc/self/status of the command)
     nix::sys::prctl::set_no_new_privs()
-        .map_err(|e| Error::Confinement(format!("cannot set no_new_privs: {e}")))?;
-    match nix::sys::prctl::get_no_new_privs() {
-        Ok(true) => Ok(()),
-        _ => Err(Error::Confinement("no_new_privs did not stick".into())),
-    }
+        .map_err(|e| Error::Confinement(format!("cannot set no_new_privs: {e}")))
 }
 
 /// A place a run must always be able to create and remove entries in.
@@ -147,6 +145,8 @@ pub struct ReadOnlyPlan {
     /// Own places that lose the right to create or remove entries directly
     /// in them (they hold a shared read-only tree), or that lie in one.
     pub places_restricted: Vec<String>,
+    /// The mount table the plan was made with.
+    pub mounts: Mounts,
 }
 
 impl ReadOnlyPlan {
@@ -167,7 +167,7 @@ impl ReadOnlyPlan {
     pub fn decide(env: &Path, env_is_own: bool, shared: &[PathBuf], places: &[OwnPlace]) -> ReadOnlyPlan {
         let mut trees: Vec<PathBuf> = shared
             .iter()
-            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .filter_map(|p| crate::system::paths::canonical(p).ok())
             .collect();
         let mut plan = ReadOnlyPlan::default();
         let in_shared = trees.iter().any(|t| env.starts_with(t));
@@ -208,6 +208,7 @@ impl ReadOnlyPlan {
             }
         }
         plan.trees = trees;
+        plan.mounts = mounts;
         plan
     }
 
@@ -257,16 +258,33 @@ pub fn read_only_landlock_rules(read_only: &[PathBuf]) -> Vec<GrantDir> {
 /// descriptor opened relative to the directory (no symlink followed) and
 /// whether it is a directory. Symlinks get no grant: they are judged by the
 /// real path they lead to, which gets (or does not get) its own grant.
-fn for_each_grant(dir: &GrantDir, mut grant: impl FnMut(&OsStr, OwnedFd, bool) -> Result<()>) -> Result<()> {
-    // A directory the caller cannot list gets no grants: stricter, never looser.
-    let Ok(dir_fd) = nix::fcntl::open(
-        &dir.dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return Ok(());
+/// A directory the trust check walked is listed through the descriptor it
+/// opened (`opened`), not opened again.
+fn for_each_grant(
+    dir: &GrantDir,
+    opened: Option<&Walked>,
+    mounts: Option<&Mounts>,
+    mut grant: impl FnMut(&OsStr, OwnedFd, bool) -> Result<()>,
+) -> Result<()> {
+    let owned;
+    let dir_fd = match opened.and_then(|w| w.listable(&dir.dir)) {
+        Some(fd) => fd.as_fd(),
+        None => {
+            // A directory the caller cannot list gets no grants: stricter,
+            // never looser.
+            let Ok(fd) = nix::fcntl::open(
+                &dir.dir,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) else {
+                return Ok(());
+            };
+            owned = fd;
+            owned.as_fd()
+        }
     };
-    let Ok(entries) = crate::system::sys::directory_entries(dir_fd.as_fd()) else {
+    let fills = mounts.is_some_and(|m| m.fills_getdents(&dir.dir));
+    let Ok(entries) = crate::system::sys::directory_entries(dir_fd, fills) else {
         return Ok(());
     };
     for (name, d_type) in entries {
@@ -274,7 +292,7 @@ fn for_each_grant(dir: &GrantDir, mut grant: impl FnMut(&OsStr, OwnedFd, bool) -
             continue;
         }
         let Ok(fd) = openat(
-            &dir_fd,
+            dir_fd,
             name.as_os_str(),
             OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
@@ -301,7 +319,7 @@ fn for_each_grant(dir: &GrantDir, mut grant: impl FnMut(&OsStr, OwnedFd, bool) -
 fn granted_paths(read_only: &[PathBuf]) -> Vec<PathBuf> {
     let mut paths = Vec::new();
     for dir in read_only_landlock_rules(read_only) {
-        let _ = for_each_grant(&dir, |name, _, _| {
+        let _ = for_each_grant(&dir, None, None, |name, _, _| {
             paths.push(dir.dir.join(name));
             Ok(())
         });
@@ -328,8 +346,13 @@ fn supported_write_rights(abi: i32) -> BitFlags<AccessFs> {
 
 /// Applies the rule. Must be the last step before activation scripts and
 /// exec, in a single-threaded process (before Landlock ABI 8, restrict_self
-/// only restricts the calling thread), after no_new_privs.
-pub fn restrict_writes(mode: LandlockMode, plan: &ReadOnlyPlan) -> Result<LandlockOutcome> {
+/// only restricts the calling thread), after no_new_privs. The directories
+/// the trust check walked (`opened`) are listed through its descriptors.
+pub fn restrict_writes(
+    mode: LandlockMode,
+    plan: &ReadOnlyPlan,
+    opened: Option<&Walked>,
+) -> Result<LandlockOutcome> {
     if mode == LandlockMode::Off {
         return Ok(LandlockOutcome::Off);
     }
@@ -370,7 +393,7 @@ pub fn restrict_writes(mode: LandlockMode, plan: &ReadOnlyPlan) -> Result<Landlo
     let keep_below = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_or(0, |(soft, _)| soft / 2);
     for dir in read_only_landlock_rules(read_only) {
-        for_each_grant(&dir, |name, fd, is_dir| {
+        for_each_grant(&dir, opened, Some(&plan.mounts), |name, fd, is_dir| {
             let rights = if is_dir { handled.bits() } else { file_rights };
             landlock::add_path_beneath(ruleset.as_fd(), fd.as_fd(), rights)
                 .map_err(|e| fail(format!("{}: {e}", dir.dir.join(name).display())))?;
@@ -381,7 +404,10 @@ pub fn restrict_writes(mode: LandlockMode, plan: &ReadOnlyPlan) -> Result<Landlo
         })?;
     }
     landlock::restrict_self(ruleset.as_fd()).map_err(|e| fail(format!("restrict_self: {e}")))?;
-    std::mem::forget(granted);
+    crate::system::process::close_at_exec(ruleset);
+    for fd in granted {
+        crate::system::process::close_at_exec(fd);
+    }
     Ok(if complete {
         LandlockOutcome::Enforced { abi }
     } else {
@@ -454,12 +480,14 @@ const ROOT_READ_ONLY: [&str; 3] = ["/etc", "/usr", "/boot"];
 /// (not those a user's own config added), the base install, the package
 /// cache and `readonly_paths`, and for a run as root the system's own
 /// directories — and the env unless it is the caller's own or lies in one of
-/// the caller's own places.
+/// the caller's own places. `env_owner`: the prefix's owner, when the
+/// trust check has it already.
 pub fn read_only_plan(
     config: &Config,
     settings: &EffectiveSettings,
     identity: &Identity,
     env: &ResolvedEnv,
+    env_owner: Option<u32>,
     cwd: Option<&Path>,
     environ: &Environ,
 ) -> ReadOnlyPlan {
@@ -477,7 +505,8 @@ pub fn read_only_plan(
         shared.extend(ROOT_READ_ONLY.iter().map(PathBuf::from));
     }
     let caller_uid = account_of(identity).map(|a| a.uid);
-    let env_is_own = !as_root && std::fs::metadata(&env.prefix).is_ok_and(|m| Some(m.uid()) == caller_uid);
+    let env_owner = env_owner.or_else(|| std::fs::metadata(&env.prefix).ok().map(|m| m.uid()));
+    let env_is_own = !as_root && env_owner.is_some() && env_owner == caller_uid;
     ReadOnlyPlan::decide(&env.prefix, env_is_own, &shared, &own_places(cwd, environ))
 }
 
@@ -494,7 +523,7 @@ fn own_places(cwd: Option<&Path>, environ: &Environ) -> Vec<OwnPlace> {
     for (what, path) in candidates {
         let Some(path) = path
             .filter(|p| p.is_absolute())
-            .and_then(|p| std::fs::canonicalize(p).ok())
+            .and_then(|p| crate::system::paths::canonical(p).ok())
         else {
             continue;
         };

@@ -9,11 +9,10 @@
 //! unless the config says `allow_root = true`.
 #![forbid(unsafe_code)]
 
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use caps::CapSet;
 use nix::unistd::{Gid, Uid};
 
 use crate::audit::{AuditLog, Trail};
@@ -32,7 +31,12 @@ pub const SECURE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
     /// Started by an ordinary user: nothing to drop but capabilities.
-    Unprivileged { uid: u32, account: Option<Account> },
+    Unprivileged {
+        uid: u32,
+        account: Option<Account>,
+        /// The process's groups: supplementary, real and effective.
+        gids: Vec<u32>,
+    },
     /// Started by root on behalf of `target`, who was named by `source`.
     FromRoot {
         target: Account,
@@ -48,7 +52,7 @@ impl Identity {
     pub fn user_name(&self) -> String {
         match self {
             Identity::FromRoot { target, .. } => target.name.clone(),
-            Identity::Unprivileged { uid, account } => account
+            Identity::Unprivileged { uid, account, .. } => account
                 .as_ref()
                 .map_or_else(|| uid.to_string(), |a| a.name.clone()),
             Identity::Root => "root".into(),
@@ -123,14 +127,14 @@ pub fn drop_privileges(identity: &Identity) -> Result<()> {
     match identity {
         Identity::FromRoot { target, .. } => {
             drop_to(target)?;
-            verify_capabilities_empty(&ALL_CAPABILITY_SETS)?;
+            verify_no_capabilities()?;
             // nothing root had open reaches the command (sudo's closefrom)
             crate::system::sys::close_on_exec_from(3)
                 .map_err(|e| Error::system("closing the descriptors root passed on", e))
         }
         Identity::Root => {
-            clear_capability_sets(&ALL_CAPABILITY_SETS)?;
-            verify_capabilities_empty(&ALL_CAPABILITY_SETS)
+            clear_all_capabilities()?;
+            verify_no_capabilities()
         }
         Identity::Unprivileged { .. } => {
             if holds_no_capabilities()? {
@@ -144,16 +148,6 @@ pub fn drop_privileges(identity: &Identity) -> Result<()> {
         }
     }
 }
-
-/// Bounding first: clearing it needs CAP_SETPCAP, which clearing the
-/// effective set would take away.
-const ALL_CAPABILITY_SETS: [CapSet; 5] = [
-    CapSet::Bounding,
-    CapSet::Ambient,
-    CapSet::Inheritable,
-    CapSet::Effective,
-    CapSet::Permitted,
-];
 
 /// Refuses a setuid or setgid installation of cenv.
 pub fn refuse_setuid_install(process: &Process) -> Result<()> {
@@ -264,6 +258,7 @@ pub fn identify(
         return Ok(Identity::Unprivileged {
             account: Account::by_uid(process.real_uid),
             uid: process.real_uid,
+            gids: process_groups(process)?,
         });
     }
     refuse_nested_user_namespace()?;
@@ -336,7 +331,16 @@ pub fn invoker(process: &Process) -> String {
 /// root: it holds no power over the system, and every file — the system
 /// config included — may have been replaced with a mount.
 pub fn nested_user_namespace_uid() -> Option<u32> {
-    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+    // read once: a process cannot leave its user namespace
+    static OUTSIDE: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *OUTSIDE.get_or_init(read_uid_map)
+}
+
+fn read_uid_map() -> Option<u32> {
+    let map = std::fs::File::open("/proc/self/uid_map")
+        .and_then(|file| crate::system::wholefile::read_all(file, 256, 1 << 20))
+        .ok()?;
+    let map = String::from_utf8_lossy(&map);
     let first: Vec<&str> = map.split_whitespace().take(3).collect();
     match first.as_slice() {
         ["0", "0", "4294967295"] => None,
@@ -411,12 +415,25 @@ fn lookup_uid(raw: &OsStr, source: &str) -> Result<Account> {
 /// then setgroups (from the user database) → setresgid → setresuid, then the
 /// result is verified. Any failure is fatal.
 pub fn drop_to(target: &Account) -> Result<()> {
-    clear_capability_sets(&[CapSet::Ambient, CapSet::Bounding, CapSet::Inheritable])?;
-    let name = CString::new(target.name.as_bytes())
-        .map_err(|_| Error::Identity(format!("user name {:?} contains NUL", target.name)))?;
+    // bounding first: dropping from it needs CAP_SETPCAP, which clearing
+    // the other sets would take away
+    let cleared =
+        |what: &str, e: std::io::Error| Error::Identity(format!("clearing the {what} capability set: {e}"));
+    crate::system::sys::drop_bounding_set().map_err(|e| cleared("bounding", e))?;
+    crate::system::sys::clear_ambient_set().map_err(|e| cleared("ambient", e))?;
+    let (effective, permitted, _) = capability_sets()?;
+    crate::system::sys::set_capabilities(effective, permitted, 0).map_err(|e| cleared("inheritable", e))?;
     let gid = Gid::from_raw(target.gid);
     let uid = Uid::from_raw(target.uid);
-    nix::unistd::initgroups(&name, gid)
+    // initgroups(3) is getgrouplist then setgroups: the list is the one the
+    // policy judged and the check below expects, looked up once
+    let groups: Vec<Gid> = target
+        .try_groups()
+        .map_err(|e| Error::Identity(format!("looking up the groups of {}: {e}", target.name)))?
+        .into_iter()
+        .map(Gid::from_raw)
+        .collect();
+    nix::unistd::setgroups(&groups)
         .map_err(|e| Error::Identity(format!("setting the groups of {}: {e}", target.name)))?;
     nix::unistd::setresgid(gid, gid, gid)
         .map_err(|e| Error::Identity(format!("setresgid({}): {e}", target.gid)))?;
@@ -446,11 +463,8 @@ fn verify_dropped(target: &Account) -> Result<()> {
         return fail("setuid(0) still succeeds".into());
     }
     let mut expected: Vec<u32> = target.groups();
-    let mut actual: Vec<u32> = nix::unistd::getgroups()
-        .map_err(|e| Error::Identity(format!("getgroups: {e}")))?
-        .into_iter()
-        .map(Gid::as_raw)
-        .collect();
+    let mut actual: Vec<u32> =
+        crate::system::sys::supplementary_groups().map_err(|e| Error::Identity(format!("getgroups: {e}")))?;
     expected.sort_unstable();
     expected.dedup();
     actual.sort_unstable();
@@ -461,13 +475,21 @@ fn verify_dropped(target: &Account) -> Result<()> {
     Ok(())
 }
 
-/// Empties the given capability sets of this thread.
-pub fn clear_capability_sets(sets: &[CapSet]) -> Result<()> {
-    for &set in sets {
-        caps::clear(None, set)
-            .map_err(|e| Error::Identity(format!("clearing the {set:?} capability set: {e}")))?;
-    }
-    Ok(())
+/// The effective, permitted and inheritable sets of this thread (one capget).
+fn capability_sets() -> Result<(u64, u64, u64)> {
+    crate::system::sys::capabilities().map_err(|e| Error::Identity(format!("reading capabilities: {e}")))
+}
+
+/// Empties every capability set of this thread: bounding (while
+/// CAP_SETPCAP is still held), ambient, then effective, permitted and
+/// inheritable in one capset.
+fn clear_all_capabilities() -> Result<()> {
+    let cleared =
+        |what: &str, e: std::io::Error| Error::Identity(format!("clearing the {what} capability set: {e}"));
+    crate::system::sys::drop_bounding_set().map_err(|e| cleared("bounding", e))?;
+    crate::system::sys::clear_ambient_set().map_err(|e| cleared("ambient", e))?;
+    crate::system::sys::set_capabilities(0, 0, 0)
+        .map_err(|e| cleared("effective, permitted and inheritable", e))
 }
 
 /// Clears what an unprivileged process may hold: ambient, inheritable,
@@ -475,18 +497,18 @@ pub fn clear_capability_sets(sets: &[CapSet]) -> Result<()> {
 /// is cleared too when the process holds CAP_SETPCAP; otherwise it cannot be,
 /// and with no_new_privs it grants nothing.
 pub fn clear_unprivileged_capabilities() -> Result<()> {
-    if holds_no_capabilities()? {
+    let (effective, permitted, inheritable) = capability_sets()?;
+    if permitted == 0 && inheritable == 0 {
         return Ok(());
     }
-    if caps::has_cap(None, CapSet::Effective, caps::Capability::CAP_SETPCAP).unwrap_or(false) {
-        clear_capability_sets(&[CapSet::Bounding])?;
+    if effective & caps::Capability::CAP_SETPCAP.bitmask() != 0 {
+        crate::system::sys::drop_bounding_set()
+            .map_err(|e| Error::Identity(format!("clearing the bounding capability set: {e}")))?;
     }
-    clear_capability_sets(&[
-        CapSet::Ambient,
-        CapSet::Inheritable,
-        CapSet::Effective,
-        CapSet::Permitted,
-    ])
+    crate::system::sys::clear_ambient_set()
+        .map_err(|e| Error::Identity(format!("clearing the ambient capability set: {e}")))?;
+    crate::system::sys::set_capabilities(0, 0, 0)
+        .map_err(|e| Error::Identity(format!("clearing the capability sets: {e}")))
 }
 
 /// True when the permitted and inheritable sets are empty. Then nothing can be
@@ -494,23 +516,52 @@ pub fn clear_unprivileged_capabilities() -> Result<()> {
 /// set a subset of both (a kernel invariant). One capget call instead of a
 /// probe of every capability — this is the fast path of every ordinary run.
 pub fn holds_no_capabilities() -> Result<bool> {
-    let (_, permitted, inheritable) = crate::system::sys::capabilities()
-        .map_err(|e| Error::Identity(format!("reading capabilities: {e}")))?;
+    let (_, permitted, inheritable) = capability_sets()?;
     Ok(permitted == 0 && inheritable == 0)
 }
 
-/// Checks that every listed capability set is empty.
-pub fn verify_capabilities_empty(sets: &[CapSet]) -> Result<()> {
-    for &set in sets {
-        let held =
-            caps::read(None, set).map_err(|e| Error::Identity(format!("reading capabilities: {e}")))?;
-        if !held.is_empty() {
+/// Checks that this thread holds no capability at all: effective,
+/// permitted and inheritable empty (one capget; the ambient set is a subset
+/// of permitted and inheritable, so it is empty too), and the bounding set
+/// empty — read from `CapBnd` in /proc/self/status in one read rather than
+/// one prctl per capability.
+pub fn verify_no_capabilities() -> Result<()> {
+    let (effective, permitted, inheritable) = capability_sets()?;
+    for (name, set) in [
+        ("effective", effective),
+        ("permitted", permitted),
+        ("inheritable", inheritable),
+    ] {
+        if set != 0 {
             return Err(Error::Identity(format!(
-                "the {set:?} capability set is not empty: {held:?}"
+                "the {name} capability set is not empty: {set:#x}"
             )));
         }
     }
+    let bounding = bounding_set()?;
+    if bounding != 0 {
+        return Err(Error::Identity(format!(
+            "the bounding capability set is not empty: {bounding:#x}"
+        )));
+    }
     Ok(())
+}
+
+/// This thread's bounding set, from /proc/thread-self/status (`CapBnd:`);
+/// without /proc, one prctl per capability.
+fn bounding_set() -> Result<u64> {
+    let unreadable = |what: String| Error::Identity(format!("reading the bounding capability set: {what}"));
+    let Ok(status) = std::fs::File::open("/proc/thread-self/status")
+        .and_then(|file| crate::system::wholefile::read_all(file, 4096, 1 << 20))
+    else {
+        return crate::system::sys::bounding_set_by_prctl().map_err(|e| unreadable(e.to_string()));
+    };
+    let status = String::from_utf8_lossy(&status);
+    let field = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapBnd:"))
+        .ok_or_else(|| unreadable("no CapBnd line in /proc/thread-self/status".into()))?;
+    u64::from_str_radix(field.trim(), 16).map_err(|e| unreadable(e.to_string()))
 }
 
 /// Variables sudo's `env_reset` keeps when their values pass its checks.
@@ -572,6 +623,17 @@ pub fn account_of(identity: &Identity) -> Option<Account> {
         Identity::FromRoot { target, .. } => Some(target.clone()),
         Identity::Root => Account::by_uid(0),
     }
+}
+
+/// The groups of the process `process` describes: its supplementary groups
+/// and its real and effective gids.
+pub fn process_groups(process: &Process) -> Result<Vec<u32>> {
+    let mut gids = crate::system::sys::supplementary_groups().map_err(|e| Error::system("getgroups", e))?;
+    gids.push(process.real_gid);
+    gids.push(process.effective_gid);
+    gids.sort_unstable();
+    gids.dedup();
+    Ok(gids)
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use nix::unistd::AccessFlags;
 use serde::Serialize;
 
 use crate::audit::Trail;
-use crate::conda::discover::discover;
-use crate::conda::records::python_version;
+use crate::conda::discover::{candidates, Candidates};
+use crate::conda::records::python_version_in;
 use crate::conda::{resolve, EnvSpec, ResolvedEnv, SearchPath};
 use crate::config::LoadedConfig;
 use crate::config::{Config, EffectiveSettings, Principal};
@@ -132,16 +132,7 @@ pub fn subject_of(identity: &Identity) -> Result<Subject> {
     let account = account_of(identity)
         .ok_or_else(|| Error::Identity(format!("{} is not in the user database", identity.user_name())))?;
     let gids = match identity {
-        Identity::Unprivileged { .. } => {
-            let mut gids: Vec<u32> = nix::unistd::getgroups()
-                .map_err(|e| Error::system("getgroups", e.into()))?
-                .into_iter()
-                .map(|g| g.as_raw())
-                .collect();
-            gids.push(nix::unistd::getgid().as_raw());
-            gids.push(nix::unistd::getegid().as_raw());
-            gids
-        }
+        Identity::Unprivileged { gids, .. } => gids.clone(),
         _ => account.groups(),
     };
     Ok(Subject {
@@ -221,9 +212,8 @@ pub fn admit(
     explain(&env);
     trail.prefix = crate::audit::field(env.prefix.as_os_str().as_encoded_bytes());
     let settings = config.settings_for(&env.prefix);
-    let env_owner = std::fs::metadata(&env.prefix).map(|m| m.uid()).unwrap_or(0);
     authorize(&subject_of(identity)?, &settings, &env.requested, || {
-        user_name(env_owner)
+        user_name(std::fs::metadata(&env.prefix).map(|m| m.uid()).unwrap_or(0))
     })?;
     explain(&Allowed {
         settings: &settings,
@@ -261,11 +251,7 @@ pub struct ListedEnv {
 /// The caller as the policy sees them: the current process's user and groups.
 pub fn current_subject(process: &Process) -> Subject {
     let account = Account::by_uid(process.real_uid);
-    let mut gids: Vec<u32> = nix::unistd::getgroups()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|g| g.as_raw())
-        .collect();
+    let mut gids: Vec<u32> = crate::system::sys::supplementary_groups().unwrap_or_default();
     gids.push(process.real_gid);
     Subject {
         name: account.map_or_else(|| user_name(process.real_uid), |a| a.name),
@@ -277,10 +263,23 @@ pub fn current_subject(process: &Process) -> Subject {
 /// Whether `subject` may use the env at `prefix`: the policy first, then
 /// whether file permissions let them in.
 pub fn may_use(config: &Config, subject: &Subject, prefix: &Path, owner: &str) -> (bool, Option<String>) {
-    let settings = match std::fs::metadata(prefix) {
-        Ok(_) => config.settings_for(prefix),
+    may_use_seen(config, subject, prefix, owner, std::fs::metadata(prefix).is_ok())
+}
+
+/// [`may_use`], when the caller knows already whether the prefix is
+/// `visible` (its stat could be read).
+fn may_use_seen(
+    config: &Config,
+    subject: &Subject,
+    prefix: &Path,
+    owner: &str,
+    visible: bool,
+) -> (bool, Option<String>) {
+    let settings = if visible {
+        config.settings_for(prefix)
+    } else {
         // not visible to the caller: the table of its name decides
-        Err(_) => config.settings_for_name(&prefix.file_name().unwrap_or_default().to_string_lossy()),
+        config.settings_for_name(&prefix.file_name().unwrap_or_default().to_string_lossy())
     };
     if let Err(e) = authorize(subject, &settings, &settings.key, || owner.to_owned()) {
         return (false, Some(e.audit_reason()));
@@ -291,26 +290,72 @@ pub fn may_use(config: &Config, subject: &Subject, prefix: &Path, owner: &str) -
     }
 }
 
+/// Every env in the search path, as `cenv list` shows it. Each entry of an
+/// envs root costs the same five system calls whatever the number of envs —
+/// its stat, `conda-meta/` opened and listed (one getdents64 where the file
+/// system fills the buffer) and closed, and access(2) — and the owners' and
+/// groups' names are looked up once each.
 pub fn list_envs(process: &Process, loaded: &LoadedConfig) -> Vec<ListedEnv> {
     let config = &loaded.config;
     let search = SearchPath::for_caller(config, process);
     let subject = current_subject(process);
     let names = NameCache::default();
-    crate::system::parallel::map(&discover(config, &search), |(name, prefix)| {
-        let meta = std::fs::metadata(prefix).ok();
-        let owner = meta.as_ref().map_or_else(|| "?".into(), |m| names.user(m.uid()));
-        let group = meta.as_ref().map_or_else(|| "?".into(), |m| names.group(m.gid()));
-        let (may_use, reason) = may_use(config, &subject, prefix, &owner);
-        ListedEnv {
-            name: name.clone(),
-            prefix: prefix.clone(),
-            python: python_version(prefix),
-            owner,
-            group,
-            may_use,
-            reason,
-        }
+    let mounts = crate::system::mounts::Mounts::current();
+    let Candidates { listed, hidden } = candidates(config, &search);
+    let mut envs: Vec<ListedEnv> = crate::system::parallel::map(&listed, |(name, prefix)| {
+        // conda-meta/ opened is what makes an entry an env (discover's test)
+        let conda_meta = prefix.join("conda-meta");
+        let fd = nix::fcntl::open(
+            &conda_meta,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        );
+        let python = match &fd {
+            Ok(fd) => crate::system::sys::directory_entries(
+                std::os::fd::AsFd::as_fd(fd),
+                mounts.fills_getdents(&conda_meta),
+            )
+            .ok()
+            .and_then(|entries| python_version_in(entries.iter().map(|(n, _)| n.as_os_str()))),
+            // there but not listable: an env all the same, as discover says
+            Err(nix::Error::EACCES) if conda_meta.is_dir() => None,
+            Err(_) => return None,
+        };
+        drop(fd);
+        Some(listed_env(config, &subject, &names, name, prefix, python))
     })
+    .into_iter()
+    .flatten()
+    .collect();
+    envs.extend(
+        hidden
+            .iter()
+            .map(|(name, prefix)| listed_env(config, &subject, &names, name, prefix, None)),
+    );
+    envs
+}
+
+fn listed_env(
+    config: &Config,
+    subject: &Subject,
+    names: &NameCache,
+    name: &str,
+    prefix: &Path,
+    python: Option<String>,
+) -> ListedEnv {
+    let meta = std::fs::metadata(prefix).ok();
+    let owner = meta.as_ref().map_or_else(|| "?".into(), |m| names.user(m.uid()));
+    let group = meta.as_ref().map_or_else(|| "?".into(), |m| names.group(m.gid()));
+    let (may_use, reason) = may_use_seen(config, subject, prefix, &owner, meta.is_some());
+    ListedEnv {
+        name: name.to_owned(),
+        prefix: prefix.to_owned(),
+        python,
+        owner,
+        group,
+        may_use,
+        reason,
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 use nix::sys::stat::{fstat, FileStat, Mode};
 
+use crate::conda::files::PrefixDir;
 use crate::conda::{ActivationPlan, ResolvedEnv};
 use crate::config::{Config, Principal};
 use crate::error::{Error, Result};
@@ -21,7 +22,7 @@ use crate::identity::{account_of, Identity};
 use crate::system::environ::Environ;
 use crate::system::output::{warning, Described};
 use crate::system::permissions::{
-    check_chain, judge_fd, open_nofollow, walk_chain, TrustRules, UntrustedPath,
+    check_chain, judge_fd, open_nofollow, walk_chain, walk_chain_below, TrustRules, UntrustedPath, Walked,
 };
 
 /// The identity of a checked directory, to see later that it was not swapped.
@@ -40,14 +41,20 @@ impl FileId {
     }
 }
 
-/// The outcome of checking an env: what failed, and the identities of the
-/// prefix and its `bin/` as checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The outcome of checking an env: what failed, the identities of the
+/// prefix and its `bin/` as checked, and the directories walked from `/` to
+/// the prefix, still open (the Landlock rule lists them).
+#[derive(Debug)]
 pub struct EnvCheck {
     pub findings: Vec<UntrustedPath>,
     pub prefix: PathBuf,
     pub prefix_id: FileId,
     pub bin_id: Option<FileId>,
+    /// The directories above the prefix, as walked.
+    pub walked: Walked,
+    /// The prefix as opened by the walk, with what the check found missing
+    /// below it: activation reads through it.
+    pub prefix_dir: Option<PrefixDir>,
 }
 
 /// Where root may create, change and remove files by path: `target` (which
@@ -103,16 +110,21 @@ pub const JUDGED_DIRS: [&str; 7] = [
 /// judged through its descriptor, ACL included; a symlink among them is a
 /// finding (cenv's readers refuse them too).
 pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
-    let (mut findings, current, st) = walk_chain(prefix, rules)?;
-    let prefix_id = FileId::of(&st);
-    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+    let mut walked = walk_chain(prefix, rules)?;
+    let mut findings = std::mem::take(&mut walked.findings);
+    let prefix_id = FileId::of(&walked.st);
+    if walked.st.st_mode & libc::S_IFMT != libc::S_IFDIR {
         return Ok(EnvCheck {
             findings,
             prefix: prefix.to_owned(),
             prefix_id,
             bin_id: None,
+            walked,
+            prefix_dir: None,
         });
     }
+    let current = walked.last();
+    let mut missing: Vec<String> = Vec::new();
     let mut bin_id = None;
     // each directory is opened from its parent's descriptor, once; a missing
     // `etc` spares the three below it
@@ -121,14 +133,19 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
         let path = prefix.join(sub);
         let (parent, name) = sub.rsplit_once('/').unwrap_or(("", sub));
         let parent_fd = match parent {
-            "" => Some(&current),
+            "" => Some(current),
             parent => opened.iter().find(|(p, _)| *p == parent).map(|(_, fd)| fd),
         };
         let Some(parent_fd) = parent_fd else {
             continue;
         };
-        let Ok(fd) = open_nofollow(parent_fd, OsStr::new(name)) else {
-            continue;
+        let fd = match open_nofollow(parent_fd, OsStr::new(name)) {
+            Ok(fd) => fd,
+            Err(nix::Error::ENOENT) => {
+                missing.push(sub.to_owned());
+                continue;
+            }
+            Err(_) => continue,
         };
         let Ok(sub_st) = fstat(&fd) else {
             continue;
@@ -153,7 +170,11 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
             _ => Vec::new(),
         };
         for name in judged_files {
-            if let Ok(file_fd) = open_nofollow(&fd, &name) {
+            let file_fd = open_nofollow(&fd, &name);
+            if matches!(file_fd, Err(nix::Error::ENOENT)) {
+                missing.push(format!("{sub}/{}", name.to_string_lossy()));
+            }
+            if let Ok(file_fd) = file_fd {
                 if let Ok(file_st) = fstat(&file_fd) {
                     findings.extend(judge_fd(
                         &path.join(&name),
@@ -167,11 +188,18 @@ pub fn check_env(prefix: &Path, rules: &TrustRules) -> Result<EnvCheck> {
         }
         opened.push((sub, fd));
     }
+    // the subdirectories' descriptors are closed by the exec, not one by one
+    walked.keep(opened.into_iter().map(|(_, fd)| fd));
+    let prefix_dir = walked
+        .take_last()
+        .map(|fd| PrefixDir::from_opened(prefix, fd, missing));
     Ok(EnvCheck {
         findings,
         prefix: prefix.to_owned(),
         prefix_id,
         bin_id,
+        walked,
+        prefix_dir,
     })
 }
 
@@ -195,14 +223,36 @@ fn list_names(fd: &OwnedFd) -> Vec<std::ffi::OsString> {
     names
 }
 
-/// The command about to run, opened: the descriptor exec runs, whether it
-/// is a `#!` script, and what the trust check found in it.
+/// How the command is executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecBy {
+    /// By its path, as a shell would: the command lies outside the env
+    /// (cenv makes no claim about it), or every directory its path goes
+    /// through — symlinks followed — was judged and found trustworthy, so
+    /// no one untrusted can change what the path names between the check
+    /// and the exec. A script sees its own path (`__file__`, `$0`).
+    Path,
+    /// Through the descriptor that was judged (execveat, `AT_EMPTY_PATH`):
+    /// a finding was accepted (`strict_permissions = false`), so someone
+    /// untrusted may be able to swap the file, or the path goes through a
+    /// directory the check did not judge. A script sees `/dev/fd/N`.
+    Descriptor,
+}
+
+/// The command about to run, opened: the descriptor that was judged, how
+/// it is executed, whether it is a `#!` script, and what the trust check
+/// found in it.
 #[derive(Debug)]
 pub struct CheckedCommand {
     pub path: PathBuf,
     pub fd: OwnedFd,
+    pub exec_by: ExecBy,
     pub is_script: bool,
+    /// Whether it lies in the env (then it was judged).
+    pub in_env: bool,
     pub findings: Vec<UntrustedPath>,
+    /// The directories walked above it, held until the exec closes them.
+    _walked: Option<Walked>,
 }
 
 impl Described for CheckedCommand {
@@ -211,8 +261,19 @@ impl Described for CheckedCommand {
     }
 
     fn describe(&self) -> String {
+        let how = match (self.exec_by, self.in_env) {
+            (ExecBy::Path, true) => {
+                "executed by its path: every directory the path goes through was judged, so no one untrusted can \
+                 swap what it names"
+            }
+            (ExecBy::Path, false) => "outside the env, executed by its path as a shell would",
+            (ExecBy::Descriptor, _) => {
+                "executed through the descriptor that was judged (its path goes through something untrusted or \
+                 not judged)"
+            }
+        };
         format!(
-            "{}{}, executed through the descriptor that was checked",
+            "{}{}, {how}",
             self.path.display(),
             if self.is_script { " (a #! script)" } else { "" }
         )
@@ -222,8 +283,10 @@ impl Described for CheckedCommand {
 /// Opens the command `program` (as found in the activated PATH) and, when
 /// it lies in the env, judges the very file opened — through its
 /// descriptor, ACL included — and every directory above the file it
-/// resolves to. cenv then executes that descriptor (execveat), so nothing
-/// can be swapped in between the check and the exec.
+/// resolves to. Then decides how it is executed ([`ExecBy`]): by its path
+/// when nothing untrusted can change what the path names, otherwise
+/// through the descriptor judged, so nothing can be swapped in between the
+/// check and the exec.
 pub fn open_command(program: &Path, check: &EnvCheck, rules: &TrustRules) -> Result<CheckedCommand> {
     let cannot = |e: nix::Error| match e {
         nix::Error::ENOENT => Error::CommandNotFound {
@@ -261,24 +324,95 @@ pub fn open_command(program: &Path, check: &EnvCheck, rules: &TrustRules) -> Res
         .unwrap_or_else(|_| program.to_owned());
     let inside = program.starts_with(&check.prefix) || real.starts_with(&check.prefix);
     let mut findings = Vec::new();
+    let mut walked = None;
     if inside {
         if let Some(dir) = real.parent() {
-            // the prefix's own ancestors were judged already
+            // the prefix's own ancestors were judged already: the walk
+            // starts below the deepest of them above the file
+            let mut below = walk_chain_below(dir, rules, &check.walked)?;
             let above_prefix = |p: &Path| check.prefix.starts_with(p) && p != check.prefix;
             findings.extend(
-                check_chain(dir, rules)?
+                std::mem::take(&mut below.findings)
                     .into_iter()
                     .filter(|f| !above_prefix(&f.path)),
             );
+            walked = Some(below);
         }
         findings.extend(judge_fd(&real, fd.as_fd(), &st, rules, false));
     }
+    let exec_by = if !inside
+        || (check.findings.is_empty() && findings.is_empty() && resolves_within_judged(program, &real, check))
+    {
+        ExecBy::Path
+    } else {
+        ExecBy::Descriptor
+    };
     Ok(CheckedCommand {
         path: program.to_owned(),
         fd,
+        exec_by,
         is_script,
         findings,
+        in_env: inside,
+        _walked: walked,
     })
+}
+
+/// The most symlinks followed from the command's path to its file.
+const MAX_LINKS: usize = 8;
+
+/// Whether resolving `program` to `real` (the file judged) consults only
+/// directories the check judged: the prefix and its ancestors, `bin/`, and
+/// `real`'s ancestors. Each is a canonical path, so its own resolution
+/// follows no symlink, and the set is closed under `..`. Every symlink on
+/// the way must lie in one of them, its target made of leading `..` and
+/// then plain names — with `..` after a name, the kernel's answer (the
+/// physical parent) and this lexical one could differ. The path reached
+/// must be `real` itself: a canonical path has no symlink in it, so the
+/// plain names walked down were not symlinks either. Then no one untrusted
+/// can change what `program` names, and executing it by path is executing
+/// what was judged (or what a trusted account put there since).
+fn resolves_within_judged(program: &Path, real: &Path, check: &EnvCheck) -> bool {
+    let bin = check.prefix.join("bin");
+    let judged_dir = |dir: &Path| {
+        dir == bin || check.prefix.starts_with(dir) || real.parent().is_some_and(|p| p.starts_with(dir))
+    };
+    let mut current = program.to_owned();
+    for _ in 0..=MAX_LINKS {
+        if !current.is_absolute() {
+            return false;
+        }
+        let Some(dir) = current.parent() else {
+            return false;
+        };
+        if !judged_dir(dir) {
+            return false;
+        }
+        if current == real {
+            return true;
+        }
+        let Ok(target) = std::fs::read_link(&current) else {
+            return false;
+        };
+        let mut next = dir.to_owned();
+        let mut descending = false;
+        for part in target.components() {
+            match part {
+                std::path::Component::RootDir => next = PathBuf::from("/"),
+                std::path::Component::ParentDir if !descending => {
+                    next.pop();
+                }
+                std::path::Component::Normal(name) => {
+                    descending = true;
+                    next.push(name);
+                }
+                std::path::Component::CurDir => {}
+                _ => return false,
+            }
+        }
+        current = next;
+    }
+    false
 }
 
 /// Verifies that the prefix and its `bin/` are still the directories that
@@ -417,7 +551,7 @@ pub fn check_previous_env(
     }
     let Some(old) = environ
         .get("CONDA_PREFIX")
-        .and_then(|p| std::fs::canonicalize(p).ok())
+        .and_then(|p| crate::system::paths::canonical(p).ok())
     else {
         return Ok(());
     };

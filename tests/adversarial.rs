@@ -116,20 +116,28 @@ fn race_bob_swapping_bin_python(sb: &Sandbox) -> (Vec<Output>, u64) {
     let evil = sb.write("envs/cv/bin/.evil", "#!/bin/sh\necho EVIL-RAN\n");
     chown(&evil, BOB);
     chmod(&evil, 0o755);
+    bob_swaps_while_alice_runs(sb, &bin.join("python"), &evil, &["python", "-c", "print('GOOD')"])
+}
+
+/// bob exchanges `a` and `b` (renameat2 with RENAME_EXCHANGE) in a loop
+/// while alice runs `cenv run cv COMMAND` 200 times. Returns each run's
+/// output and the number of swaps that succeeded.
+fn bob_swaps_while_alice_runs(sb: &Sandbox, a: &Path, b: &Path, command: &[&str]) -> (Vec<Output>, u64) {
     let count = sb.path("work/swaps");
     let swapper = sb.write(
         "work/swap.py",
         &format!(
             "import ctypes, os, time\n\
              libc = ctypes.CDLL(None, use_errno=True)\n\
-             a, b = b'{bin}/python', b'{bin}/.evil'\n\
+             a, b = b'{a}', b'{b}'\n\
              swaps = 0\n\
              end = time.time() + 60\n\
              while time.time() < end:\n\
              \x20   if libc.renameat2(-100, a, -100, b, 2) == 0: swaps += 1\n\
              \x20   if swaps % 100 == 1:\n\
              \x20       open('{count}.new', 'w').write(str(swaps)); os.replace('{count}.new', '{count}')\n",
-            bin = bin.display(),
+            a = a.display(),
+            b = b.display(),
             count = count.display(),
         ),
     );
@@ -142,9 +150,8 @@ fn race_bob_swapping_bin_python(sb: &Sandbox) -> (Vec<Output>, u64) {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let outputs: Vec<Output> = (0..200)
-        .map(|_| run_as(sb, ALICE, &["run", "cv", "python", "-c", "print('GOOD')"]))
-        .collect();
+    let run: Vec<&str> = ["run", "cv"].iter().chain(command).copied().collect();
+    let outputs: Vec<Output> = (0..200).map(|_| run_as(sb, ALICE, &run)).collect();
     let _ = swapping.kill();
     let _ = swapping.wait();
     let swaps = fs::read_to_string(&count)
@@ -205,6 +212,49 @@ fn with_strict_permissions_off_the_file_executed_is_the_file_judged() {
         bobs > 0 && goods > 0,
         "both files must have run: bob's {bobs}, python {goods}"
     );
+}
+
+#[test]
+fn a_path_through_a_directory_the_check_does_not_judge_is_never_executed_by_path() {
+    require_root!();
+    // `bin/py -> ../lib/pylink/python3`, `lib/pylink -> /usr/bin`, and lib/
+    // is bob's to change (an ACL). The check judges bin/ and the file the
+    // path resolves to with every directory above it, not lib/: so this
+    // command is executed through the descriptor judged, not by its path,
+    // and bob's swapping lib/pylink for his own link between the check and
+    // the exec never runs his file.
+    let sb = sandbox();
+    let lib = sb.mkdir("envs/cv/lib");
+    chown(&lib, ADMIN);
+    chmod(&lib, 0o2750);
+    for dir in [sb.path("envs"), sb.path("envs/cv")] {
+        sh(&["setfacl", "-m", &format!("u:{BOB}:x"), dir.to_str().unwrap()]);
+    }
+    sh(&["setfacl", "-m", &format!("u:{BOB}:rwx"), lib.to_str().unwrap()]);
+    let bobs = sb.mkdir("work/bobs");
+    let evil = sb.write("work/bobs/python3", "#!/bin/sh\necho EVIL-RAN\n");
+    for path in [&bobs, &evil] {
+        chown(path, BOB);
+        chmod(path, 0o755);
+    }
+    std::os::unix::fs::symlink("/usr/bin", lib.join("pylink")).unwrap();
+    std::os::unix::fs::symlink(&bobs, lib.join(".evil")).unwrap();
+    std::os::unix::fs::symlink("../lib/pylink/python3", sb.path("envs/cv/bin/py")).unwrap();
+    let (outputs, swaps) = bob_swaps_while_alice_runs(
+        &sb,
+        &lib.join("pylink"),
+        &lib.join(".evil"),
+        &["py", "-c", "print('GOOD')"],
+    );
+    assert!(
+        swaps > 1000,
+        "the swapper swapped {swaps} times: the race never happened"
+    );
+    let evil_runs = outputs.iter().filter(|o| stdout(o).contains("EVIL-RAN")).count();
+    let goods = outputs.iter().filter(|o| stdout(o).contains("GOOD")).count();
+    assert_eq!(evil_runs, 0, "alice's runs executed bob's file");
+    // a run that judged bob's link is refused; one that judged /usr/bin runs
+    assert!(goods > 0, "no run judged the good link: {goods} of 200 ran");
 }
 
 #[test]

@@ -170,6 +170,17 @@ fn a_kernel_from_cenv_kernel_install_is_a_confined_audited_cenv_run() {
         report["launched_pid"], report["kernel_pid"],
         "the process Jupyter started is the kernel itself: cenv exec'd, no wrapper: {report}"
     );
+    // the kernel is what `conda activate` then `python` gives: its name in
+    // ps, its argv[0] as the kernelspec has it, its executable in the env
+    assert_eq!(
+        report["process"],
+        serde_json::json!({
+            "executable": g.prefix("jupyter").join("bin/python"),
+            "comm": "python",
+            "argv0": "python",
+        }),
+        "{report}"
+    );
     assert_eq!(report["interrupt"]["status"], "error", "{report}");
     assert_eq!(report["interrupt"]["ename"], "KeyboardInterrupt", "{report}");
     assert_eq!(report["after_interrupt"], "still alive");
@@ -447,26 +458,28 @@ fn cenv_notebook_serves_on_loopback_only_and_says_how_to_reach_it() {
     assert!(status.starts_with("HTTP/1.1 200"), "{status}\n{banner}");
     let without_token = http_get(port, "/api/status").unwrap();
     assert!(without_token.starts_with("HTTP/1.1 403"), "{without_token}");
-    // the process cenv started is the server itself, listening on loopback only
-    // (a script runs as /dev/fd/N, the descriptor cenv judged: SECURITY.md)
+    // the process cenv started is the server itself, listening on loopback
+    // only, and named as `conda activate` then `jupyter-server` names it: the
+    // script by its own path, so that `pgrep -f bin/jupyter-server` and
+    // monitoring find it
     let exe = fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
     assert!(exe.starts_with(g.prefix("jupyter")), "{exe:?}");
     let cmdline =
         String::from_utf8_lossy(&fs::read(format!("/proc/{}/cmdline", child.id())).unwrap()).into_owned();
     assert!(
-        cmdline.contains(&format!("--port={port}\0--port-retries=0\0--no-browser")),
+        cmdline.contains(&format!(
+            "\0{}\0--ip=127.0.0.1\0--port={port}\0--port-retries=0\0--no-browser",
+            g.prefix("jupyter").join("bin/jupyter-server").display()
+        )),
         "{cmdline:?}"
     );
+    assert!(!cmdline.contains("/dev/fd"), "{cmdline:?}");
     assert!(
         !cmdline.contains(&token),
         "the token is not in the process list: {cmdline:?}"
     );
     let comm = fs::read_to_string(format!("/proc/{}/comm", child.id())).unwrap();
-    assert_eq!(
-        comm.trim(),
-        "python3.11",
-        "named after the interpreter (SECURITY.md)"
-    );
+    assert_eq!(comm.trim(), "jupyter-server", "its name in ps");
     let listening = listeners_on(port);
     assert!(!listening.is_empty());
     assert!(

@@ -6,7 +6,8 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
-use std::process::Stdio;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
 
 use common::*;
 
@@ -646,6 +647,84 @@ fn argv0_is_left_as_given() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out).trim(), "python");
+}
+
+/// A Python script that reports what it sees of itself: its path, the
+/// directory it would find data in, its argv, its name in `ps`, and a re-run
+/// of itself through `sys.argv[0]` (as reloaders and multiprocessing do).
+const SELF_REPORT: &str = r#"import json, os, subprocess, sys
+if sys.argv[1:] == ["child"]:
+    print("child of", __file__)
+    sys.exit(0)
+child = subprocess.run([sys.executable, sys.argv[0], "child"], capture_output=True, text=True)
+print(json.dumps({
+    "file": __file__,
+    "here": os.path.dirname(os.path.abspath(__file__)),
+    "argv": sys.argv,
+    "comm": open("/proc/self/comm").read().strip(),
+    "cmdline": open("/proc/self/cmdline").read().split("\0")[:-1],
+    "rerun": [child.returncode, child.stdout.strip(), child.stderr.strip()],
+}))
+"#;
+
+/// What `command` reports run through cenv, and run directly with the env's
+/// `bin/` first in PATH (what `conda activate` gives), as the same user.
+fn through_cenv_and_directly(sb: &Sandbox, env: &str, command: &str) -> (String, String) {
+    let through = ok(sb.cenv().args(["run", env, command]).output().unwrap());
+    let mut direct = Command::new(command);
+    direct
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}/bin:/usr/local/bin:/usr/bin:/bin",
+                sb.path("envs").join(env).display()
+            ),
+        )
+        .env("HOME", sb.home())
+        .env("LANG", "C.UTF-8")
+        .current_dir(&sb.root);
+    if let Some(u) = runner() {
+        direct.uid(u.uid).gid(u.gid);
+    }
+    (through, ok(direct.output().unwrap()))
+}
+
+#[test]
+fn a_script_sees_its_own_path_and_name_as_after_conda_activate() {
+    let sb = sandbox_with_envs(&["cv"]);
+    let prefix = sb.path("envs/cv");
+    let shebang = format!("#!{}/bin/python\n", prefix.display());
+    // an entry point in bin/, a symlinked one (bin/entry -> ../lib/...), and
+    // scripts outside the env, by absolute and by relative path
+    sb.write_executable("envs/cv/bin/tool", &format!("{shebang}{SELF_REPORT}"));
+    sb.write_executable("envs/cv/lib/tool/main.py", &format!("{shebang}{SELF_REPORT}"));
+    symlink("../lib/tool/main.py", prefix.join("bin/entry")).unwrap();
+    let outside = sb.write_executable("outside.py", &format!("{shebang}{SELF_REPORT}"));
+    // (as typed, the script's path as the kernel hands it over, and as
+    // Python makes __file__ of it: absolute, not normalised)
+    let relative = sb.root.join("./outside.py");
+    let cases = [
+        ("tool", prefix.join("bin/tool"), prefix.join("bin/tool")),
+        ("entry", prefix.join("bin/entry"), prefix.join("bin/entry")),
+        (outside.to_str().unwrap(), outside.clone(), outside.clone()),
+        ("./outside.py", "./outside.py".into(), relative),
+    ];
+    for (command, argv0, path) in cases {
+        let (through, direct) = through_cenv_and_directly(&sb, "cv", command);
+        assert_eq!(through, direct, "{command}: through cenv, then directly");
+        let report: serde_json::Value = serde_json::from_str(&through).unwrap();
+        assert_eq!(report["file"], path.to_str().unwrap(), "{command}: {report}");
+        assert_eq!(report["argv"][0], argv0.to_str().unwrap(), "{command}: {report}");
+        assert_eq!(
+            report["rerun"],
+            serde_json::json!([0, format!("child of {}", path.display()), ""]),
+            "{command}: the re-run through sys.argv[0]: {report}"
+        );
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert_eq!(report["comm"], name, "{command}: the name in ps: {report}");
+        assert!(!through.contains("/dev/fd"), "{command}: {through}");
+    }
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub struct BaseInstall {
 impl BaseInstall {
     /// Looks at `prefix` to see whether it carries conda itself.
     pub fn probe(prefix: &Path) -> BaseInstall {
-        let prefix = std::fs::canonicalize(prefix).unwrap_or_else(|_| prefix.to_owned());
+        let prefix = crate::system::paths::canonical(prefix).unwrap_or_else(|_| prefix.to_owned());
         let existing = |p: PathBuf| p.exists().then_some(p);
         BaseInstall {
             conda_exe: existing(prefix.join("bin/conda")),
@@ -158,19 +158,30 @@ pub fn plan_activation(
     base: Option<&BaseInstall>,
     extension: &str,
 ) -> Result<ActivationPlan> {
+    plan_activation_in(&PrefixDir::open(prefix)?, caller, base, extension)
+}
+
+/// [`plan_activation`] of a prefix already opened (the trust check's).
+pub fn plan_activation_in(
+    dir: &PrefixDir,
+    caller: &Environ,
+    base: Option<&BaseInstall>,
+    extension: &str,
+) -> Result<ActivationPlan> {
+    let prefix = dir.path();
     let mut warnings = Vec::new();
     let old_shlvl = parse_shlvl(caller, &mut warnings);
     let old_prefix = caller
         .get("CONDA_PREFIX")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from);
-    let env_vars = environment_env_vars(prefix, &mut warnings)?;
-    let activate_scripts = scripts_in(prefix, ACTIVATE_DIR, extension, false)?;
+    let env_vars = env_vars_in(dir, &mut warnings)?;
+    let activate_scripts = scripts_in_dir(dir, ACTIVATE_DIR, extension, false)?;
     let prompt = PromptStyle::of(caller);
 
     if old_shlvl > 0 && old_prefix.as_deref().is_some_and(|old| same_prefix(old, prefix)) {
         let mut plan = plan_reactivation(prefix, caller, base, old_shlvl, env_vars, &prompt, warnings);
-        plan.deactivate_scripts = scripts_in(prefix, DEACTIVATE_DIR, extension, true)?;
+        plan.deactivate_scripts = scripts_in_dir(dir, DEACTIVATE_DIR, extension, true)?;
         plan.activate_scripts = activate_scripts;
         return Ok(plan);
     }
@@ -400,7 +411,7 @@ pub fn default_env_name(prefix: &Path, base: Option<&BaseInstall>) -> OsString {
 
 fn same_prefix(a: &Path, b: &Path) -> bool {
     normpath(a.as_os_str().as_bytes()) == normpath(b.as_os_str().as_bytes())
-        || std::fs::canonicalize(a).is_ok_and(|a| a == b)
+        || crate::system::paths::canonical(a).is_ok_and(|a| a == b)
 }
 
 /// The caller's PATH as a list, each entry normalized as conda does
@@ -488,12 +499,17 @@ pub fn normpath(path: &[u8]) -> Vec<u8> {
 /// shells, `.fish` for fish), sorted by byte order — reversed for
 /// deactivation. The directory is opened without following symlinks.
 pub fn scripts_in(prefix: &Path, sub: &str, extension: &str, reverse: bool) -> Result<Vec<PathBuf>> {
-    let dir = match PrefixDir::open(prefix) {
-        Ok(dir) => dir,
+    match PrefixDir::open(prefix) {
+        Ok(dir) => scripts_in_dir(&dir, sub, extension, reverse),
         // an old prefix (CONDA_PREFIX of the caller) that is gone: nothing to run
-        Err(Error::PrefixAccess { .. }) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
+        Err(Error::PrefixAccess { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`scripts_in`] for a prefix already opened.
+fn scripts_in_dir(dir: &PrefixDir, sub: &str, extension: &str, reverse: bool) -> Result<Vec<PathBuf>> {
+    let prefix = dir.path();
     let mut scripts: Vec<PathBuf> = dir
         .list(sub)?
         .into_iter()
@@ -512,7 +528,12 @@ pub fn scripts_in(prefix: &Path, sub: &str, extension: &str, reverse: bool) -> R
 /// skipped with a warning. Each file is read through [`PrefixDir`]: no
 /// symlink, no FIFO, at most [`ENV_VARS_LIMIT`] bytes.
 pub fn environment_env_vars(prefix: &Path, warnings: &mut Vec<String>) -> Result<Vec<(String, String)>> {
-    let dir = PrefixDir::open(prefix)?;
+    env_vars_in(&PrefixDir::open(prefix)?, warnings)
+}
+
+/// [`environment_env_vars`] for a prefix already opened.
+fn env_vars_in(dir: &PrefixDir, warnings: &mut Vec<String>) -> Result<Vec<(String, String)>> {
+    let prefix = dir.path();
     let mut files = Vec::new();
     for name in dir.list(ENV_VARS_DIR)? {
         let relative = format!("{ENV_VARS_DIR}/{}", name.to_string_lossy());

@@ -11,12 +11,38 @@ use crate::config::Config;
 /// A name found again in a later directory is listed too: it is shadowed for
 /// `cenv run NAME`, but it exists.
 pub fn discover(config: &Config, search: &SearchPath) -> Vec<(String, PathBuf)> {
+    let Candidates { listed, hidden } = candidates(config, search);
+    let keep: Vec<bool> = crate::system::parallel::map(&listed, |(_, p)| p.join("conda-meta").is_dir());
+    let mut envs: Vec<(String, PathBuf)> = listed
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(e, _)| e)
+        .collect();
+    envs.extend(hidden);
+    envs
+}
+
+/// What may be an env, before anyone looked for `conda-meta/`.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    /// The base install (checked already) and every entry of the envs
+    /// roots, in search order.
+    pub listed: Vec<(String, PathBuf)>,
+    /// The envs the policy names in a root the caller may not list.
+    pub hidden: Vec<(String, PathBuf)>,
+}
+
+/// The entries of the envs roots (and the base install), in search order:
+/// [`discover`] without the look for `conda-meta/` in each (`cenv list`
+/// looks there anyway, for the Python version).
+pub fn candidates(config: &Config, search: &SearchPath) -> Candidates {
     let mut found = Vec::new();
     if let Some(base) = &config.base_prefix {
         if base.join("conda-meta").is_dir() {
             found.push((
                 "base".to_owned(),
-                std::fs::canonicalize(base).unwrap_or_else(|_| base.clone()),
+                crate::system::paths::canonical(base).unwrap_or_else(|_| base.clone()),
             ));
         }
     }
@@ -45,13 +71,8 @@ pub fn discover(config: &Config, search: &SearchPath) -> Vec<(String, PathBuf)> 
         names.sort();
         found.extend(names);
     }
-    let keep: Vec<bool> = crate::system::parallel::map(&found, |(_, p)| p.join("conda-meta").is_dir());
-    let mut envs: Vec<(String, PathBuf)> = found
-        .into_iter()
-        .zip(keep)
-        .filter(|(_, k)| *k)
-        .map(|(e, _)| e)
-        .collect();
-    envs.extend(hidden);
-    envs
+    Candidates {
+        listed: found,
+        hidden,
+    }
 }

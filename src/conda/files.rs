@@ -34,6 +34,9 @@ pub const RECORD_LIMIT: u64 = 64 << 20;
 pub struct PrefixDir {
     path: PathBuf,
     fd: OwnedFd,
+    /// Directories below it found missing (`etc`): asked again, they are
+    /// missing still, without another system call.
+    missing: std::sync::Mutex<Vec<String>>,
 }
 
 impl PrefixDir {
@@ -50,11 +53,41 @@ impl PrefixDir {
         Ok(PrefixDir {
             path: prefix.to_owned(),
             fd,
+            missing: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// A prefix already opened (a directory descriptor), with the paths
+    /// below it already found missing (`etc`, `conda-meta/state`): the
+    /// trust check's view, so that what is read is what was judged.
+    pub fn from_opened(prefix: &Path, fd: OwnedFd, missing: Vec<String>) -> PrefixDir {
+        PrefixDir {
+            path: prefix.to_owned(),
+            fd,
+            missing: std::sync::Mutex::new(missing),
+        }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether `relative`, or a directory above it, was found missing.
+    fn known_missing(&self, relative: &str) -> bool {
+        self.missing.lock().is_ok_and(|missing| {
+            missing.iter().any(|m| {
+                relative == m
+                    || relative
+                        .strip_prefix(m.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        })
+    }
+
+    fn note_missing(&self, relative: String) {
+        if let Ok(mut missing) = self.missing.lock() {
+            missing.push(relative);
+        }
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -83,9 +116,14 @@ impl PrefixDir {
     /// Opens the directory `relative` (`a/b/c`) below the prefix, no
     /// component a symlink; None when it does not exist.
     pub fn open_dir(&self, relative: &str) -> Result<Option<OwnedFd>> {
+        if self.known_missing(relative) {
+            return Ok(None);
+        }
         let mut current: Option<OwnedFd> = None;
+        let mut walked = 0;
         for name in relative.split('/').filter(|c| !c.is_empty()) {
             let dir = current.as_ref().map_or(self.fd.as_fd(), |fd| fd.as_fd());
+            walked += 1;
             match openat(
                 dir,
                 name,
@@ -93,7 +131,15 @@ impl PrefixDir {
                 Mode::empty(),
             ) {
                 Ok(fd) => current = Some(fd),
-                Err(Errno::ENOENT) => return Ok(None),
+                Err(Errno::ENOENT) => {
+                    let gone: Vec<&str> = relative
+                        .split('/')
+                        .filter(|c| !c.is_empty())
+                        .take(walked)
+                        .collect();
+                    self.note_missing(gone.join("/"));
+                    return Ok(None);
+                }
                 Err(e) => return Err(self.refusal(relative, e)),
             }
         }
@@ -115,25 +161,32 @@ impl PrefixDir {
             Some((dir, name)) => (dir, name),
             None => ("", relative),
         };
+        if self.known_missing(relative) {
+            return Ok(None);
+        }
         let Some(dir_fd) = self.open_dir(dir)? else {
             return Ok(None);
         };
-        open_regular_in(dir_fd.as_fd(), OsStr::new(name)).map_err(|e| match e {
+        let opened = open_regular_in(dir_fd.as_fd(), OsStr::new(name)).map_err(|e| match e {
             OpenError::Errno(errno) => self.refusal(relative, errno),
             OpenError::NotRegular => self.error(
                 relative,
                 "it is not a regular file (a FIFO, device, socket or directory): refused",
             ),
-        })
+        })?;
+        if opened.is_none() {
+            self.note_missing(relative.to_owned());
+        }
+        Ok(opened)
     }
 
     /// The whole of the regular file `relative`, at most `limit` bytes;
     /// None when it does not exist.
     pub fn read(&self, relative: &str, limit: u64) -> Result<Option<Vec<u8>>> {
-        let Some((file, _)) = self.open_file(relative)? else {
+        let Some((file, st)) = self.open_file(relative)? else {
             return Ok(None);
         };
-        crate::system::wholefile::read_capped(file, limit)
+        crate::system::wholefile::read_capped(&file, st.st_size as u64, limit)
             .map(Some)
             .map_err(|message| self.error(relative, message))
     }

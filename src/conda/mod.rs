@@ -16,5 +16,5 @@ pub mod name;
 pub mod records;
 pub mod resolve;
 
-pub use activate::{plan_activation, ActivationPlan, BaseInstall};
+pub use activate::{plan_activation, plan_activation_in, ActivationPlan, BaseInstall};
 pub use resolve::{resolve, EnvSpec, ResolvedEnv, SearchPath};

@@ -131,14 +131,26 @@ pub fn read_record(prefix: &PrefixDir, name: &str) -> Result<PackageRecord> {
 /// (no Python is run and no record is parsed).
 pub fn python_version(prefix: &Path) -> Option<String> {
     let names = PrefixDir::open(prefix).ok()?.list("conda-meta").ok()?;
-    names.into_iter().find_map(|name| {
-        let name = name.into_string().ok()?;
-        let rest = name.strip_prefix("python-")?.strip_suffix(".json")?;
-        let (version, _build) = rest.split_once('-')?;
-        version
-            .starts_with(|c: char| c.is_ascii_digit())
-            .then(|| version.to_owned())
-    })
+    python_version_in(names.iter().map(|n| n.as_os_str()))
+}
+
+/// [`python_version`] from the names in `conda-meta/`, listed already.
+pub fn python_version_in<'a>(names: impl IntoIterator<Item = &'a std::ffi::OsStr>) -> Option<String> {
+    let mut versions: Vec<&str> = names
+        .into_iter()
+        .filter_map(|name| {
+            let name = name.to_str()?;
+            let rest = name.strip_prefix("python-")?.strip_suffix(".json")?;
+            let (version, _build) = rest.split_once('-')?;
+            version
+                .starts_with(|c: char| c.is_ascii_digit())
+                .then_some(version)
+        })
+        .collect();
+    // one record per package in a sound env; the order of a listing is the
+    // file system's, so take the same one whatever it is
+    versions.sort_unstable();
+    versions.first().map(|v| (*v).to_owned())
 }
 
 /// The last transaction in `conda-meta/history`: its date and command.

@@ -125,7 +125,7 @@ pub fn resolve(
     match spec {
         EnvSpec::Prefix(path) => Ok(ResolvedEnv {
             requested: path.display().to_string(),
-            prefix: canonical_prefix(path)?,
+            prefix: canonical_prefix(path, false)?,
         }),
         EnvSpec::Name(name) if name == "base" || name == "root" => {
             let base = config.base_prefix.as_ref().ok_or_else(|| Error::NoBasePrefix {
@@ -134,7 +134,7 @@ pub fn resolve(
             })?;
             Ok(ResolvedEnv {
                 requested: name.clone(),
-                prefix: canonical_prefix(base)?,
+                prefix: canonical_prefix(base, false)?,
             })
         }
         EnvSpec::Name(name) => {
@@ -145,7 +145,7 @@ pub fn resolve(
                     Ok(meta) if meta.is_dir() => {
                         return Ok(ResolvedEnv {
                             requested: name.clone(),
-                            prefix: canonical_prefix(&candidate)?,
+                            prefix: canonical_prefix(&candidate, true)?,
                         })
                     }
                     // The env may be here, but the caller may not look: stop
@@ -173,12 +173,14 @@ pub fn resolve(
     }
 }
 
-fn canonical_prefix(path: &Path) -> Result<PathBuf> {
-    let prefix = std::fs::canonicalize(path).map_err(|source| Error::PrefixAccess {
+/// `path` made canonical; it must hold `conda-meta/` (unless the caller
+/// just saw it there: `has_conda_meta`).
+fn canonical_prefix(path: &Path, has_conda_meta: bool) -> Result<PathBuf> {
+    let prefix = crate::system::paths::canonical(path).map_err(|source| Error::PrefixAccess {
         path: path.to_owned(),
         source,
     })?;
-    if !prefix.join("conda-meta").is_dir() {
+    if !has_conda_meta && !prefix.join("conda-meta").is_dir() {
         return Err(Error::NotAPrefix { path: prefix });
     }
     Ok(prefix)

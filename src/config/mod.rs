@@ -334,7 +334,7 @@ impl Config {
     pub fn env_key(&self, prefix: &Path) -> String {
         // the literal comparison first: it is the common case and costs no syscall
         let same = |configured: &Path, real: &Path| {
-            configured == real || std::fs::canonicalize(configured).is_ok_and(|c| c == real)
+            configured == real || crate::system::paths::canonical(configured).is_ok_and(|c| c == real)
         };
         if let Some(base) = &self.base_prefix {
             if same(base, prefix) {
@@ -374,7 +374,7 @@ impl Config {
     /// directly in an envs directory.
     fn env_key_direct(&self, prefix: &Path) -> Option<String> {
         let same = |configured: &Path, real: &Path| {
-            configured == real || std::fs::canonicalize(configured).is_ok_and(|c| c == real)
+            configured == real || crate::system::paths::canonical(configured).is_ok_and(|c| c == real)
         };
         if self.base_prefix.as_deref().is_some_and(|b| same(b, prefix)) {
             return Some("base".into());
@@ -401,7 +401,7 @@ impl Config {
             .envs
             .iter()
             .filter(|(k, _)| k.contains('/'))
-            .find(|(k, _)| std::fs::canonicalize(k).is_ok_and(|p| p == prefix))
+            .find(|(k, _)| crate::system::paths::canonical(k).is_ok_and(|p| p == prefix))
             .map(|(_, t)| t);
         (key, by_path)
     }
@@ -589,34 +589,44 @@ const CONFIG_LIMIT: u64 = 1 << 20;
 
 fn load_file(path: &Path, system: bool) -> Result<LoadedConfig> {
     use std::os::unix::fs::OpenOptionsExt;
-    // O_NONBLOCK: a FIFO given as the config cannot hang cenv
-    let opened = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path);
+    // O_NONBLOCK: a FIFO given as the config cannot hang cenv. Opened first
+    // without following a symlink: "nothing there" is then one system call,
+    // and a symlink is told apart from a file without another.
+    let open = |follow: bool| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | if follow { 0 } else { libc::O_NOFOLLOW })
+            .open(path)
+    };
+    let opened = match open(false) {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => match open(true) {
+            // a system config that is a symlink to nothing is not "no
+            // config": whoever could remove its target would return every
+            // run to the defaults
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && system => {
+                let target = std::fs::read_link(path).unwrap_or_default();
+                return Err(Error::ConfigValue {
+                    path: path.to_owned(),
+                    message: format!(
+                        "the system config is a symlink to {}, which does not exist: refusing to run with the \
+                         defaults (whoever removed it could lift every restriction); restore the file, or \
+                         remove the link if no config is meant",
+                        target.display()
+                    ),
+                });
+            }
+            other => other,
+        },
+        other => other,
+    };
     let file = match opened {
         Ok(file) => file,
-        // a system config that is a symlink to nothing is not "no config":
-        // whoever could remove its target would return every run to the
-        // defaults
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && system && !path.is_symlink() => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && system => {
             return Ok(LoadedConfig {
                 config: Config::default(),
                 path: path.to_owned(),
                 from_file: false,
             })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && system => {
-            let target = std::fs::read_link(path).unwrap_or_default();
-            return Err(Error::ConfigValue {
-                path: path.to_owned(),
-                message: format!(
-                    "the system config is a symlink to {}, which does not exist: refusing to run with the \
-                     defaults (whoever removed it could lift every restriction); restore the file, or remove \
-                     the link if no config is meant",
-                    target.display()
-                ),
-            });
         }
         Err(source) => {
             return Err(Error::ConfigRead {
@@ -628,18 +638,21 @@ fn load_file(path: &Path, system: bool) -> Result<LoadedConfig> {
     if system {
         check_config_trust(path, &file)?;
     }
-    let is_file = file.metadata().is_ok_and(|m| m.is_file());
-    if !is_file {
+    let meta = file.metadata().ok().filter(std::fs::Metadata::is_file);
+    let Some(meta) = meta else {
         return Err(Error::ConfigValue {
             path: path.to_owned(),
             message: "a config must be a regular file (this is a device, FIFO, socket or directory)".into(),
         });
-    }
+    };
     let bytes =
-        crate::system::wholefile::read_capped(file, CONFIG_LIMIT).map_err(|message| Error::ConfigValue {
-            path: path.to_owned(),
-            message,
+        crate::system::wholefile::read_capped(&file, meta.len(), CONFIG_LIMIT).map_err(|message| {
+            Error::ConfigValue {
+                path: path.to_owned(),
+                message,
+            }
         })?;
+    crate::system::process::close_at_exec(file);
     let text = String::from_utf8(bytes).map_err(|_| Error::ConfigValue {
         path: path.to_owned(),
         message: "the file is not valid UTF-8".into(),
@@ -723,10 +736,12 @@ pub fn check_config_trust(path: &Path, file: &std::fs::File) -> Result<()> {
         owners: vec![0],
         groups: Vec::new(),
     };
-    let mut chains = vec![std::fs::canonicalize(dir).map_err(|source| Error::ConfigRead {
-        path: dir.to_owned(),
-        source,
-    })?];
+    let mut chains = vec![
+        crate::system::paths::canonical(dir).map_err(|source| Error::ConfigRead {
+            path: dir.to_owned(),
+            source,
+        })?,
+    ];
     let real = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(file))).ok();
     if let Some(real_dir) = real.as_deref().and_then(Path::parent) {
         if !chains.iter().any(|c| c == real_dir) {

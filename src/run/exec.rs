@@ -15,7 +15,7 @@ use nix::unistd::AccessFlags;
 
 use crate::error::{Error, Result};
 use crate::system::environ::Environ;
-use crate::trust::CheckedCommand;
+use crate::trust::{CheckedCommand, ExecBy};
 
 /// Finds `command` as execvp(3) would, but in the *activated* PATH: a name with
 /// a `/` is used as it is; otherwise the first PATH entry holding an
@@ -101,12 +101,14 @@ fn check_executable(path: &Path) -> Candidate {
     }
 }
 
-/// Replaces this process with the checked command, executed through the
-/// descriptor that was checked (execveat with `AT_EMPTY_PATH`). A `#!`
-/// script is handed to its interpreter as `/dev/fd/N` — the same open file —
-/// so the descriptor stays open across the exec; without `/proc` the script
-/// is executed by path instead, after checking the path still names the
-/// file that was checked. Returns only on failure.
+/// Replaces this process with the checked command, executed as
+/// `trust::open_command` decided: by its path, as a
+/// shell would (the script sees its own path, `ps` its name), or through the
+/// descriptor that was judged (execveat with `AT_EMPTY_PATH`). Through the
+/// descriptor, a `#!` script is handed to its interpreter as `/dev/fd/N` —
+/// the same open file — so the descriptor stays open across the exec;
+/// without `/proc` the script is executed by path instead, after checking
+/// the path still names the file that was judged. Returns only on failure.
 pub fn exec(command: &CheckedCommand, argv: &[OsString], environ: &Environ) -> Error {
     let program = &command.path;
     let to_cstring = |bytes: &[u8]| CString::new(bytes).ok();
@@ -127,8 +129,11 @@ pub fn exec(command: &CheckedCommand, argv: &[OsString], environ: &Environ) -> E
     if let Err(e) = crate::system::sys::restore_default_sigpipe() {
         return Error::system("restoring the default SIGPIPE disposition", e);
     }
-    let through_fd = !command.is_script || Path::new("/proc/self/fd").is_dir();
-    let result = if through_fd {
+    let through_fd =
+        command.exec_by == ExecBy::Descriptor && (!command.is_script || Path::new("/proc/self/fd").is_dir());
+    let result = if command.exec_by == ExecBy::Path {
+        nix::unistd::execve(&program_c, &args, &env)
+    } else if through_fd {
         if command.is_script {
             // the interpreter opens /dev/fd/N: it must survive the exec
             if let Err(e) = fcntl(&command.fd, FcntlArg::F_SETFD(FdFlag::empty())) {
@@ -152,6 +157,12 @@ pub fn exec(command: &CheckedCommand, argv: &[OsString], environ: &Environ) -> E
         Err(errno) => errno,
     };
     match errno {
+        Errno::ENOENT if command.exec_by == ExecBy::Path && std::fs::symlink_metadata(program).is_err() => {
+            Error::CommandNotFound {
+                command: program.display().to_string(),
+                path: "it disappeared before it could be run".into(),
+            }
+        }
         Errno::ENOENT => Error::CommandNotFound {
             command: program.display().to_string(),
             path: "the file exists, but its #! interpreter was not found".into(),

@@ -29,7 +29,7 @@ use std::path::Path;
 
 use crate::audit::{audited, escape_command, field, AuditLog, Trail, NOTICE};
 use crate::cli::RunArgs;
-use crate::conda::{plan_activation, BaseInstall, EnvSpec, ResolvedEnv};
+use crate::conda::{plan_activation, plan_activation_in, BaseInstall, EnvSpec, ResolvedEnv};
 use crate::confine::{
     apply_umask, caller_umask, effective_umask, read_only_plan, restrict_binds, restrict_writes,
     set_no_new_privs, LandlockDecision, LandlockOutcome, UmaskChoice,
@@ -165,17 +165,22 @@ pub(crate) fn confine_and_activate(
     apply_umask(umask);
     set_no_new_privs()?;
     let base = config.base_prefix.as_deref().map(BaseInstall::probe);
-    let plan = plan_activation(&env.prefix, &caller_environ, base.as_ref(), ".sh")?;
+    // read through the prefix the trust check opened: what it judged
+    let plan = match &env_check.prefix_dir {
+        Some(dir) => plan_activation_in(dir, &caller_environ, base.as_ref(), ".sh")?,
+        None => plan_activation(&env.prefix, &caller_environ, base.as_ref(), ".sh")?,
+    };
     check_previous_env(&plan, &env, config, identity, &caller_environ)?;
     let protection = read_only_plan(
         config,
         &settings,
         identity,
         &env,
+        Some(env_check.walked.st.st_uid),
         process.cwd.as_deref(),
         &caller_environ,
     );
-    let landlock = restrict_writes(settings.landlock, &protection)?;
+    let landlock = restrict_writes(settings.landlock, &protection, Some(&env_check.walked))?;
     show(&LandlockDecision {
         outcome: &landlock,
         mode: settings.landlock,

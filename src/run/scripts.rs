@@ -122,7 +122,7 @@ fn spawn_with_fd9(command: &mut Command, writer: &OwnedFd) -> std::io::Result<st
 fn undo_shell_startup_effects(mut after: Environ, caller: &Environ, cwd: Option<&Path>) -> Environ {
     let shell_pwd = caller
         .get("PWD")
-        .filter(|pwd| cwd.is_some_and(|cwd| std::fs::canonicalize(pwd).is_ok_and(|p| p == cwd)))
+        .filter(|pwd| cwd.is_some_and(|cwd| crate::system::paths::canonical(pwd).is_ok_and(|p| p == cwd)))
         .map(|p| p.to_owned())
         .or_else(|| cwd.map(|c| c.as_os_str().to_owned()));
     let restore = |after: &mut Environ, name: &str| match caller.get(name) {

@@ -153,7 +153,7 @@ pub fn deactivate(process: &Process, args: DeactivateArgs, cli_config: Option<&P
     )?;
     let caller = Caller { loaded, identity };
     let judge = |prefix: &Path| {
-        let prefix = std::fs::canonicalize(prefix).map_err(|source| Error::PrefixAccess {
+        let prefix = crate::system::paths::canonical(prefix).map_err(|source| Error::PrefixAccess {
             path: prefix.to_owned(),
             source,
         })?;
@@ -250,11 +250,7 @@ pub fn login_init(process: &Process, shell: &str, cli_config: Option<&Path>) -> 
 }
 
 fn process_groups() -> Vec<u32> {
-    let mut gids: Vec<u32> = nix::unistd::getgroups()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|g| g.as_raw())
-        .collect();
+    let mut gids: Vec<u32> = crate::system::sys::supplementary_groups().unwrap_or_default();
     gids.push(nix::unistd::getgid().as_raw());
     gids
 }

@@ -7,6 +7,7 @@ pub mod escape;
 pub mod mounts;
 pub mod output;
 pub mod parallel;
+pub mod paths;
 pub mod permissions;
 pub mod process;
 pub mod sys;

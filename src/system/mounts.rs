@@ -5,11 +5,10 @@
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The mount table of this process's mount namespace, as read once.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mounts {
     text: String,
 }
@@ -25,10 +24,15 @@ struct Mount<'a> {
 impl Mounts {
     /// Reads `/proc/self/mountinfo` (empty if it cannot be read).
     pub fn current() -> Mounts {
-        let mut text = String::with_capacity(16 * 1024);
-        if let Ok(mut file) = std::fs::File::open("/proc/self/mountinfo") {
-            let _ = file.read_to_string(&mut text);
-        }
+        // plain reads: File's own read_to_string asks stat and lseek first
+        let text = std::fs::File::open("/proc/self/mountinfo")
+            .and_then(|file| {
+                let text = crate::system::wholefile::read_all(&file, 16 * 1024, 64 << 20);
+                crate::system::process::close_at_exec(file);
+                text
+            })
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
         Mounts { text }
     }
 
@@ -47,6 +51,32 @@ impl Mounts {
                 mount_point: unescape_mountinfo(fields.next()?),
             })
         })
+    }
+
+    /// The type of the file system `path` lies on (`ext4`), as mounted: the
+    /// deepest mount point above it, the last mounted there.
+    pub fn fs_type_of(&self, path: &Path) -> Option<&str> {
+        self.text
+            .lines()
+            .filter_map(|line| {
+                let mount_point = unescape_mountinfo(line.split(' ').nth(4)?);
+                let fs_type = line.split_once(" - ")?.1.split(' ').next()?;
+                path.starts_with(mount_point.as_ref())
+                    .then(|| (Path::new(mount_point.as_ref()).components().count(), fs_type))
+            })
+            .max_by_key(|(depth, _)| *depth)
+            .map(|(_, fs_type)| fs_type)
+    }
+
+    /// Whether listing the directory `path` fills a getdents64 buffer until
+    /// it is full or the directory ends (see
+    /// [`crate::system::sys::directory_entries`]): true only for the local
+    /// file systems whose readdir is known to.
+    pub fn fills_getdents(&self, path: &Path) -> bool {
+        matches!(
+            self.fs_type_of(path),
+            Some("ext2" | "ext3" | "ext4" | "xfs" | "btrfs" | "tmpfs" | "ramfs" | "rootfs" | "overlay")
+        )
     }
 
     /// Other paths at which `path` (or a part of it) is mounted.
@@ -122,5 +152,45 @@ mod tests {
             vec![PathBuf::from("/mnt/envs/cv"), PathBuf::from("/srv/lib x")]
         );
         assert!(mounts.aliases(Path::new("/proc/1")).is_empty());
+    }
+
+    #[test]
+    fn the_file_system_of_a_path_is_the_deepest_mount_above_it_last_mounted() {
+        let text = "22 1 254:0 / / rw - ext4 /dev/vda rw\n\
+                    30 22 0:40 / /home rw,nosuid shared:5 - fuse.sshfs host:/home rw\n\
+                    31 22 0:41 / /home/scratch rw - tmpfs tmpfs rw\n\
+                    32 31 0:42 / /home/scratch rw - xfs /dev/vdb rw\n";
+        let mounts = Mounts::parse(text);
+        assert_eq!(mounts.fs_type_of(Path::new("/opt/conda")), Some("ext4"));
+        assert_eq!(mounts.fs_type_of(Path::new("/home/alice")), Some("fuse.sshfs"));
+        assert_eq!(mounts.fs_type_of(Path::new("/home/scratch/x")), Some("xfs"));
+        assert_eq!(mounts.fs_type_of(Path::new("/homework")), Some("ext4"));
+        assert!(mounts.fills_getdents(Path::new("/opt")));
+        // FUSE answers a page at a time: the listing reads to the end
+        assert!(!mounts.fills_getdents(Path::new("/home/alice")));
+        assert!(!Mounts::default().fills_getdents(Path::new("/")));
+    }
+
+    #[test]
+    fn a_listing_that_fills_the_buffer_is_read_to_its_end() {
+        use std::os::fd::AsFd;
+        // more names than one getdents64 buffer (32 KiB) holds
+        let dir = std::env::temp_dir().join(format!("cenv-listing-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let names: Vec<String> = (0..1500).map(|i| format!("{i:04}-{}", "x".repeat(40))).collect();
+        for name in &names {
+            std::fs::write(dir.join(name), "").unwrap();
+        }
+        for fills in [true, false] {
+            let fd = std::fs::File::open(&dir).unwrap();
+            let mut listed: Vec<String> = crate::system::sys::directory_entries(fd.as_fd(), fills)
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| n.into_string().unwrap())
+                .collect();
+            listed.sort();
+            assert_eq!(listed, names, "fills_buffer = {fills}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

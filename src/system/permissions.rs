@@ -184,9 +184,13 @@ pub fn judge_fd(
     is_ancestor: bool,
 ) -> Option<UntrustedPath> {
     let is_symlink = st.st_mode & libc::S_IFMT == libc::S_IFLNK;
-    // a symlink has no ACL of its own; one that cannot be read is judged
-    // as if it granted write to an unknown user (stricter, never looser)
-    let acl = if is_symlink {
+    // A symlink has no ACL of its own. With an ACL, the mode's group bits
+    // are its mask, which limits every entry that could grant write (named
+    // users and groups, the owning group): without the group write bit no
+    // ACL can grant write, and there is nothing to read. One that cannot be
+    // read is judged as if it granted write to an unknown user (stricter,
+    // never looser).
+    let acl = if is_symlink || st.st_mode & 0o020 == 0 {
         None
     } else {
         match crate::system::sys::posix_acl_access(fd) {
@@ -322,29 +326,85 @@ pub fn open_nofollow(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
     )
 }
 
-/// Judges every directory from `/` down to `dir` (itself included, as a
-/// non-ancestor), walking with `O_PATH | O_NOFOLLOW`.
-pub fn check_chain(dir: &Path, rules: &TrustRules) -> Result<Vec<UntrustedPath>> {
-    let (findings, _, _) = walk_chain(dir, rules)?;
-    Ok(findings)
+/// Opens `name` in `dir` without following a symlink: a directory the
+/// caller may list is opened for reading, so that its descriptor can be
+/// listed later ([`Walked::listable`]); anything else with `O_PATH`. The
+/// `O_DIRECTORY` open fails on a non-directory before opening it, so a FIFO
+/// or device is never opened for reading.
+fn open_step(dir: Option<BorrowedFd<'_>>, name: &OsStr) -> nix::Result<(OwnedFd, bool)> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let at = |flags| match dir {
+        Some(dir) => openat(dir, name, flags, Mode::empty()),
+        None => nix::fcntl::open(name, flags, Mode::empty()),
+    };
+    match at(flags) {
+        Ok(fd) => Ok((fd, true)),
+        Err(nix::Error::EACCES | nix::Error::ENOTDIR | nix::Error::ELOOP) => {
+            at(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).map(|fd| (fd, false))
+        }
+        Err(e) => Err(e),
+    }
 }
 
-/// The walk of [`check_chain`]; also returns the last component's
-/// descriptor and stat.
-pub fn walk_chain(path: &Path, rules: &TrustRules) -> Result<(Vec<UntrustedPath>, OwnedFd, FileStat)> {
+/// Judges every directory from `/` down to `dir` (itself included, as a
+/// non-ancestor), walking without following symlinks.
+pub fn check_chain(dir: &Path, rules: &TrustRules) -> Result<Vec<UntrustedPath>> {
+    Ok(walk_chain(dir, rules)?.findings)
+}
+
+/// What a walk from `/` found and opened.
+#[derive(Debug)]
+pub struct Walked {
+    pub findings: Vec<UntrustedPath>,
+    /// Every directory walked through, from `/`, with its descriptor (held
+    /// until exec closes them: close-on-exec) and whether it may be listed.
+    pub dirs: Vec<(PathBuf, OwnedFd, bool)>,
+    /// The last component's stat.
+    pub st: FileStat,
+    /// Other descriptors kept until the exec.
+    held: Vec<OwnedFd>,
+}
+
+impl Walked {
+    /// The last component's descriptor.
+    pub fn last(&self) -> &OwnedFd {
+        &self.dirs[self.dirs.len() - 1].1
+    }
+
+    /// Takes the last component's descriptor out (it is no longer listable
+    /// through this walk).
+    pub fn take_last(&mut self) -> Option<OwnedFd> {
+        self.dirs.pop().map(|(_, fd, _)| fd)
+    }
+
+    /// Keeps descriptors open until the exec closes them (close-on-exec).
+    pub fn keep(&mut self, fds: impl IntoIterator<Item = OwnedFd>) {
+        self.held.extend(fds);
+    }
+
+    /// A listable descriptor of the walked directory `path`, if there is one.
+    pub fn listable(&self, path: &Path) -> Option<&OwnedFd> {
+        self.dirs
+            .iter()
+            .find(|(p, _, listable)| *listable && p == path)
+            .map(|(_, fd, _)| fd)
+    }
+}
+
+/// The walk of [`check_chain`]: each component opened from its parent's
+/// descriptor (no symlink followed), judged through its own descriptor. The
+/// descriptors are kept — the Landlock rule lists the same directories —
+/// and closed by the exec (close-on-exec), never one by one.
+pub fn walk_chain(path: &Path, rules: &TrustRules) -> Result<Walked> {
     let io_error = |path: &Path, e: nix::Error| Error::PrefixAccess {
         path: path.to_owned(),
         source: e.into(),
     };
     let mut findings = Vec::new();
-    let mut current = nix::fcntl::open(
-        "/",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| io_error(Path::new("/"), e))?;
     let mut walked = PathBuf::from("/");
-    let mut st = fstat(&current).map_err(|e| io_error(&walked, e))?;
+    let (root, listable) = open_step(None, OsStr::new("/")).map_err(|e| io_error(&walked, e))?;
+    let mut st = fstat(&root).map_err(|e| io_error(&walked, e))?;
+    let mut dirs = vec![(walked.clone(), root, listable)];
     let components: Vec<&OsStr> = path
         .components()
         .filter_map(|c| match c {
@@ -353,14 +413,72 @@ pub fn walk_chain(path: &Path, rules: &TrustRules) -> Result<(Vec<UntrustedPath>
         })
         .collect();
     for name in &components {
+        let current = &dirs[dirs.len() - 1].1;
         findings.extend(judge_fd(&walked, current.as_fd(), &st, rules, true));
-        let next = open_nofollow(&current, name).map_err(|e| io_error(&walked.join(name), e))?;
+        let (next, listable) =
+            open_step(Some(current.as_fd()), name).map_err(|e| io_error(&walked.join(name), e))?;
         walked.push(name);
         st = fstat(&next).map_err(|e| io_error(&walked, e))?;
-        current = next;
+        dirs.push((walked.clone(), next, listable));
     }
+    let current = &dirs[dirs.len() - 1].1;
     findings.extend(judge_fd(&walked, current.as_fd(), &st, rules, false));
-    Ok((findings, current, st))
+    Ok(Walked {
+        findings,
+        dirs,
+        st,
+        held: Vec::new(),
+    })
+}
+
+/// [`walk_chain`] for `path`, starting below the deepest directory `known`
+/// walked that lies above it: that one and those above it were judged with
+/// the same rules already, and their descriptors are reused, not reopened.
+/// Returns what the walk below found and opened.
+pub fn walk_chain_below(path: &Path, rules: &TrustRules, known: &Walked) -> Result<Walked> {
+    let start = known
+        .dirs
+        .iter()
+        .filter(|(dir, _, _)| path.starts_with(dir) && path != dir)
+        .max_by_key(|(dir, _, _)| dir.components().count());
+    let Some((start_path, start_fd, _)) = start else {
+        return walk_chain(path, rules);
+    };
+    let io_error = |path: &Path, e: nix::Error| Error::PrefixAccess {
+        path: path.to_owned(),
+        source: e.into(),
+    };
+    let rest: Vec<&OsStr> = path
+        .strip_prefix(start_path)
+        .unwrap_or(path)
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    let mut findings = Vec::new();
+    let mut dirs: Vec<(PathBuf, OwnedFd, bool)> = Vec::new();
+    let mut walked = start_path.clone();
+    let mut last_st = None;
+    for (i, name) in rest.iter().enumerate() {
+        let parent = dirs.last().map_or(start_fd.as_fd(), |(_, fd, _)| fd.as_fd());
+        let (next, listable) = open_step(Some(parent), name).map_err(|e| io_error(&walked.join(name), e))?;
+        walked.push(name);
+        let st = fstat(&next).map_err(|e| io_error(&walked, e))?;
+        findings.extend(judge_fd(&walked, next.as_fd(), &st, rules, i + 1 < rest.len()));
+        dirs.push((walked.clone(), next, listable));
+        last_st = Some(st);
+    }
+    match last_st {
+        Some(st) => Ok(Walked {
+            findings,
+            dirs,
+            st,
+            held: Vec::new(),
+        }),
+        None => walk_chain(path, rules),
+    }
 }
 
 #[cfg(test)]

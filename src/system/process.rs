@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use crate::system::environ::Environ;
 
@@ -33,7 +35,7 @@ impl Process {
             effective_uid: nix::unistd::geteuid().as_raw(),
             real_gid: nix::unistd::getgid().as_raw(),
             effective_gid: nix::unistd::getegid().as_raw(),
-            cwd: std::env::current_dir().ok(),
+            cwd: working_directory(),
         }
     }
 
@@ -47,7 +49,7 @@ impl Process {
             effective_uid: nix::unistd::geteuid().as_raw(),
             real_gid: nix::unistd::getgid().as_raw(),
             effective_gid: nix::unistd::getegid().as_raw(),
-            cwd: std::env::current_dir().ok(),
+            cwd: working_directory(),
         }
     }
 
@@ -63,5 +65,28 @@ impl Process {
             return Some(PathBuf::from(home));
         }
         crate::system::users::home_of(self.real_uid)
+    }
+}
+
+/// The working directory, as getcwd(2) names it: canonical already (the
+/// kernel walks up from the directory itself), so remembered as such.
+fn working_directory() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    if cwd.is_absolute() {
+        crate::system::paths::known_canonical(&cwd);
+    }
+    Some(cwd)
+}
+
+/// Descriptors left for the exec to close.
+static CLOSED_AT_EXEC: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+
+/// Leaves `fd` open for the exec to close: every descriptor cenv opens is
+/// close-on-exec, so the exec closes it at no cost, where dropping it costs
+/// a close(2) — on every run, before every job. For the descriptors of
+/// `cenv run`'s way to the exec (config, paths, mount table, Landlock).
+pub fn close_at_exec(fd: impl Into<OwnedFd>) {
+    if let Ok(mut held) = CLOSED_AT_EXEC.lock() {
+        held.push(fd.into());
     }
 }

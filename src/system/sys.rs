@@ -341,8 +341,21 @@ pub fn standard_fd(fd: RawFd) -> BorrowedFd<'static> {
 /// `d_type` (`libc::DT_*`; `DT_UNKNOWN` where the file system does not say),
 /// `.` and `..` left out. Read with getdents64 directly: a libc `DIR` costs
 /// four more system calls per directory, and cenv lists a few on every run.
-pub fn directory_entries(dir: BorrowedFd<'_>) -> io::Result<Vec<(std::ffi::OsString, u8)>> {
+///
+/// `fills_buffer`: the directory's file system fills the buffer on each
+/// call until it is full or the directory ends (ext4, xfs, btrfs, tmpfs,
+/// overlayfs: [`crate::system::mounts::Mounts::fills_getdents`]). Then a
+/// first read that left room for any entry read them all, and the call that
+/// would return 0 is not made. Elsewhere (FUSE answers a page at a time,
+/// whatever the buffer) the listing reads until getdents64 returns 0.
+pub fn directory_entries(
+    dir: BorrowedFd<'_>,
+    fills_buffer: bool,
+) -> io::Result<Vec<(std::ffi::OsString, u8)>> {
     use std::os::unix::ffi::OsStrExt;
+    // the largest record: 19 bytes of header, a 255-byte name and its NUL,
+    // rounded up to 8
+    const LARGEST_RECORD: usize = 280;
     let mut entries = Vec::new();
     let mut buffer = vec![0u8; 32 * 1024];
     loop {
@@ -381,6 +394,135 @@ pub fn directory_entries(dir: BorrowedFd<'_>) -> io::Result<Vec<(std::ffi::OsStr
                 entries.push((std::ffi::OsStr::from_bytes(name).to_owned(), d_type));
             }
             offset += reclen;
+        }
+        if fills_buffer && filled.len() + LARGEST_RECORD <= buffer.len() {
+            return Ok(entries);
+        }
+    }
+}
+
+/// Drops every capability from this thread's bounding set: one
+/// PR_CAPBSET_DROP per capability the kernel knows, up to the first it
+/// answers EINVAL for (past its last) — so a capability newer than this
+/// program is dropped too. Needs CAP_SETPCAP.
+pub fn drop_bounding_set() -> io::Result<()> {
+    for cap in 0..64 {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
+            let error = io::Error::last_os_error();
+            return match error.raw_os_error() {
+                Some(libc::EINVAL) if cap > 0 => Ok(()),
+                _ => Err(error),
+            };
+        }
+    }
+    Ok(())
+}
+
+/// This thread's bounding set, asked of the kernel one capability at a time
+/// (PR_CAPBSET_READ), up to the first it answers EINVAL for.
+pub fn bounding_set_by_prctl() -> io::Result<u64> {
+    let mut set = 0u64;
+    for cap in 0..64 {
+        // SAFETY: prctl with integer arguments only.
+        match unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) } {
+            1 => set |= 1 << cap,
+            0 => {}
+            _ => {
+                let error = io::Error::last_os_error();
+                return match error.raw_os_error() {
+                    Some(libc::EINVAL) if cap > 0 => Ok(set),
+                    _ => Err(error),
+                };
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// Empties this thread's ambient set (one prctl). A kernel without ambient
+/// capabilities (before 4.3) has none to clear.
+pub fn clear_ambient_set() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let result = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    if result != 0 {
+        let error = io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EINVAL) {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+/// Sets this thread's effective, permitted and inheritable capability sets
+/// (capset, version 3: 64-bit sets).
+pub fn set_capabilities(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let half = |set: u64, high: bool| (if high { set >> 32 } else { set & 0xffff_ffff }) as u32;
+    let data = [false, true].map(|high| Data {
+        effective: half(effective, high),
+        permitted: half(permitted, high),
+        inheritable: half(inheritable, high),
+    });
+    // SAFETY: capset reads the header and two `Data` structs (the 64-bit
+    // sets of version 3), both live and correctly laid out.
+    let result = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The supplementary groups of this process: getgroups(2) asked for the
+/// count, then for the list — two system calls (the C library's wrapper in
+/// nix first reads /proc/sys/kernel/ngroups_max: three more).
+pub fn supplementary_groups() -> io::Result<Vec<u32>> {
+    loop {
+        // SAFETY: with a size of 0, getgroups writes nothing and returns
+        // the count.
+        let count = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+        if count < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let mut groups: Vec<libc::gid_t> = vec![0; count as usize];
+        // SAFETY: getgroups writes at most `count` gids into the buffer,
+        // which holds exactly that many.
+        let written = unsafe { libc::getgroups(count, groups.as_mut_ptr()) };
+        if written >= 0 {
+            groups.truncate(written as usize);
+            return Ok(groups);
+        }
+        let error = io::Error::last_os_error();
+        // the list grew between the two calls: ask again
+        if error.raw_os_error() != Some(libc::EINVAL) {
+            return Err(error);
         }
     }
 }

@@ -43,16 +43,39 @@ impl Account {
         User::from_name(name).ok().flatten().map(Account::from_user)
     }
 
-    /// Supplementary groups from the user database, primary group included.
+    /// Supplementary groups from the user database, primary group included
+    /// (just the primary group when the database cannot say).
     pub fn groups(&self) -> Vec<u32> {
-        let Ok(name) = CString::new(self.name.as_bytes()) else {
-            return vec![self.gid];
-        };
-        nix::unistd::getgrouplist(&name, Gid::from_raw(self.gid))
-            .map(|gids| gids.into_iter().map(Gid::as_raw).collect())
-            .unwrap_or_else(|_| vec![self.gid])
+        self.try_groups().unwrap_or_else(|_| vec![self.gid])
+    }
+
+    /// Supplementary groups from the user database, primary group
+    /// included, as initgroups(3) would set them. Asked of the database
+    /// once per process: the policy, the drop and its check all need them.
+    pub fn try_groups(&self) -> nix::Result<Vec<u32>> {
+        let key = (self.name.clone(), self.gid);
+        if let Some(known) = GROUP_LISTS
+            .lock()
+            .ok()
+            .and_then(|lists| lists.iter().find(|(k, _)| *k == key).map(|(_, g)| g.clone()))
+        {
+            return Ok(known);
+        }
+        let name = CString::new(self.name.as_bytes()).map_err(|_| nix::Error::EINVAL)?;
+        let gids: Vec<u32> = nix::unistd::getgrouplist(&name, Gid::from_raw(self.gid))?
+            .into_iter()
+            .map(Gid::as_raw)
+            .collect();
+        if let Ok(mut lists) = GROUP_LISTS.lock() {
+            lists.push((key, gids.clone()));
+        }
+        Ok(gids)
     }
 }
+
+/// The group lists looked up so far: (user name, primary gid) → gids.
+type GroupLists = Vec<((String, u32), Vec<u32>)>;
+static GROUP_LISTS: Mutex<GroupLists> = Mutex::new(Vec::new());
 
 /// The name of `uid`, or the number when the database has none.
 pub fn user_name(uid: u32) -> String {

@@ -106,12 +106,12 @@ pub fn write_atomically(path: &Path, content: &[u8], mode: Option<u32>) -> Resul
     })
 }
 
-/// Reads all of `file`, refusing more than `limit` bytes.
-pub fn read_capped(file: std::fs::File, limit: u64) -> std::result::Result<Vec<u8>, String> {
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+/// Reads all of `file`, refusing more than `limit` bytes. `size` is what
+/// its stat says (the caller has it already): the buffer is made that big
+/// at once, so a file is read in one read(2) and a second that finds the
+/// end — not in probes of 32 bytes that double.
+pub fn read_capped(file: &std::fs::File, size: u64, limit: u64) -> std::result::Result<Vec<u8>, String> {
+    let bytes = read_all(file, size, limit).map_err(|e| e.to_string())?;
     if bytes.len() as u64 > limit {
         return Err(format!(
             "it is larger than {} MiB, the most cenv reads of such a file",
@@ -119,4 +119,32 @@ pub fn read_capped(file: std::fs::File, limit: u64) -> std::result::Result<Vec<u
         ));
     }
     Ok(bytes)
+}
+
+/// Reads `source` to its end, or to `limit + 1` bytes, whichever comes
+/// first, with plain read(2)s into a buffer of `size_hint` bytes to start
+/// with (a /proc file says 0: it grows by 16 KiB).
+pub fn read_all(mut source: impl Read, size_hint: u64, limit: u64) -> io::Result<Vec<u8>> {
+    let cap = limit.saturating_add(1);
+    let mut bytes: Vec<u8> = Vec::with_capacity(size_hint.saturating_add(1).min(cap) as usize);
+    loop {
+        if bytes.len() as u64 >= cap {
+            return Ok(bytes);
+        }
+        if bytes.len() == bytes.capacity() {
+            bytes.reserve(16 * 1024);
+        }
+        let len = bytes.len();
+        let room = (bytes.capacity() - len).min((cap - len as u64) as usize);
+        bytes.resize(len + room, 0);
+        match source.read(&mut bytes[len..]) {
+            Ok(0) => {
+                bytes.truncate(len);
+                return Ok(bytes);
+            }
+            Ok(n) => bytes.truncate(len + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => bytes.truncate(len),
+            Err(e) => return Err(e),
+        }
+    }
 }

@@ -340,7 +340,7 @@ fn check_entry(path: &Path, meta: &Metadata, context: &EnvContext, out: &Mutex<C
     if in_bin && is_symlink {
         if let Ok(target) = std::fs::read_link(path) {
             let absolute = path.parent().unwrap_or(Path::new("/")).join(&target);
-            let resolved = std::fs::canonicalize(&absolute).unwrap_or(absolute);
+            let resolved = crate::system::paths::canonical(&absolute).unwrap_or(absolute);
             if !resolved.starts_with(&context.prefix) {
                 problems.push((
                     "bin/ link leading outside",
@@ -681,7 +681,7 @@ fn doctor_targets(
         .envs_dirs
         .iter()
         .chain(config.base_prefix.as_ref().map(|b| b.join("envs")).as_ref())
-        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .filter_map(|d| crate::system::paths::canonical(d).ok())
         .collect();
     let with_root = |prefix: PathBuf| {
         let root = prefix
@@ -725,7 +725,7 @@ pub fn doctor(process: &Process, args: DoctorArgs, cli_config: Option<&Path>) ->
         if config
             .envs_dirs
             .iter()
-            .any(|d| d == root || std::fs::canonicalize(d).is_ok_and(|c| &c == root))
+            .any(|d| d == root || crate::system::paths::canonical(d).is_ok_and(|c| &c == root))
         {
             findings.extend(check_envs_root(root, config));
         }

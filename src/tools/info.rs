@@ -101,6 +101,7 @@ pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Res
     let identity = Identity::Unprivileged {
         uid: process.real_uid,
         account: Account::by_uid(process.real_uid),
+        gids: subject.gids.clone(),
     };
     let rules = crate::trust::rules_for(config, &env, &identity, settings.key == "base");
     let findings = check_env(&prefix, &rules).map(|c| c.findings).unwrap_or_default();
@@ -117,6 +118,7 @@ pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Res
                 &settings,
                 &identity,
                 &env,
+                None,
                 process.cwd.as_deref(),
                 &process.environ,
             );

@@ -1,7 +1,8 @@
 """Starts a kernel from a kernelspec with jupyter_client's KernelManager, as
 Jupyter does, and reports what happened as JSON on stdout.
 
-    kernel_check.py KERNEL full      prefix and umask, interrupt, shutdown
+    kernel_check.py KERNEL full      prefix and umask, the process's names,
+                                     interrupt, shutdown
     kernel_check.py KERNEL write     a cell that writes into the env
     kernel_check.py KERNEL refused   a kernel that must not start
     kernel_check.py FILE connect     a running kernel (its connection file):
@@ -83,6 +84,15 @@ def main():
     text, _ = run_cell(client, "import sys, os; print(sys.prefix, oct(os.umask(0o27)), os.getpid())")
     prefix, umask, pid = text.split()
     report.update(prefix=prefix, umask=umask, kernel_pid=int(pid))
+    # what the kernel process is, as ps and the kernel itself see it
+    text, _ = run_cell(
+        client,
+        "import json, sys\n"
+        "print(json.dumps({'executable': sys.executable,"
+        " 'comm': open('/proc/self/comm').read().strip(),"
+        " 'argv0': open('/proc/self/cmdline').read().split(chr(0))[0]}))",
+    )
+    report["process"] = json.loads(text)
     if mode == "write":
         text, reply = run_cell(
             client,
