@@ -7,19 +7,21 @@
 # without activate.d scripts (the fast path) and in one with a script. Then
 # the Landlock rule's cost with an envs root of 1,000 envs (enforce vs off),
 # the instructions cenv executes up to exec (callgrind: deterministic), and
-# cenv's peak memory. Prints medians and the ratios c/b; bench/RESULTS.md
-# keeps one row per change that moved a figure.
+# cenv's peak memory; root starting a command as a user against setpriv(1);
+# the system calls up to the exec (bench/syscalls.sh); `cenv list` over
+# 1,000 envs against `ls -l`. Prints medians and the ratios c/b;
+# bench/RESULTS.md keeps one row per change that moved a figure.
 #
 # As root it measures as the user `nobody` (root is not a caller cenv runs as).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-if ! command -v hyperfine >/dev/null || ! command -v valgrind >/dev/null || [ ! -x /usr/bin/time ]; then
+if ! command -v hyperfine >/dev/null || ! command -v valgrind >/dev/null || ! command -v strace >/dev/null || [ ! -x /usr/bin/time ]; then
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time valgrind
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time valgrind strace
     else
-        echo "hyperfine and GNU time are needed: sudo apt-get install hyperfine time valgrind" >&2; exit 1
+        echo "hyperfine and GNU time are needed: sudo apt-get install hyperfine time valgrind strace" >&2; exit 1
     fi
 fi
 cargo build --release --quiet
@@ -114,6 +116,18 @@ bench landlock-1000 \
     -n landlock-off "env CENV_CONFIG=$work/big-off.toml $work/cenv run env0 true" \
     -n landlock-enforce "env CENV_CONFIG=$work/big-enforce.toml $work/cenv run env0 true"
 
+# Root starting a command as a user: cenv run --user against setpriv(1),
+# which does the drop alone (no policy, trust check, Landlock or audit), in
+# the same hyperfine rounds. A run from root reads only the system config
+# (none here: the defaults), so the env is named by its prefix.
+if [ "$(id -u)" = 0 ]; then
+    for round in $(seq 1 "$ROUNDS"); do
+        hyperfine -N --warmup 10 --runs "$RUNS" --style none --export-json "$work/out/as-user.$round.json" \
+            -n setpriv "setpriv --reuid nobody --regid nogroup --init-groups /usr/bin/true" \
+            -n "cenv --user" "$work/cenv run --user nobody -p $work/envs/fast true" >/dev/null
+    done
+fi
+
 # A deterministic count beside the timings: the instructions cenv executes
 # up to its exec, repeatable whatever else the machine is doing. callgrind
 # writes no profile when execve replaces the process, so it is told to dump
@@ -139,6 +153,12 @@ else
     ir_fast=n/a; ir_version=n/a; ir_env=n/a
 fi
 
+# System calls, counted (bench/syscalls.sh: strace from cenv's start to the
+# exec of the command): they do not move with the machine's load.
+echo
+SYSLOG=0 bash bench/syscalls.sh "$work/cenv"
+echo
+
 # GNU time's child is small before it execs cenv, so its peak is cenv's (or
 # the command's, which for `true` is smaller).
 peak_kib=$(as_runner env CENV_CONFIG="$work/fast.toml" /usr/bin/time -f %M "$work/cenv" run fast true 2>&1 >/dev/null | tail -1)
@@ -160,6 +180,10 @@ print("%-16s %10s %10s %10s %8s" % ("case", "direct ms", "env ms", "cenv ms", "c
 for case in ["true-fast", "python-fast", "true-script", "python-script"]:
     m = medians(case)
     print("%-16s %10.3f %10.3f %10.3f %7.2fx" % (case, m["direct"], m["env"], m["cenv"], m["cenv"] / m["env"]))
+m = medians("as-user")
+if m:
+    print("root -> nobody: setpriv %.3f ms, cenv run --user %.3f ms (%.2fx)"
+          % (m["setpriv"], m["cenv --user"], m["cenv --user"] / m["setpriv"]))
 m = medians("landlock-1000")
 print("landlock, 1000 envs in the root (the root read-only, the default): off %.3f ms, enforce %.3f ms (extra %.3f ms)"
       % (m["landlock-off"], m["landlock-enforce"], m["landlock-enforce"] - m["landlock-off"]))
@@ -200,8 +224,12 @@ printf 'envs_dirs = ["%s/bigenv"]\n' "$work" > "$work/bigenv.toml"
 chmod -R a+rX "$work/many" "$work/bigenv" "$work"/*.toml
 # warm the cache, then measure
 as_runner env CENV_CONFIG="$work/bigenv.toml" "$work/cenv" verify huge >/dev/null
-as_runner hyperfine -N --warmup 3 --runs 20 --style none --export-json "$work/out/tools-list.1.json" \
-    -n list-1000 "env CENV_CONFIG=$work/many.toml $work/cenv list" >/dev/null
+# cenv list against ls -l of the same envs root, in the same hyperfine runs
+for round in $(seq 1 "$ROUNDS"); do
+    as_runner hyperfine -N --warmup 3 --runs 20 --style none --export-json "$work/out/tools-list.$round.json" \
+        -n list-1000 "env CENV_CONFIG=$work/many.toml $work/cenv list" \
+        -n "ls -l" "ls -l $work/many" >/dev/null
+done
 as_runner hyperfine -N -i --warmup 1 --runs 5 --style none --export-json "$work/out/tools-scan.1.json" \
     -n doctor-100k "env CENV_CONFIG=$work/bigenv.toml $work/cenv doctor huge" \
     -n verify-100k "env CENV_CONFIG=$work/bigenv.toml $work/cenv verify huge" \
@@ -210,7 +238,10 @@ as_runner hyperfine -N -i --warmup 1 --runs 5 --style none --export-json "$work/
 import glob, json, os, statistics, sys
 out = sys.argv[1]
 for name in ["tools-list", "tools-scan"]:
+    times = {}
     for path in glob.glob(os.path.join(out, name + ".*.json")):
         for r in json.load(open(path))["results"]:
-            print("%-28s median %8.2f ms" % (r["command"], statistics.median(r["times"]) * 1000))
+            times.setdefault(r["command"], []).extend(r["times"])
+    for command, t in times.items():
+        print("%-28s median %8.2f ms" % (command, statistics.median(t) * 1000))
 PY

@@ -263,17 +263,26 @@ pub fn current_subject(process: &Process) -> Subject {
 /// Whether `subject` may use the env at `prefix`: the policy first, then
 /// whether file permissions let them in.
 pub fn may_use(config: &Config, subject: &Subject, prefix: &Path, owner: &str) -> (bool, Option<String>) {
-    may_use_seen(config, subject, prefix, owner, std::fs::metadata(prefix).is_ok())
+    may_use_seen(
+        config,
+        subject,
+        prefix,
+        owner,
+        std::fs::metadata(prefix).is_ok(),
+        || nix::unistd::access(prefix, AccessFlags::R_OK | AccessFlags::X_OK).is_ok(),
+    )
 }
 
 /// [`may_use`], when the caller knows already whether the prefix is
-/// `visible` (its stat could be read).
+/// `visible` (its stat could be read), and says how to ask whether file
+/// permissions let the caller read it (asked only if the policy allows).
 fn may_use_seen(
     config: &Config,
     subject: &Subject,
     prefix: &Path,
     owner: &str,
     visible: bool,
+    readable: impl FnOnce() -> bool,
 ) -> (bool, Option<String>) {
     let settings = if visible {
         config.settings_for(prefix)
@@ -284,9 +293,9 @@ fn may_use_seen(
     if let Err(e) = authorize(subject, &settings, &settings.key, || owner.to_owned()) {
         return (false, Some(e.audit_reason()));
     }
-    match nix::unistd::access(prefix, AccessFlags::R_OK | AccessFlags::X_OK) {
-        Ok(()) => (true, None),
-        Err(_) => (false, Some("file permissions do not let you read it".into())),
+    match readable() {
+        true => (true, None),
+        false => (false, Some("file permissions do not let you read it".into())),
     }
 }
 
@@ -296,42 +305,95 @@ fn may_use_seen(
 /// system fills the buffer) and closed, and access(2) — and the owners' and
 /// groups' names are looked up once each.
 pub fn list_envs(process: &Process, loaded: &LoadedConfig) -> Vec<ListedEnv> {
+    use nix::fcntl::{OFlag, AT_FDCWD};
+    use nix::sys::stat::Mode;
+    use std::os::fd::AsFd;
     let config = &loaded.config;
     let search = SearchPath::for_caller(config, process);
     let subject = current_subject(process);
     let names = NameCache::default();
     let mounts = crate::system::mounts::Mounts::current();
     let Candidates { listed, hidden } = candidates(config, &search);
-    let mut envs: Vec<ListedEnv> = crate::system::parallel::map(&listed, |(name, prefix)| {
+    // Each root opened once; its entries are reached from it by name, not
+    // by walking the whole path from / again for every call. And the file
+    // system of every env in a root is the root's, but where something is
+    // mounted below it: asked once per root.
+    let roots: Vec<(&PathBuf, std::os::fd::OwnedFd, crate::system::mounts::FillsBelow)> = search
+        .dirs
+        .iter()
+        .filter_map(|dir| {
+            let fd = nix::fcntl::open(
+                dir,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()?;
+            Some((dir, fd, mounts.fills_getdents_below(dir)))
+        })
+        .collect();
+    // the system calls in parallel, the names and the policy after
+    let seen = crate::system::parallel::map(&listed, |env| {
+        let prefix = &env.1;
+        let root = roots
+            .iter()
+            .find(|(dir, _, _)| prefix.parent() == Some(dir.as_path()));
+        let (at, entry) = match (root, prefix.file_name()) {
+            (Some((_, fd, _)), Some(entry)) => (fd.as_fd(), Path::new(entry)),
+            _ => (AT_FDCWD, prefix.as_path()),
+        };
         // conda-meta/ opened is what makes an entry an env (discover's test)
-        let conda_meta = prefix.join("conda-meta");
-        let fd = nix::fcntl::open(
-            &conda_meta,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
+        let fd = nix::fcntl::openat(
+            at,
+            &entry.join("conda-meta"),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
         );
         let python = match &fd {
-            Ok(fd) => crate::system::sys::directory_entries(
-                std::os::fd::AsFd::as_fd(fd),
-                mounts.fills_getdents(&conda_meta),
-            )
-            .ok()
-            .and_then(|entries| python_version_in(entries.iter().map(|(n, _)| n.as_os_str()))),
+            Ok(fd) => {
+                let fills = match root.and_then(|(_, _, fills)| fills.uniform()) {
+                    Some(fills) => fills,
+                    None => mounts.fills_getdents(&prefix.join("conda-meta")),
+                };
+                let mut records: Vec<std::ffi::OsString> = Vec::new();
+                let listed = crate::system::sys::for_each_entry(fd.as_fd(), fills, |name, _| {
+                    if name.as_encoded_bytes().starts_with(b"python-") {
+                        records.push(name.to_owned());
+                    }
+                });
+                listed
+                    .ok()
+                    .and_then(|()| python_version_in(records.iter().map(|n| n.as_os_str())))
+            }
             // there but not listable: an env all the same, as discover says
-            Err(nix::Error::EACCES) if conda_meta.is_dir() => None,
+            Err(nix::Error::EACCES) if prefix.join("conda-meta").is_dir() => None,
             Err(_) => return None,
         };
         drop(fd);
-        Some(listed_env(config, &subject, &names, name, prefix, python))
-    })
-    .into_iter()
-    .flatten()
-    .collect();
-    envs.extend(
-        hidden
-            .iter()
-            .map(|(name, prefix)| listed_env(config, &subject, &names, name, prefix, None)),
-    );
+        let stat = nix::sys::stat::fstatat(at, entry, nix::fcntl::AtFlags::empty()).ok();
+        let readable = nix::unistd::faccessat(
+            at,
+            entry,
+            AccessFlags::R_OK | AccessFlags::X_OK,
+            nix::fcntl::AtFlags::empty(),
+        )
+        .is_ok();
+        Some((python, stat, readable))
+    });
+    let mut envs: Vec<ListedEnv> = listed
+        .iter()
+        .zip(seen)
+        .filter_map(|(env, seen)| {
+            let (python, stat, readable) = seen?;
+            Some(listed_env(config, &subject, &names, env, python, stat, || {
+                readable
+            }))
+        })
+        .collect();
+    envs.extend(hidden.iter().map(|env| {
+        let stat = nix::sys::stat::stat(&env.1).ok();
+        let readable = || nix::unistd::access(&env.1, AccessFlags::R_OK | AccessFlags::X_OK).is_ok();
+        listed_env(config, &subject, &names, env, None, stat, readable)
+    }));
     envs
 }
 
@@ -339,14 +401,18 @@ fn listed_env(
     config: &Config,
     subject: &Subject,
     names: &NameCache,
-    name: &str,
-    prefix: &Path,
+    (name, prefix): &(String, PathBuf),
     python: Option<String>,
+    stat: Option<nix::sys::stat::FileStat>,
+    readable: impl FnOnce() -> bool,
 ) -> ListedEnv {
-    let meta = std::fs::metadata(prefix).ok();
-    let owner = meta.as_ref().map_or_else(|| "?".into(), |m| names.user(m.uid()));
-    let group = meta.as_ref().map_or_else(|| "?".into(), |m| names.group(m.gid()));
-    let (may_use, reason) = may_use_seen(config, subject, prefix, &owner, meta.is_some());
+    let owner = stat
+        .as_ref()
+        .map_or_else(|| "?".into(), |st| names.user(st.st_uid));
+    let group = stat
+        .as_ref()
+        .map_or_else(|| "?".into(), |st| names.group(st.st_gid));
+    let (may_use, reason) = may_use_seen(config, subject, prefix, &owner, stat.is_some(), readable);
     ListedEnv {
         name: name.to_owned(),
         prefix: prefix.to_owned(),

@@ -20,6 +20,11 @@ use std::path::Path;
 /// reorder or hide text and bytes that are not UTF-8 as `\\` and `\xNN`;
 /// everything else is kept.
 pub fn escape(bytes: &[u8]) -> String {
+    // printable ASCII but the backslash — nearly every name and path — is
+    // itself
+    if bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {

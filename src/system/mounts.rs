@@ -79,6 +79,24 @@ impl Mounts {
         )
     }
 
+    /// [`Mounts::fills_getdents`] for every directory below `root` at once:
+    /// the answer for `root`, and the mount points below it, where the
+    /// answer may differ.
+    pub fn fills_getdents_below(&self, root: &Path) -> FillsBelow {
+        let mounts_below = self
+            .text
+            .lines()
+            .filter_map(|line| line.split(' ').nth(4))
+            .map(|m| PathBuf::from(unescape_mountinfo(m).as_ref()))
+            .filter(|m| m.starts_with(root) && m != root)
+            .collect();
+        FillsBelow {
+            root: root.to_owned(),
+            fills: self.fills_getdents(root),
+            mounts_below,
+        }
+    }
+
     /// Other paths at which `path` (or a part of it) is mounted.
     pub fn aliases(&self, path: &Path) -> Vec<PathBuf> {
         let Some(own) = self
@@ -106,6 +124,30 @@ impl Mounts {
         }
         aliases.retain(|a| a != path);
         aliases
+    }
+}
+
+/// Whether directories below one root fill getdents64's buffer
+/// ([`Mounts::fills_getdents_below`]).
+#[derive(Debug, Clone)]
+pub struct FillsBelow {
+    root: PathBuf,
+    fills: bool,
+    mounts_below: Vec<PathBuf>,
+}
+
+impl FillsBelow {
+    /// The answer for `dir`, when it lies below the root and on its file
+    /// system; `None` otherwise (ask [`Mounts::fills_getdents`]).
+    /// The answer for every directory below the root, when nothing is
+    /// mounted below it.
+    pub fn uniform(&self) -> Option<bool> {
+        self.mounts_below.is_empty().then_some(self.fills)
+    }
+
+    pub fn get(&self, dir: &Path) -> Option<bool> {
+        (dir.starts_with(&self.root) && !self.mounts_below.iter().any(|m| dir.starts_with(m)))
+            .then_some(self.fills)
     }
 }
 

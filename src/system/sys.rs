@@ -339,8 +339,23 @@ pub fn standard_fd(fd: RawFd) -> BorrowedFd<'static> {
 
 /// The entries of the directory `dir` (opened for reading), each with its
 /// `d_type` (`libc::DT_*`; `DT_UNKNOWN` where the file system does not say),
-/// `.` and `..` left out. Read with getdents64 directly: a libc `DIR` costs
-/// four more system calls per directory, and cenv lists a few on every run.
+/// `.` and `..` left out. See [`for_each_entry`].
+pub fn directory_entries(
+    dir: BorrowedFd<'_>,
+    fills_buffer: bool,
+) -> io::Result<Vec<(std::ffi::OsString, u8)>> {
+    let mut entries = Vec::new();
+    for_each_entry(dir, fills_buffer, |name, d_type| {
+        entries.push((name.to_owned(), d_type))
+    })?;
+    Ok(entries)
+}
+
+/// Calls `visit` with the name and `d_type` of each entry of the directory
+/// `dir` (opened for reading), `.` and `..` left out, without copying the
+/// names. Read with getdents64 directly, into a buffer each thread keeps:
+/// a libc `DIR` costs four more system calls per directory, and
+/// `cenv list` lists one per env.
 ///
 /// `fills_buffer`: the directory's file system fills the buffer on each
 /// call until it is full or the directory ends (ext4, xfs, btrfs, tmpfs,
@@ -348,57 +363,71 @@ pub fn standard_fd(fd: RawFd) -> BorrowedFd<'static> {
 /// first read that left room for any entry read them all, and the call that
 /// would return 0 is not made. Elsewhere (FUSE answers a page at a time,
 /// whatever the buffer) the listing reads until getdents64 returns 0.
-pub fn directory_entries(
+pub fn for_each_entry(
     dir: BorrowedFd<'_>,
     fills_buffer: bool,
-) -> io::Result<Vec<(std::ffi::OsString, u8)>> {
+    mut visit: impl FnMut(&std::ffi::OsStr, u8),
+) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     // the largest record: 19 bytes of header, a 255-byte name and its NUL,
     // rounded up to 8
     const LARGEST_RECORD: usize = 280;
-    let mut entries = Vec::new();
-    let mut buffer = vec![0u8; 32 * 1024];
-    loop {
-        // SAFETY: getdents64 writes at most `buffer.len()` bytes into the
-        // buffer, which is live and writable for the call.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_getdents64,
-                dir.as_raw_fd(),
-                buffer.as_mut_ptr(),
-                buffer.len(),
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if n == 0 {
-            return Ok(entries);
-        }
-        let filled = &buffer[..n as usize];
-        let mut offset = 0;
-        // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
-        while offset + 19 <= filled.len() {
-            let reclen = u16::from_ne_bytes([filled[offset + 16], filled[offset + 17]]) as usize;
-            if reclen == 0 || offset + reclen > filled.len() {
-                return Err(io::Error::other("getdents64 returned a malformed record"));
-            }
-            let d_type = filled[offset + 18];
-            let name_bytes = &filled[offset + 19..offset + reclen];
-            let name_len = name_bytes
-                .iter()
-                .position(|&b| b == 0)
-                .unwrap_or(name_bytes.len());
-            let name = &name_bytes[..name_len];
-            if name != b"." && name != b".." {
-                entries.push((std::ffi::OsStr::from_bytes(name).to_owned(), d_type));
-            }
-            offset += reclen;
-        }
-        if fills_buffer && filled.len() + LARGEST_RECORD <= buffer.len() {
-            return Ok(entries);
-        }
+    const BUFFER: usize = 32 * 1024;
+    thread_local! {
+        static BUFFERS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    BUFFERS.with(|cell| {
+        // a visitor that lists a directory itself gets a buffer of its own
+        let mut owned = Vec::new();
+        let mut borrowed = cell.try_borrow_mut();
+        let buffer: &mut Vec<u8> = match borrowed.as_deref_mut() {
+            Ok(buffer) => buffer,
+            Err(_) => &mut owned,
+        };
+        buffer.clear();
+        buffer.reserve(BUFFER);
+        loop {
+            // SAFETY: getdents64 writes at most BUFFER bytes into the
+            // buffer's spare capacity (at least BUFFER, reserved above),
+            // which is live and writable for the call. Not zeroed first:
+            // only what the kernel wrote is ever read.
+            let n =
+                unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buffer.as_mut_ptr(), BUFFER) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            // SAFETY: the kernel initialised the first n bytes (n <= BUFFER,
+            // within the capacity).
+            unsafe { buffer.set_len(n as usize) };
+            let filled = &buffer[..];
+            let mut offset = 0;
+            // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+            while offset + 19 <= filled.len() {
+                let reclen = u16::from_ne_bytes([filled[offset + 16], filled[offset + 17]]) as usize;
+                if reclen == 0 || offset + reclen > filled.len() {
+                    return Err(io::Error::other("getdents64 returned a malformed record"));
+                }
+                let d_type = filled[offset + 18];
+                let name_bytes = &filled[offset + 19..offset + reclen];
+                let name_len = name_bytes
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(name_bytes.len());
+                let name = &name_bytes[..name_len];
+                if name != b"." && name != b".." {
+                    visit(std::ffi::OsStr::from_bytes(name), d_type);
+                }
+                offset += reclen;
+            }
+            if fills_buffer && filled.len() + LARGEST_RECORD <= BUFFER {
+                return Ok(());
+            }
+            buffer.clear();
+        }
+    })
 }
 
 /// Drops every capability from this thread's bounding set: one

@@ -122,29 +122,13 @@ pub fn read_capped(file: &std::fs::File, size: u64, limit: u64) -> std::result::
 }
 
 /// Reads `source` to its end, or to `limit + 1` bytes, whichever comes
-/// first, with plain read(2)s into a buffer of `size_hint` bytes to start
-/// with (a /proc file says 0: it grows by 16 KiB).
-pub fn read_all(mut source: impl Read, size_hint: u64, limit: u64) -> io::Result<Vec<u8>> {
+/// first, into a buffer of `size_hint` bytes to start with (a /proc file
+/// says 0: the hint is the caller's guess). Through `Take`, std's generic
+/// reader: it reads into the buffer's spare capacity without zeroing it
+/// and without asking stat and lseek first, as File's own read_to_end does.
+pub fn read_all(source: impl Read, size_hint: u64, limit: u64) -> io::Result<Vec<u8>> {
     let cap = limit.saturating_add(1);
     let mut bytes: Vec<u8> = Vec::with_capacity(size_hint.saturating_add(1).min(cap) as usize);
-    loop {
-        if bytes.len() as u64 >= cap {
-            return Ok(bytes);
-        }
-        if bytes.len() == bytes.capacity() {
-            bytes.reserve(16 * 1024);
-        }
-        let len = bytes.len();
-        let room = (bytes.capacity() - len).min((cap - len as u64) as usize);
-        bytes.resize(len + room, 0);
-        match source.read(&mut bytes[len..]) {
-            Ok(0) => {
-                bytes.truncate(len);
-                return Ok(bytes);
-            }
-            Ok(n) => bytes.truncate(len + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => bytes.truncate(len),
-            Err(e) => return Err(e),
-        }
-    }
+    source.take(cap).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }

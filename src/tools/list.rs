@@ -47,6 +47,7 @@ pub fn list(process: &Process, args: ListArgs, cli_config: Option<&Path>) -> Res
 
 /// The table `cenv list` prints.
 pub fn format_table(envs: &[ListedEnv]) -> String {
+    use crate::system::escape;
     let mut rows = vec![[
         "NAME".to_owned(),
         "PREFIX".to_owned(),
@@ -57,14 +58,17 @@ pub fn format_table(envs: &[ListedEnv]) -> String {
     for env in envs {
         // names and paths come from anyone who can create a directory:
         // escaped, so none can fake a row or drive the terminal
+        let mut owner_group = escape::text(&env.owner);
+        owner_group.push(':');
+        owner_group.push_str(&escape::text(&env.group));
         rows.push([
-            crate::system::escape::text(&env.name),
-            crate::system::escape::path(&env.prefix),
-            crate::system::escape::text(&env.python.clone().unwrap_or_else(|| "-".into())),
-            crate::system::escape::text(&format!("{}:{}", env.owner, env.group)),
+            escape::text(&env.name),
+            escape::path(&env.prefix),
+            env.python.as_deref().map_or_else(|| "-".into(), escape::text),
+            owner_group,
             match (&env.may_use, &env.reason) {
                 (true, _) => "yes".into(),
-                (false, Some(reason)) => format!("no: {}", crate::system::escape::text(reason)),
+                (false, Some(reason)) => format!("no: {}", escape::text(reason)),
                 (false, None) => "no".into(),
             },
         ]);
@@ -72,14 +76,20 @@ pub fn format_table(envs: &[ListedEnv]) -> String {
     let widths: Vec<usize> = (0..5)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
-    let mut out = String::new();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(c, cell)| format!("{cell:<w$}", w = widths[c]))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
+    let mut out = String::with_capacity(rows.len() * (widths.iter().sum::<usize>() + 10));
+    for row in &rows {
+        let start = out.len();
+        for (c, cell) in row.iter().enumerate() {
+            if c > 0 {
+                out.push_str("  ");
+            }
+            out.push_str(cell);
+            for _ in cell.chars().count()..widths[c] {
+                out.push(' ');
+            }
+        }
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
         out.push('\n');
     }
     out
