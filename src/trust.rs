@@ -320,8 +320,10 @@ pub fn open_command(program: &Path, check: &EnvCheck, rules: &TrustRules) -> Res
         let mut magic = [0u8; 2];
         nix::sys::uio::pread(&fd, &mut magic, 0).is_ok_and(|n| n == 2) && magic == *b"#!"
     };
-    let real = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
-        .unwrap_or_else(|_| program.to_owned());
+    // what the kernel calls the file opened; without /proc, the path as
+    // given — and then the command cannot run by its path (below)
+    let named = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))).ok();
+    let real = named.clone().unwrap_or_else(|| program.to_owned());
     let inside = program.starts_with(&check.prefix) || real.starts_with(&check.prefix);
     let mut findings = Vec::new();
     let mut walked = None;
@@ -341,7 +343,10 @@ pub fn open_command(program: &Path, check: &EnvCheck, rules: &TrustRules) -> Res
         findings.extend(judge_fd(&real, fd.as_fd(), &st, rules, false));
     }
     let exec_by = if !inside
-        || (check.findings.is_empty() && findings.is_empty() && resolves_within_judged(program, &real, check))
+        || (check.findings.is_empty()
+            && findings.is_empty()
+            && named.is_some()
+            && resolves_within_judged(program, &real, check, rules))
     {
         ExecBy::Path
     } else {
@@ -367,15 +372,19 @@ const MAX_LINKS: usize = 8;
 /// follows no symlink, and the set is closed under `..`. Every symlink on
 /// the way must lie in one of them, its target made of leading `..` and
 /// then plain names — with `..` after a name, the kernel's answer (the
-/// physical parent) and this lexical one could differ. The path reached
-/// must be `real` itself: a canonical path has no symlink in it, so the
-/// plain names walked down were not symlinks either. Then no one untrusted
-/// can change what `program` names, and executing it by path is executing
-/// what was judged (or what a trusted account put there since).
-fn resolves_within_judged(program: &Path, real: &Path, check: &EnvCheck) -> bool {
+/// physical parent) and this lexical one could differ — and be owned by a
+/// trusted owner (in a sticky directory others may write, only a link's
+/// owner can replace it). The path reached must be `real` itself: a
+/// canonical path has no symlink in it, so the plain names walked down were
+/// not symlinks either. Then no one untrusted can change what `program`
+/// names; exec checks just before the exec that it still names the file
+/// judged.
+fn resolves_within_judged(program: &Path, real: &Path, check: &EnvCheck, rules: &TrustRules) -> bool {
     let bin = check.prefix.join("bin");
     let judged_dir = |dir: &Path| {
-        dir == bin || check.prefix.starts_with(dir) || real.parent().is_some_and(|p| p.starts_with(dir))
+        (check.bin_id.is_some() && dir == bin)
+            || check.prefix.starts_with(dir)
+            || real.parent().is_some_and(|p| p.starts_with(dir))
     };
     let mut current = program.to_owned();
     for _ in 0..=MAX_LINKS {
@@ -390,6 +399,14 @@ fn resolves_within_judged(program: &Path, real: &Path, check: &EnvCheck) -> bool
         }
         if current == real {
             return true;
+        }
+        // A judged directory may be sticky and writable by others (as /tmp):
+        // there, only a link's owner can replace it, so the owner must be
+        // trusted too. The kernel's protected_symlinks covers
+        // world-writable sticky directories only, not group-writable ones.
+        match nix::sys::stat::lstat(&current) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK && rules.owners.contains(&st.st_uid) => {}
+            _ => return false,
         }
         let Ok(target) = std::fs::read_link(&current) else {
             return false;

@@ -116,12 +116,17 @@ fn race_bob_swapping_bin_python(sb: &Sandbox) -> (Vec<Output>, u64) {
     let evil = sb.write("envs/cv/bin/.evil", "#!/bin/sh\necho EVIL-RAN\n");
     chown(&evil, BOB);
     chmod(&evil, 0o755);
-    bob_swaps_while_alice_runs(sb, &bin.join("python"), &evil, &["python", "-c", "print('GOOD')"])
+    bob_swaps_while_alice_runs(
+        sb,
+        &bin.join("python"),
+        &evil,
+        &["cv", "python", "-c", "print('GOOD')"],
+    )
 }
 
 /// bob exchanges `a` and `b` (renameat2 with RENAME_EXCHANGE) in a loop
-/// while alice runs `cenv run cv COMMAND` 200 times. Returns each run's
-/// output and the number of swaps that succeeded.
+/// while alice runs `cenv run ARGS` 200 times. Returns each run's output
+/// and the number of swaps that succeeded.
 fn bob_swaps_while_alice_runs(sb: &Sandbox, a: &Path, b: &Path, command: &[&str]) -> (Vec<Output>, u64) {
     let count = sb.path("work/swaps");
     let swapper = sb.write(
@@ -150,7 +155,7 @@ fn bob_swaps_while_alice_runs(sb: &Sandbox, a: &Path, b: &Path, command: &[&str]
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let run: Vec<&str> = ["run", "cv"].iter().chain(command).copied().collect();
+    let run: Vec<&str> = ["run"].iter().chain(command).copied().collect();
     let outputs: Vec<Output> = (0..200).map(|_| run_as(sb, ALICE, &run)).collect();
     let _ = swapping.kill();
     let _ = swapping.wait();
@@ -244,7 +249,7 @@ fn a_path_through_a_directory_the_check_does_not_judge_is_never_executed_by_path
         &sb,
         &lib.join("pylink"),
         &lib.join(".evil"),
-        &["py", "-c", "print('GOOD')"],
+        &["cv", "py", "-c", "print('GOOD')"],
     );
     assert!(
         swaps > 1000,
@@ -254,6 +259,54 @@ fn a_path_through_a_directory_the_check_does_not_judge_is_never_executed_by_path
     let goods = outputs.iter().filter(|o| stdout(o).contains("GOOD")).count();
     assert_eq!(evil_runs, 0, "alice's runs executed bob's file");
     // a run that judged bob's link is refused; one that judged /usr/bin runs
+    assert!(goods > 0, "no run judged the good link: {goods} of 200 ran");
+}
+
+#[test]
+fn a_link_another_user_owns_in_a_sticky_directory_is_never_followed_by_path() {
+    require_root!();
+    // lab/ is sticky and writable by bob's group (as /tmp, or a shared
+    // project directory): the check accepts it above an env, since there
+    // only an entry's owner can replace it. alice's env links bin/python
+    // to ../../py, which bob owns: bob can swap his own link, so the
+    // command runs through the descriptor judged, never by its path.
+    let sb = sandbox();
+    let lab = sb.mkdir("lab");
+    sh(&["chown", &format!("root:{BOB}"), lab.to_str().unwrap()]);
+    chmod(&lab, 0o1775);
+    let env = sb.make_env("lab/env");
+    fs::remove_file(env.join("bin/python")).unwrap();
+    std::os::unix::fs::symlink("../../py", env.join("bin/python")).unwrap();
+    let alice = user(ALICE);
+    chown_tree(&env, alice.uid, alice.gid);
+    let bobs = sb.mkdir("work/bobs-py");
+    let evil = sb.write("work/bobs-py/python3", "#!/bin/sh\necho EVIL-RAN\n");
+    for path in [&bobs, &evil] {
+        chown(path, BOB);
+        chmod(path, 0o755);
+    }
+    let bob = user(BOB);
+    for (link, target) in [
+        (lab.join("py"), Path::new("/usr/bin/python3")),
+        (lab.join(".evil"), evil.as_path()),
+    ] {
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        std::os::unix::fs::lchown(&link, Some(bob.uid), Some(bob.gid)).unwrap();
+    }
+    let prefix = env.to_str().unwrap().to_owned();
+    let (outputs, swaps) = bob_swaps_while_alice_runs(
+        &sb,
+        &lab.join("py"),
+        &lab.join(".evil"),
+        &["-p", &prefix, "python", "-c", "print('GOOD')"],
+    );
+    assert!(
+        swaps > 1000,
+        "the swapper swapped {swaps} times: the race never happened"
+    );
+    let evil_runs = outputs.iter().filter(|o| stdout(o).contains("EVIL-RAN")).count();
+    let goods = outputs.iter().filter(|o| stdout(o).contains("GOOD")).count();
+    assert_eq!(evil_runs, 0, "alice's runs executed bob's file");
     assert!(goods > 0, "no run judged the good link: {goods} of 200 ran");
 }
 

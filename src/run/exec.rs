@@ -129,9 +129,16 @@ pub fn exec(command: &CheckedCommand, argv: &[OsString], environ: &Environ) -> E
     if let Err(e) = crate::system::sys::restore_default_sigpipe() {
         return Error::system("restoring the default SIGPIPE disposition", e);
     }
+    // By path only if the path still names the file judged: a trusted
+    // account replacing it since the check (a package manager mid-update)
+    // does not get an unjudged file run; the descriptor is what was judged.
+    let exec_by = match command.exec_by {
+        ExecBy::Path if command.in_env && !same_file(program, &command.fd) => ExecBy::Descriptor,
+        other => other,
+    };
     let through_fd =
-        command.exec_by == ExecBy::Descriptor && (!command.is_script || Path::new("/proc/self/fd").is_dir());
-    let result = if command.exec_by == ExecBy::Path {
+        exec_by == ExecBy::Descriptor && (!command.is_script || Path::new("/proc/self/fd").is_dir());
+    let result = if exec_by == ExecBy::Path {
         nix::unistd::execve(&program_c, &args, &env)
     } else if through_fd {
         if command.is_script {
@@ -157,7 +164,7 @@ pub fn exec(command: &CheckedCommand, argv: &[OsString], environ: &Environ) -> E
         Err(errno) => errno,
     };
     match errno {
-        Errno::ENOENT if command.exec_by == ExecBy::Path && std::fs::symlink_metadata(program).is_err() => {
+        Errno::ENOENT if exec_by == ExecBy::Path && std::fs::symlink_metadata(program).is_err() => {
             Error::CommandNotFound {
                 command: program.display().to_string(),
                 path: "it disappeared before it could be run".into(),

@@ -51,6 +51,7 @@ pub use task::confine_task;
 /// Runs the pipeline; returns only when something failed before or at exec,
 /// after the outcome went to the audit log.
 pub fn run(process: &Process, args: RunArgs, cli_config: Option<&Path>) -> Error {
+    crate::system::process::ends_in_exec();
     // Connected first: before the config is read and long before Landlock.
     let audit = AuditLog::connect();
     let mut trail = initial_trail(process, &args);

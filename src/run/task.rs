@@ -22,6 +22,7 @@ use crate::trust::{judge_findings, open_command};
 /// `argv` its command (for the audit line). A refusal is logged and
 /// returned, and the task must then fail.
 pub fn confine_task(env_name: &str, job_env: Environ, argv: &[OsString]) -> Result<Environ> {
+    crate::system::process::ends_in_exec();
     let audit = AuditLog::connect();
     let process = Process::for_task(job_env);
     let spec = if env_name.contains('/') {

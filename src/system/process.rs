@@ -9,6 +9,7 @@
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::system::environ::Environ;
@@ -80,13 +81,30 @@ fn working_directory() -> Option<PathBuf> {
 
 /// Descriptors left for the exec to close.
 static CLOSED_AT_EXEC: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+/// Whether this process is on its way to an exec (`cenv run`, a task).
+static ON_THE_WAY_TO_EXEC: AtomicBool = AtomicBool::new(false);
+/// At most this many are left to the exec: never enough to run short.
+const HELD_AT_MOST: usize = 64;
+
+/// Says that this process ends in an exec (`cenv run`, a SLURM task):
+/// from here on [`close_at_exec`] leaves descriptors for it.
+pub fn ends_in_exec() {
+    ON_THE_WAY_TO_EXEC.store(true, Ordering::Relaxed);
+}
 
 /// Leaves `fd` open for the exec to close: every descriptor cenv opens is
 /// close-on-exec, so the exec closes it at no cost, where dropping it costs
-/// a close(2) — on every run, before every job. For the descriptors of
-/// `cenv run`'s way to the exec (config, paths, mount table, Landlock).
+/// a close(2) — on every run, before every job. Only on the way to an exec
+/// ([`ends_in_exec`]) and for a few: a command that never execs (`doctor`
+/// resolving thousands of links) closes each at once.
 pub fn close_at_exec(fd: impl Into<OwnedFd>) {
+    let fd = fd.into();
+    if !ON_THE_WAY_TO_EXEC.load(Ordering::Relaxed) {
+        return;
+    }
     if let Ok(mut held) = CLOSED_AT_EXEC.lock() {
-        held.push(fd.into());
+        if held.len() < HELD_AT_MOST {
+            held.push(fd);
+        }
     }
 }

@@ -340,7 +340,9 @@ fn check_entry(path: &Path, meta: &Metadata, context: &EnvContext, out: &Mutex<C
     if in_bin && is_symlink {
         if let Ok(target) = std::fs::read_link(path) {
             let absolute = path.parent().unwrap_or(Path::new("/")).join(&target);
-            let resolved = crate::system::paths::canonical(&absolute).unwrap_or(absolute);
+            // a link that cannot be resolved (dangling, or no descriptor to
+            // spare) is judged by its text: `..` taken lexically
+            let resolved = crate::system::paths::canonical(&absolute).unwrap_or_else(|_| lexical(&absolute));
             if !resolved.starts_with(&context.prefix) {
                 problems.push((
                     "bin/ link leading outside",
@@ -761,6 +763,21 @@ pub fn doctor(process: &Process, args: DoctorArgs, cli_config: Option<&Path>) ->
         write_stdout(text.as_bytes())?;
     }
     Ok(status)
+}
+
+/// `path` with `.` and `..` taken lexically (no symlink followed).
+fn lexical(path: &Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -126,6 +126,48 @@ fn doctor_finds_each_broken_thing_with_its_fix() {
 }
 
 #[test]
+fn doctor_finds_links_leading_outside_among_thousands_with_few_descriptors() {
+    require_root!();
+    // an env with 3,000 links in bin/, run with 256 descriptors: resolving
+    // each must not hold one, and a link that cannot be resolved (dangling,
+    // or no descriptor left) is still judged by its text
+    let sb = shared(&["cv"], "");
+    let bin = sb.path("envs/cv/bin");
+    for i in 0..3000 {
+        std::os::unix::fs::symlink("python", bin.join(format!("tool{i}"))).unwrap();
+    }
+    std::os::unix::fs::symlink("../../../../../../../../etc/shadow", bin.join("shadow")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../../no/such/file", bin.join("dangling")).unwrap();
+    let out = cenv_as(&sb, ALICE)
+        .args(["doctor", "--json", "cv"])
+        .output()
+        .unwrap();
+    let limited = std::process::Command::new("prlimit")
+        .args(["--nofile=256:256", "--"])
+        .arg("setpriv")
+        .args(["--reuid", ALICE, "--regid", ALICE, "--init-groups", "--"])
+        .arg(cenv_binary())
+        .arg("--config")
+        .arg(sb.path("cenv.toml"))
+        .args(["doctor", "--json", "cv"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(sb.path("work"))
+        .output()
+        .unwrap();
+    for out in [out, limited] {
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}\n{}", stdout(&out), stderr(&out)));
+        for link in ["shadow", "dangling"] {
+            assert!(
+                has_finding(&report, "warning", &bin.join(link), "outside the env", "ls -l"),
+                "{link}: {report:#}"
+            );
+        }
+    }
+}
+
+#[test]
 fn doctor_checks_the_roots_owner_and_group_against_the_config() {
     require_root!();
     let sb = shared(
