@@ -266,6 +266,9 @@ pub struct InstalledKernel {
     pub display_name: Option<String>,
     /// Starts for you as things are now.
     pub ok: bool,
+    /// "ok"; "refused": the env is not open to you (the kernel is fine,
+    /// the policy or file permissions keep you out); "broken".
+    pub state: &'static str,
     /// What is wrong, when not ok.
     pub problem: Option<String>,
 }
@@ -303,10 +306,13 @@ pub fn kernel_list(process: &Process, args: KernelListArgs, cli_config: Option<&
             "{}  {}  {}  {}\n",
             escape::text(&k.kernel),
             escape::text(k.display_name.as_deref().unwrap_or("?")),
-            if k.ok {
-                "ok".to_owned()
-            } else {
-                format!("BROKEN: {}", escape::text(k.problem.as_deref().unwrap_or("")))
+            match k.state {
+                "ok" => "ok".to_owned(),
+                "refused" => format!(
+                    "not open to you: {}",
+                    escape::text(k.problem.as_deref().unwrap_or(""))
+                ),
+                _ => format!("BROKEN: {}", escape::text(k.problem.as_deref().unwrap_or(""))),
             },
             escape::path(&k.dir)
         ));
@@ -325,6 +331,7 @@ fn inspect_kernel(process: &Process, loaded: &LoadedConfig, dir: &Path, kernel: 
         env: None,
         display_name: None,
         ok: false,
+        state: "broken",
         problem: None,
     };
     // a kernelspec lives in a tree its owner may change: never follow a
@@ -359,10 +366,17 @@ fn inspect_kernel(process: &Process, loaded: &LoadedConfig, dir: &Path, kernel: 
         match usable_env(process, loaded, env) {
             Ok(prefix) if !has_ipykernel(&prefix) => Some(no_ipykernel(env)),
             Ok(_) => None,
+            Err(e @ (Error::NotAllowed { .. } | Error::EnvNotAccessible { .. })) => {
+                found.state = "refused";
+                Some(e.to_string())
+            }
             Err(e) => Some(e.to_string()),
         }
     };
     found.ok = found.problem.is_none();
+    if found.ok {
+        found.state = "ok";
+    }
     found
 }
 

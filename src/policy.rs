@@ -7,7 +7,6 @@
 //! resolve, authorize, check trust; [`list_envs`] asks it of every env.
 #![forbid(unsafe_code)]
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use std::path::PathBuf;
@@ -213,7 +212,7 @@ pub fn admit(
     trail.prefix = crate::audit::field(env.prefix.as_os_str().as_encoded_bytes());
     let settings = config.settings_for(&env.prefix);
     authorize(&subject_of(identity)?, &settings, &env.requested, || {
-        user_name(std::fs::metadata(&env.prefix).map(|m| m.uid()).unwrap_or(0))
+        config.admin_of(&env.prefix)
     })?;
     explain(&Allowed {
         settings: &settings,
@@ -290,7 +289,12 @@ fn may_use_seen(
         // not visible to the caller: the table of its name decides
         config.settings_for_name(&prefix.file_name().unwrap_or_default().to_string_lossy())
     };
-    if let Err(e) = authorize(subject, &settings, &settings.key, || owner.to_owned()) {
+    let admin = || match (&config.contact, owner) {
+        (Some(contact), _) => contact.clone(),
+        (None, "?") => config.admin_of(prefix),
+        (None, owner) => owner.to_owned(),
+    };
+    if let Err(e) = authorize(subject, &settings, &settings.key, admin) {
         return (false, Some(e.audit_reason()));
     }
     match readable() {

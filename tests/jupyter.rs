@@ -225,7 +225,7 @@ fn a_kernel_from_cenv_kernel_install_is_a_confined_audited_cenv_run() {
         .output()
         .unwrap());
     assert!(
-        hub_list.contains("cenv-jupyter  Python 3.11 (jupyter)  BROKEN: "),
+        hub_list.contains("cenv-jupyter  Python 3.11 (jupyter)  not open to you: "),
         "{hub_list}"
     );
     let (report, err) = kernel_check(

@@ -151,12 +151,10 @@ pub fn resolve(
                     // The env may be here, but the caller may not look: stop
                     // rather than pick another env of the same name further on.
                     Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                        use std::os::unix::fs::MetadataExt;
-                        let owner = std::fs::metadata(dir).map(|m| m.uid()).unwrap_or(0);
                         return Err(Error::EnvNotAccessible {
                             name: name.clone(),
                             dir: dir.clone(),
-                            admin: crate::system::users::user_name(owner),
+                            admin: config.admin_of(dir),
                         });
                     }
                     _ => {}

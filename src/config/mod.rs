@@ -41,8 +41,8 @@ pub struct KeyDoc {
 pub const KEYS: &[KeyDoc] = &[
     KeyDoc { name: "envs_dirs", sample: "[\"/opt/miniconda/envs\"]", default: "[\"/opt/miniconda/envs\"]",
         help: "Directories holding named envs, searched in order (absolute paths; no ~ or globs). Each existing one is read-only for every run." },
-    KeyDoc { name: "base_prefix", sample: "\"/opt/miniconda\"", default: "none",
-        help: "The conda installation the envs belong to: `cenv run base` resolves to it, its envs/ is searched, and it is read-only for runs." },
+    KeyDoc { name: "base_prefix", sample: "\"/opt/miniconda\"", default: "found: the parent of an envs_dirs entry named envs that holds conda-meta/ (conda's own layout); else none",
+        help: "The conda installation the envs belong to: `cenv run base` resolves to it, its envs/ is searched, and it and its pkgs/ are read-only for runs." },
     KeyDoc { name: "umask", sample: "\"027\"", default: "\"027\"",
         help: "The umask of every run, combined with the caller's own; an octal string." },
     KeyDoc { name: "allow_root", sample: "false", default: "false",
@@ -71,6 +71,8 @@ pub const KEYS: &[KeyDoc] = &[
         help: "Whether cenv notebook may serve on an address that is not loopback (--ip=0.0.0.0); by default it refuses, and the server is reached through ssh -L." },
     KeyDoc { name: "notebook_restrict_binds", sample: "false", default: "false",
         help: "Whether cenv notebook's run may bind TCP only to the server's port (Landlock ABI 4 or later; kernels then use Unix sockets): nothing a cell starts can listen on another port. It also stops what binds a port on purpose: torch.distributed's TCP store, TensorBoard, Dask's dashboard, ipykernel's pipe for output from subprocesses. A user's config may turn it on." },
+    KeyDoc { name: "contact", sample: "\"conda-user (envs@lab.example.org)\"", default: "the owner of the env, else of its envs root",
+        help: "Whom refusals tell a user to ask about an env." },
     KeyDoc { name: "envs", sample: "{ cv = { groups = [\"ai-researchers\"] } }", default: "{}",
         help: "[envs.NAME] tables, keyed by env name (or by path for an env outside the envs roots): groups, users (who may use it), umask, landlock, readonly_paths (overrides for it)." },
 ];
@@ -146,10 +148,17 @@ pub struct Config {
     /// Whether `cenv notebook`'s run may bind TCP only to the server's port.
     #[serde(default)]
     pub notebook_restrict_binds: bool,
+    /// Whom refusals tell a user to ask (default: the env's owner).
+    #[serde(default)]
+    pub contact: Option<String>,
     /// The `envs_dirs` a user's own config added to the system's: searched,
     /// but the user's, not shared (never made read-only for a run).
     #[serde(skip)]
     pub user_envs_dirs: Vec<PathBuf>,
+    /// Whether `base_prefix` was not configured but found: the parent of an
+    /// envs root named `envs` that holds `conda-meta/` ([`Config::infer_base_prefix`]).
+    #[serde(skip)]
+    pub base_inferred: bool,
 }
 
 /// A user or group, by name or by numeric id.
@@ -305,12 +314,55 @@ impl Default for Config {
             default_envs: BTreeMap::new(),
             notebook_any_ip: false,
             notebook_restrict_binds: false,
+            contact: None,
             user_envs_dirs: Vec::new(),
+            base_inferred: false,
         }
     }
 }
 
 impl Config {
+    /// Whom to ask about the env at `prefix`: the configured `contact`, else
+    /// the env's owner, else — where the caller cannot even look at it —
+    /// the owner of the nearest directory above it they can see (the envs
+    /// root: the env admin), never a made-up "root".
+    pub fn admin_of(&self, prefix: &Path) -> String {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(contact) = &self.contact {
+            return contact.clone();
+        }
+        prefix
+            .ancestors()
+            .find_map(|p| std::fs::metadata(p).ok())
+            .map_or_else(
+                || "the env admin".into(),
+                |m| crate::system::users::user_name(m.uid()),
+            )
+    }
+
+    /// Without a configured `base_prefix`, the base install as conda lays
+    /// it out: an envs root `<base>/envs` whose parent holds `conda-meta/`.
+    /// Its `pkgs/` — the package cache every env's files are hard links of —
+    /// is then read-only for runs by default, and `cenv run base` works, as
+    /// after `conda activate`. The first root that fits decides; a config
+    /// that names `base_prefix` is taken as it is.
+    pub fn infer_base_prefix(&mut self) {
+        if self.base_prefix.is_some() {
+            return;
+        }
+        let inferred = self
+            .envs_dirs
+            .iter()
+            .filter(|dir| !self.user_envs_dirs.contains(dir))
+            .filter(|dir| dir.file_name().is_some_and(|n| n == "envs"))
+            .filter_map(|dir| dir.parent())
+            .find(|base| base.join("conda-meta").is_dir());
+        if let Some(base) = inferred {
+            self.base_prefix = Some(base.to_owned());
+            self.base_inferred = true;
+        }
+    }
+
     /// Parses a configuration file's text; errors carry line and column.
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
         toml::from_str(text).map_err(|e| {
@@ -486,9 +538,10 @@ impl Config {
         ignore("login_umask_groups", !user.login_umask_groups.is_empty());
         ignore("default_envs", !user.default_envs.is_empty());
         ignore("notebook_any_ip", user.notebook_any_ip);
+        ignore("contact", user.contact.is_some());
         // which env is `base` decides which policy ([envs.base]) judges it
         // and what the audit line calls it
-        ignore("base_prefix", user.base_prefix.is_some());
+        ignore("base_prefix", user.base_prefix.is_some() && !user.base_inferred);
         let mut merged = self.clone();
         for dir in &user.envs_dirs {
             if !merged.envs_dirs.contains(dir) {
@@ -537,9 +590,17 @@ impl crate::system::output::Described for LoadedConfig {
     }
 
     fn describe(&self) -> String {
+        let base = match (&self.config.base_prefix, self.config.base_inferred) {
+            (Some(base), true) => format!(
+                "; base install {} (found: the envs root {} holds conda-meta/ above it)",
+                base.display(),
+                base.join("envs").display()
+            ),
+            _ => String::new(),
+        };
         match self.from_file {
-            true => format!("{}", self.path.display()),
-            false => format!("{} does not exist: the defaults", self.path.display()),
+            true => format!("{}{base}", self.path.display()),
+            false => format!("{} does not exist: the defaults{base}", self.path.display()),
         }
     }
 }
@@ -622,11 +683,13 @@ fn load_file(path: &Path, system: bool) -> Result<LoadedConfig> {
     let file = match opened {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && system => {
+            let mut config = Config::default();
+            config.infer_base_prefix();
             return Ok(LoadedConfig {
-                config: Config::default(),
+                config,
                 path: path.to_owned(),
                 from_file: false,
-            })
+            });
         }
         Err(source) => {
             return Err(Error::ConfigRead {
@@ -657,8 +720,10 @@ fn load_file(path: &Path, system: bool) -> Result<LoadedConfig> {
         path: path.to_owned(),
         message: "the file is not valid UTF-8".into(),
     })?;
+    let mut config = Config::parse(&text, path)?;
+    config.infer_base_prefix();
     Ok(LoadedConfig {
-        config: Config::parse(&text, path)?,
+        config,
         path: path.to_owned(),
         from_file: true,
     })
@@ -971,6 +1036,71 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    /// The shipped template (packaging/cenv.toml): every `#key = value`
+    /// line not marked `(example)` is the key at its default — the default
+    /// KEYS documents, parsed to the same value as no line at all; every
+    /// documented key appears; uncommented, the whole file parses.
+    #[test]
+    fn the_shipped_template_shows_defaults_and_marks_examples() {
+        let template = include_str!("../../packaging/cenv.toml");
+        let mut seen = Vec::new();
+        let mut uncommented = String::new();
+        for line in template.lines() {
+            let Some(body) = line.strip_prefix('#') else {
+                continue;
+            };
+            let Some((key, value)) = body.split_once(" = ") else {
+                if let Some(table) = body.strip_suffix("  (example)").filter(|b| b.starts_with('[')) {
+                    uncommented.push_str(table);
+                    uncommented.push('\n');
+                    let name = table
+                        .trim_matches(['[', ']'])
+                        .split('.')
+                        .next()
+                        .unwrap_or_default();
+                    seen.push(name.to_owned());
+                }
+                continue;
+            };
+            if key.contains(' ') || key.is_empty() {
+                continue;
+            }
+            let (value, example) = match value.strip_suffix("  (example)") {
+                Some(v) => (v, true),
+                None => (value, false),
+            };
+            uncommented.push_str(&format!("{key} = {value}\n"));
+            seen.push(key.to_owned());
+            let Some(doc) = KEYS.iter().find(|k| k.name == key) else {
+                // a key inside an example table
+                assert!(example, "{key}: not a top-level key, and not marked (example)");
+                continue;
+            };
+            if !example {
+                assert_eq!(
+                    value, doc.default,
+                    "{key}: the template shows {value} without (example), the default is {}",
+                    doc.default
+                );
+                let at_default = Config::parse(&format!("{key} = {value}\n"), Path::new("t")).unwrap();
+                let none = Config::parse("", Path::new("t")).unwrap();
+                assert_eq!(
+                    format!("{at_default:?}"),
+                    format!("{none:?}"),
+                    "{key} = {value} is not the default"
+                );
+            }
+        }
+        for doc in KEYS {
+            assert!(
+                seen.iter().any(|k| k == doc.name),
+                "{} is not in the template",
+                doc.name
+            );
+        }
+        Config::parse(&uncommented, Path::new("t")).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+    }
+
     use super::*;
 
     fn parse(text: &str) -> Result<Config> {

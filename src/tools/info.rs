@@ -110,8 +110,14 @@ pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Res
     let mut activate_scripts = scripts_in(&prefix, ACTIVATE_DIR, ".sh", false)?;
     activate_scripts.extend(scripts_in(&prefix, ACTIVATE_DIR, ".fish", false)?);
     let packages = record_files(&PrefixDir::open(&prefix)?)?.len();
+    // what a run's Landlock rule makes read-only — the same plan a run
+    // makes, so that the list and the sentence cannot disagree
+    let mut policy = PolicyInfo::from(&settings);
     let protection = match settings.landlock {
-        crate::config::LandlockMode::Off => "the env is writable during runs: landlock = \"off\"".to_owned(),
+        crate::config::LandlockMode::Off => {
+            policy.readonly_paths.clear();
+            "the env is writable during runs: landlock = \"off\"".to_owned()
+        }
         _ => {
             let plan = crate::confine::read_only_plan(
                 config,
@@ -122,6 +128,7 @@ pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Res
                 process.cwd.as_deref(),
                 &process.environ,
             );
+            policy.readonly_paths = plan.trees.clone();
             match plan.env_writable_because {
                 None => "the env is read-only during runs (Landlock)".to_owned(),
                 Some(why) => format!("the env is writable during your runs: {why}"),
@@ -134,7 +141,7 @@ pub fn env_info(process: &Process, loaded: &LoadedConfig, spec: &EnvSpec) -> Res
         owner,
         group: group_name(meta.gid()),
         mode: format!("{:04o}", meta.mode() & 0o7777),
-        policy: PolicyInfo::from(&settings),
+        policy,
         may_use,
         reason,
         packages,
