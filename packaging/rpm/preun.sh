@@ -1,0 +1,12 @@
+# cenv (%preun): on erase ($1 = 0, not an upgrade), never leave a PAM
+# service including /etc/pam.d/cenv-session, which the erase deletes: every
+# session of that service would then fail (no su, no ssh, no cron).
+if [ "$1" = 0 ]; then
+    still=$(grep -ls '^[^#]*cenv-session' /etc/pam.d/* 2>/dev/null | grep -v '^/etc/pam.d/cenv-session$' || true)
+    if [ -n "$still" ]; then
+        echo "cenv: /etc/pam.d/cenv-session is still included by:" $still >&2
+        echo "cenv: erasing the package would delete it, and every PAM session there would then fail." >&2
+        echo "cenv: take those lines out first (paste the two lines of pam-README.md instead); not erasing." >&2
+        exit 1
+    fi
+fi
