@@ -51,6 +51,7 @@ strip --strip-unneeded -o "$out/cenv" "$binary"
 for file in README.md SECURITY.md docs/user-guide.md docs/admin-guide.md docs/batch-jobs.md docs/jupyter.md docs/design.md LICENSE-MIT LICENSE-APACHE CHANGELOG.md pam/README.md pam/cenv-session \
     packaging/cenv.toml packaging/profile.d/cenv.sh packaging/fish/cenv.fish packaging/zsh/zprofile-snippet.zsh \
     packaging/pam-configs/cenv packaging/debian/copyright packaging/debian/lintian-overrides \
+    packaging/systemd/cenv-snapshot.service packaging/systemd/cenv-snapshot.timer packaging/cron/cenv-snapshot \
     packaging/slurm/cenv.conf packaging/slurm/cenv-el.conf packaging/slurm/lintian-overrides \
     packaging/slurm/cenv-slurm-healthcheck; do
     mkdir -p "$out/files/$(dirname "$file")"

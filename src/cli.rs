@@ -109,8 +109,11 @@ the writes near no revision (pip, copies by hand)."
     Changes(ChangesArgs),
     /// Which packages differ between a snapshot (or export) file and the live env; exit 1 when any.
     Diff(DiffArgs),
-    /// Print auditd rules watching the envs roots and package caches for writes.
-    AuditRules,
+    /// Print (or, as root, install and load) auditd rules watching the shared envs and /etc/cenv.
+    #[command(
+        long_about = "Print auditd rules that watch for writes and attribute changes in the shared envs (the base install with its pkgs/, the envs roots, readonly_paths; key cenv_env_write) and in /etc/cenv (key cenv_config). With --install (root only): write them to /etc/audit/rules.d/cenv.rules and load them with augenrules --load, run by its absolute path. `cenv doctor --all` run as root checks the rules the kernel has loaded."
+    )]
+    AuditRules(AuditRulesArgs),
     /// Jupyter kernels that start through `cenv run`: install, list, remove.
     #[command(subcommand)]
     Kernel(KernelCommand),
@@ -218,6 +221,13 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AuditRulesArgs {
+    /// Write the rules to /etc/audit/rules.d/cenv.rules and load them (root only).
+    #[arg(long)]
+    pub install: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct SnapshotArgs {
     /// Every env (the only mode: a snapshot is of the whole server).
     #[arg(long, required = true)]
@@ -274,6 +284,15 @@ pub struct DoctorArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// First bring the modes of the envs (and the base install) to what a
+    /// shared server wants — group-readable, no group or other write, no
+    /// setuid file, setgid directories — printing every change; modes
+    /// only, never owners. Root or the env's owner.
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: print what would change, change nothing.
+    #[arg(long, requires = "fix")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -182,13 +182,14 @@ struct Chroot {
 
 impl Chroot {
     fn new() -> Chroot {
-        let cache = PathBuf::from("/var/cache/cenv-tests/bookworm-chroot.tar");
+        // named for what it holds: a tarball made with other packages is not reused
+        let cache = PathBuf::from("/var/cache/cenv-tests/bookworm-chroot-systemd.tar");
         if !cache.exists() {
             run(Command::new("mmdebstrap")
                 .args([
                     "--quiet",
                     "--variant=minbase",
-                    "--include=bash,fish,man-db,libpam-runtime,passwd,login,procps,bash-completion",
+                    "--include=bash,fish,man-db,libpam-runtime,passwd,login,procps,bash-completion,systemd,zsh",
                     "bookworm",
                 ])
                 .arg(&cache)
@@ -324,6 +325,7 @@ fn the_deb_installs_works_and_leaves_nothing_when_purged_in_a_debian_12_chroot()
         "/etc/cenv/cenv.toml",
         "/etc/profile.d/cenv.sh",
         "/etc/pam.d/cenv-session",
+        "/etc/cron.d/cenv-snapshot",
     ] {
         assert!(
             conffiles.contains(conffile),
@@ -346,12 +348,92 @@ fn the_deb_installs_works_and_leaves_nothing_when_purged_in_a_debian_12_chroot()
     chroot.ok(
         "groupadd ai-researchers && useradd -m -s /bin/bash -G ai-researchers member && useradd -m -s /bin/bash other && \
          mkdir -p /opt/miniconda/envs/demo/conda-meta /opt/miniconda/envs/demo/bin && \
-         echo '{\"name\": \"python\", \"version\": \"3.11.0\", \"build\": \"0\"}' > /opt/miniconda/envs/demo/conda-meta/python-3.11.0-0.json && \
+         echo '{\"name\": \"python\", \"version\": \"3.11.0\", \"build\": \"0\", \"url\": \"https://conda.anaconda.org/conda-forge/linux-64/python-3.11.0-0.conda\"}' > /opt/miniconda/envs/demo/conda-meta/python-3.11.0-0.json && \
          ln -s /usr/bin/id /opt/miniconda/envs/demo/bin/id && \
          chgrp -R ai-researchers /opt/miniconda/envs && chmod -R g+rX,o-rwx /opt/miniconda/envs && chmod g+s /opt/miniconda/envs",
     );
     let ran = chroot.ok("su - member -c 'cenv run demo id -un; umask'");
     assert!(ran.starts_with("member\n"), "{ran}");
+    // the README's site with the shipped config: a base install whose pkgs/
+    // holds the files every env is hard-linked from, all the env admin's.
+    // Nothing in a run — not even the admin's — writes into pkgs/ or through
+    // the hard link, and `cenv info` says which trees are read-only.
+    chroot.ok("useradd -r -m -s /bin/sh -G ai-researchers conda-user && \
+         mkdir -p /opt/miniconda/conda-meta /opt/miniconda/pkgs/tool-1.0-0 && \
+         echo data > /opt/miniconda/pkgs/tool-1.0-0/file && \
+         ln /opt/miniconda/pkgs/tool-1.0-0/file /opt/miniconda/envs/demo/file && \
+         chown -R conda-user:ai-researchers /opt/miniconda && chmod -R g+rX,o-rwx /opt/miniconda && \
+         chmod g+s /opt/miniconda /opt/miniconda/envs /opt/miniconda/pkgs && \
+         su conda-user -c 'test -w /opt/miniconda/pkgs/tool-1.0-0/file'");
+    for target in [
+        "/opt/miniconda/pkgs/tool-1.0-0/file",
+        "/opt/miniconda/envs/demo/file",
+    ] {
+        let wrote = chroot.sh(&format!(
+            "su conda-user -c 'cenv run demo sh -c \"echo x >> {target}\"'"
+        ));
+        assert!(
+            !wrote.status.success() && stderr(&wrote).contains("Permission denied"),
+            "{target} was writable in a run: {}{}",
+            stdout(&wrote),
+            stderr(&wrote)
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(chroot.root.join("opt/miniconda/pkgs/tool-1.0-0/file")).unwrap(),
+        "data\n"
+    );
+    // the snapshot timer and its service ship disabled, valid, and their
+    // command works as the env admin; the cron file is all comments
+    for unit in ["cenv-snapshot.service", "cenv-snapshot.timer"] {
+        assert!(
+            chroot.root.join("usr/lib/systemd/system").join(unit).exists(),
+            "{unit}"
+        );
+        assert!(
+            !chroot
+                .root
+                .join("etc/systemd/system/timers.target.wants")
+                .join(unit)
+                .exists(),
+            "{unit} is enabled by the package"
+        );
+    }
+    chroot.ok(
+        "systemd-analyze verify --man=no /usr/lib/systemd/system/cenv-snapshot.service \
+         /usr/lib/systemd/system/cenv-snapshot.timer",
+    );
+    let service =
+        fs::read_to_string(chroot.root.join("usr/lib/systemd/system/cenv-snapshot.service")).unwrap();
+    let exec = service
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap()
+        .to_owned();
+    assert!(
+        service.contains("\nUser=conda-user\n") && service.contains("\nUMask=0027\n"),
+        "{service}"
+    );
+    chroot.ok(&format!(
+        "install -d -o conda-user -g conda-user -m 0750 /var/lib/cenv-snapshots && \
+         su conda-user -s /bin/sh -c 'umask 0027; {exec}' && test -s /var/lib/cenv-snapshots/MANIFEST"
+    ));
+    let cron = fs::read_to_string(chroot.root.join("etc/cron.d/cenv-snapshot")).unwrap();
+    assert!(
+        cron.lines().all(|l| l.is_empty() || l.starts_with('#')),
+        "the cron file runs something: {cron}"
+    );
+    assert!(cron.contains(&exec), "the cron line and the unit differ: {cron}");
+    let info = chroot.ok("su - member -c 'cenv info demo'");
+    let read_only = info
+        .lines()
+        .find(|l| l.starts_with("read-only paths:"))
+        .unwrap_or_default()
+        .to_owned();
+    for tree in ["/opt/miniconda/envs", "/opt/miniconda/pkgs"] {
+        assert!(read_only.contains(tree), "{tree} not read-only: {info}");
+    }
+    assert!(info.contains("the env is read-only during runs"), "{info}");
     // PAM: enabled through pam-auth-update, members get 027
     chroot.ok("pam-auth-update --enable cenv");
     let session = fs::read_to_string(chroot.root.join("etc/pam.d/common-session")).unwrap();
@@ -366,17 +448,52 @@ fn the_deb_installs_works_and_leaves_nothing_when_purged_in_a_debian_12_chroot()
     assert!(chroot
         .ok("bash -c '. /usr/share/bash-completion/completions/cenv && complete -p cenv'")
         .contains("_cenv"));
-    // remove takes the PAM lines out; purge leaves nothing
+    // remove takes the PAM lines out — every session still opens — and a
+    // reinstall enables the profile again, as the admin had it
+    let common = || fs::read_to_string(chroot.root.join("etc/pam.d/common-session")).unwrap();
     chroot.ok("apt-get remove -y -q cenv");
-    let session = fs::read_to_string(chroot.root.join("etc/pam.d/common-session")).unwrap();
-    assert!(!session.contains("cenv-session"), "{session}");
+    assert!(!common().contains("cenv-session"), "{}", common());
+    assert_eq!(chroot.ok("su - member -c umask").trim(), "0022");
+    chroot.ok("apt-get install -y -q /tmp/cenv.deb");
+    assert!(
+        common().contains("cenv-session"),
+        "the admin's choice was lost: {}",
+        common()
+    );
+    assert_eq!(chroot.ok("su - member -c umask").trim(), "0027");
+    // an include written by hand would outlive the file a purge deletes
+    // (every su would then fail): the package refuses to go, and says why
+    chroot.ok("echo 'session include cenv-session' >> /etc/pam.d/su");
+    let refused = chroot.sh("apt-get remove -y -q cenv");
+    assert!(!refused.status.success(), "removed with an include left");
+    assert!(
+        stderr(&refused).contains("still included by: /etc/pam.d/su"),
+        "{}{}",
+        stdout(&refused),
+        stderr(&refused)
+    );
+    chroot.ok("dpkg -s cenv | grep -q '^Status: install ok installed'");
+    assert_eq!(chroot.ok("su - member -c umask").trim(), "0027");
+    chroot.ok("sed -i '/cenv-session/d' /etc/pam.d/su");
+    // the documented way without pam-auth-update: the two lines pasted in
+    // survive the purge, and every session still opens
+    chroot.ok("grep -v '^#' /etc/pam.d/cenv-session >> /etc/pam.d/su");
     chroot.ok("apt-get purge -y -q cenv");
+    assert!(!common().contains("cenv-session"), "{}", common());
+    assert_eq!(chroot.ok("su - member -c umask").trim(), "0027");
+    assert_eq!(chroot.ok("su - other -c umask").trim(), "0022");
+    assert!(
+        !chroot.root.join("var/lib/cenv").exists(),
+        "purge left /var/lib/cenv"
+    );
     for gone in [
         "etc/cenv/cenv.toml",
         "etc/profile.d/cenv.sh",
         "etc/pam.d/cenv-session",
         "usr/bin/cenv",
         "etc/cenv",
+        "etc/cron.d/cenv-snapshot",
+        "usr/lib/systemd/system/cenv-snapshot.timer",
     ] {
         assert!(!chroot.root.join(gone).exists(), "{gone} is left after purge");
     }
@@ -401,6 +518,9 @@ fn the_rpm_has_the_layout_and_installs_upgrades_and_erases() {
         "/etc/profile.d/cenv.sh",
         "/etc/pam.d/cenv-session",
         "/usr/share/licenses/cenv/LICENSE-MIT",
+        "/usr/lib/systemd/system/cenv-snapshot.service",
+        "/usr/lib/systemd/system/cenv-snapshot.timer",
+        "/etc/cron.d/cenv-snapshot",
     ] {
         assert!(
             files.lines().any(|l| l == path),
@@ -408,13 +528,22 @@ fn the_rpm_has_the_layout_and_installs_upgrades_and_erases() {
         );
     }
     let configs = query("-qcp", rpm);
-    assert_eq!(configs.lines().count(), 3, "{configs}");
+    assert_eq!(configs.lines().count(), 4, "{configs}");
     let requires = query("-qRp", rpm);
     assert!(requires.contains("libc.so.6(GLIBC_2.34)(64bit)"), "{requires}");
     // install, change the config, upgrade to a release whose config changed, erase
     let root = PathBuf::from(format!("/var/tmp/cenv-rpmroot-{}", std::process::id()));
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root).unwrap();
+    // the scriptlets run in the root: a shell and grep there (busybox,
+    // statically linked), and a PAM directory
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::create_dir_all(root.join("etc/pam.d")).unwrap();
+    fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("busybox-static (tests/run-all.sh installs it)");
+    for tool in ["sh", "grep"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(tool)).unwrap();
+    }
     run(Command::new("rpm")
         .args(["-i", "--nodeps", "--root"])
         .arg(&root)
@@ -434,6 +563,23 @@ fn the_rpm_has_the_layout_and_installs_upgrades_and_erases() {
         root.join("etc/cenv/cenv.toml.rpmnew").exists(),
         "no .rpmnew after the upgrade"
     );
+    // an include written by hand would outlive the file the erase deletes
+    // (every su would then fail): the erase is refused, and says why
+    fs::write(root.join("etc/pam.d/su"), "session include cenv-session\n").unwrap();
+    let refused = Command::new("rpm")
+        .args(["-e", "--nodeps", "--root"])
+        .arg(&root)
+        .arg("cenv")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "erased with an include left");
+    assert!(
+        stderr(&refused).contains("still included by: /etc/pam.d/su"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(root.join("usr/bin/cenv").exists());
+    fs::write(root.join("etc/pam.d/su"), "session required pam_unix.so\n").unwrap();
     run(Command::new("rpm")
         .args(["-e", "--nodeps", "--root"])
         .arg(&root)

@@ -143,6 +143,24 @@ pub fn check_envs_root(root: &Path, config: &Config) -> Vec<Finding> {
             format!("chgrp {} {}", groups[0], shell_quote(root)),
         ));
     }
+    if meta.uid() != 0 {
+        if let Some(owner) = crate::identity::Account::by_uid(meta.uid()) {
+            if owner.gid != meta.gid() && !owner.groups().contains(&meta.gid()) {
+                findings.push(Finding::new(
+                    Severity::Warning,
+                    root,
+                    format!(
+                        "its owner {} is not a member of its group {}",
+                        owner.name,
+                        group_name(meta.gid())
+                    ),
+                    "every chmod the env admin runs then clears the setgid bit of a directory, \
+                     and `chmod g+s` from them does nothing: the group loses new files",
+                    format!("usermod -aG {} {}  # as root", group_name(meta.gid()), owner.name),
+                ));
+            }
+        }
+    }
     if mode != config.envs_dir_mode {
         findings.push(Finding::new(
             Severity::Warning,
@@ -160,6 +178,30 @@ struct EnvContext {
     prefix: PathBuf,
     owner: u32,
     trusted_groups: Vec<u32>,
+    /// The env is the group's (its directory lets the group in): every file
+    /// must be readable by the group, every directory searchable.
+    group_shared: bool,
+    /// Its directories should carry the setgid bit (the prefix or its envs
+    /// root does): new files then belong to the group.
+    setgid_dirs: bool,
+    /// Directories not to scan here (the base install's envs/: each env is
+    /// scanned on its own).
+    skip: Vec<PathBuf>,
+}
+
+/// The one command that fixes a kind of problem in the whole env, for the
+/// summary of a kind found many times (not a dozen commands, one per file).
+fn recursive_fix(kind: &str, prefix: &Path, owner: u32) -> String {
+    let p = shell_quote(prefix);
+    match kind {
+        "writable by everyone" => format!("chmod -R o-w {p}"),
+        "writable by the group" => format!("chmod -R g-w {p}"),
+        "setuid or setgid" => format!("find {p} -type f -perm /6000 -exec chmod u-s,g-s {{}} +"),
+        "owned by another user" => format!("chown -R {} {p}  # as root", user_name(owner)),
+        "not readable by the group" => format!("chmod -R g+rX {p}"),
+        "directory without the setgid bit" => format!("find {p} -type d -exec chmod g+s {{}} +"),
+        _ => format!("ls -l {p}/bin"),
+    }
 }
 
 /// Per-file problems are capped per kind so a broken 100,000-file env gives
@@ -211,11 +253,30 @@ pub fn check_env_tree(prefix: &Path, root: Option<&Path>, config: &Config) -> Ve
             ));
         }
     }
+    let root_setgid = root
+        .and_then(|r| std::fs::metadata(r).ok())
+        .is_some_and(|m| m.mode() & 0o2000 != 0);
     let context = EnvContext {
         prefix: prefix.to_owned(),
         owner: meta.uid(),
         trusted_groups: config.trusted_groups.iter().filter_map(Principal::gid).collect(),
+        group_shared: meta.mode() & 0o050 == 0o050,
+        setgid_dirs: root_setgid || meta.mode() & 0o2000 != 0,
+        skip: if config.base_prefix.as_deref() == Some(prefix) {
+            vec![prefix.join("envs")]
+        } else {
+            Vec::new()
+        },
     };
+    if context.setgid_dirs && meta.mode() & 0o2000 == 0 {
+        findings.push(Finding::new(
+            Severity::Warning,
+            prefix,
+            format!("the setgid bit is not set (mode {:04o})", meta.mode() & 0o7777),
+            "files created in the env would not get its group, and the group could lose access to them",
+            format!("chmod g+s {}", shell_quote(prefix)),
+        ));
+    }
     let collected = Mutex::new(Collected::default());
     if crate::system::parallel::available() {
         rayon::scope(|scope| scan_dir(prefix.to_owned(), &context, &collected, scope));
@@ -232,11 +293,8 @@ pub fn check_env_tree(prefix: &Path, root: Option<&Path>, config: &Config) -> Ve
                 Severity::Info,
                 prefix,
                 format!("{} more files with the problem '{kind}'", count - PER_KIND_LIMIT),
-                "only the first few of each kind are listed",
-                format!(
-                    "cenv doctor --json {} (and fix the listed ones first)",
-                    shell_quote(prefix)
-                ),
+                "only the first few of each kind are listed; one command fixes them all",
+                recursive_fix(kind, prefix, context.owner),
             ));
         }
     }
@@ -266,6 +324,9 @@ fn check_entries(dir: &Path, context: &EnvContext, out: &Mutex<Collected>) -> Ve
         let path = entry.path();
         let Ok(meta) = entry.metadata() else { continue };
         if meta.is_dir() {
+            if context.skip.contains(&path) {
+                continue;
+            }
             check_entry(&path, &meta, context, out, false);
             subdirs.push(path);
         } else {
@@ -321,6 +382,59 @@ fn check_entry(path: &Path, meta: &Metadata, context: &EnvContext, out: &Mutex<C
             ));
         }
     }
+    if !is_symlink && context.group_shared {
+        let is_dir = meta.is_dir();
+        let readable = if is_dir {
+            mode & 0o050 == 0o050
+        } else {
+            mode & 0o040 != 0
+        };
+        if !readable && (is_dir || meta.is_file()) {
+            // a package record the group cannot read breaks export, verify
+            // and diff for every researcher, not only the file itself
+            let record = path.parent() == Some(context.prefix.join("conda-meta").as_path())
+                && path.extension().is_some_and(|e| e == "json");
+            problems.push((
+                "not readable by the group",
+                Finding::new(
+                    if record {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    },
+                    path,
+                    format!(
+                        "not {} by the group {} (mode {:04o})",
+                        if is_dir { "searchable" } else { "readable" },
+                        group_name(meta.gid()),
+                        mode & 0o7777
+                    ),
+                    if record {
+                        "a package record the group cannot read: export, verify and diff fail for them"
+                    } else {
+                        "the env is the group's, but this part of it is not"
+                    },
+                    format!(
+                        "chmod g+{} {}",
+                        if is_dir { "rx" } else { "r" },
+                        shell_quote(path)
+                    ),
+                ),
+            ));
+        }
+    }
+    if !is_symlink && context.setgid_dirs && meta.is_dir() && mode & 0o2000 == 0 {
+        problems.push((
+            "directory without the setgid bit",
+            Finding::new(
+                Severity::Warning,
+                path,
+                format!("the setgid bit is not set (mode {:04o})", mode & 0o7777),
+                "files created here would not get the env's group",
+                format!("chmod g+s {}", shell_quote(path)),
+            ),
+        ));
+    }
     if meta.uid() != context.owner {
         problems.push((
             "owned by another user",
@@ -333,7 +447,11 @@ fn check_entry(path: &Path, meta: &Metadata, context: &EnvContext, out: &Mutex<C
                     user_name(context.owner)
                 ),
                 "someone other than the admin wrote into the shared env",
-                format!("chown {} {}", user_name(context.owner), shell_quote(path)),
+                format!(
+                    "chown {} {}  # as root",
+                    user_name(context.owner),
+                    shell_quote(path)
+                ),
             ),
         ));
     }
@@ -447,8 +565,9 @@ fn read_dir_texts(dir: &Path) -> std::result::Result<Vec<(PathBuf, String)>, (Pa
     Ok(texts)
 }
 
-/// Whether the login and PAM umask integration is installed.
-pub fn check_login_integration() -> Vec<Finding> {
+/// Whether the login and PAM umask integration is installed, and for the
+/// groups the config names.
+pub fn check_login_integration(config: &Config) -> Vec<Finding> {
     let mut findings = Vec::new();
     let profile = Path::new("/etc/profile.d/cenv.sh");
     match exists(profile) {
@@ -464,54 +583,175 @@ pub fn check_login_integration() -> Vec<Finding> {
     }
     let pam = Path::new("/etc/pam.d");
     match read_dir_texts(pam) {
-        Ok(services) => {
-            let included = services.iter().any(|(path, text)| {
-                path.file_name().is_some_and(|n| n != "cenv-session")
-                    && text
-                        .lines()
-                        .any(|l| !l.trim_start().starts_with('#') && l.contains("cenv-session"))
-            });
-            if !included {
-                findings.push(Finding::new(
-                    Severity::Warning,
-                    pam,
-                    "no PAM service includes cenv-session",
-                    "sessions that never read a shell profile (ssh commands, sftp, scp) keep a world-readable umask",
-                    "Debian/Ubuntu: pam-auth-update --enable cenv (the cenv package ships /etc/pam.d/cenv-session); EL: add `session include cenv-session` through an authselect custom profile (/usr/share/doc/cenv/pam-README.md)",
-                ));
-            }
-        }
+        Ok(services) => findings.extend(judge_pam_umask(pam, &services, &config.login_umask_groups)),
         Err((path, e)) => findings.push(cannot_tell(
             &path,
-            "whether a PAM service includes cenv-session",
+            "whether a PAM service sets the research group's umask",
             &e,
         )),
     }
     findings
 }
 
-/// Whether an auditd watch covers each of `roots`: the loaded rules
-/// (`auditctl -l`) when root, and the rules files. Where the caller cannot
-/// read the rules files (Debian's auditd makes /etc/audit 0750 root), one
-/// info line says so instead of a warning that no watch exists.
-pub fn check_audit_watch(roots: &[PathBuf], is_root: bool) -> Vec<Finding> {
-    let mut rules = String::new();
-    if is_root {
-        if let Ok(out) = std::process::Command::new("auditctl").arg("-l").output() {
-            rules.push_str(&String::from_utf8_lossy(&out.stdout));
+/// The groups whose members a PAM file sets the umask for: each
+/// `pam_succeed_if … user notingroup GROUP` line followed by `pam_umask`
+/// (the two lines of pam/cenv-session, pasted or in that file).
+fn pam_umask_groups(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    lines
+        .windows(2)
+        .filter(|pair| pair[0].contains("pam_succeed_if") && pair[1].contains("pam_umask"))
+        .filter_map(|pair| {
+            let words: Vec<&str> = pair[0].split_whitespace().collect();
+            let at = words.windows(2).position(|w| w == ["user", "notingroup"])?;
+            words.get(at + 2).map(|g| (*g).to_owned())
+        })
+        .collect()
+}
+
+/// The PAM files as doctor judges them: some service must set the umask —
+/// by including /etc/pam.d/cenv-session (pam-auth-update does) or with the
+/// two lines pasted in — and for the groups `login_umask_groups` names
+/// (the same group in two places, which nothing else keeps in step).
+fn judge_pam_umask(pam: &Path, services: &[(PathBuf, String)], configured: &[Principal]) -> Vec<Finding> {
+    let active = |text: &str| -> bool {
+        text.lines()
+            .any(|l| !l.trim_start().starts_with('#') && l.contains("cenv-session"))
+    };
+    let session_file = services
+        .iter()
+        .find(|(path, _)| path.file_name().is_some_and(|n| n == "cenv-session"));
+    let mut groups: Vec<(String, PathBuf)> = Vec::new();
+    let mut applied = false;
+    for (path, text) in services {
+        if path.file_name().is_some_and(|n| n == "cenv-session") {
+            continue;
+        }
+        if active(text) {
+            applied = true;
+            if let Some((session_path, session_text)) = session_file {
+                groups.extend(
+                    pam_umask_groups(session_text)
+                        .into_iter()
+                        .map(|g| (g, session_path.clone())),
+                );
+            }
+        }
+        let pasted = pam_umask_groups(text);
+        applied |= !pasted.is_empty();
+        groups.extend(pasted.into_iter().map(|g| (g, path.clone())));
+    }
+    if !applied {
+        return vec![Finding::new(
+            Severity::Warning,
+            pam,
+            "no PAM service sets the research group's umask",
+            "sessions that never read a shell profile (ssh commands, sftp, scp) keep a world-readable umask",
+            "Debian/Ubuntu: put your group into /etc/pam.d/cenv-session, then pam-auth-update --enable cenv; \
+             elsewhere paste its two lines into the session stack (/usr/share/doc/cenv/pam-README.md)",
+        )];
+    }
+    let wanted: Vec<String> = configured
+        .iter()
+        .map(|p| match p {
+            Principal::Id(gid) => crate::system::users::group_name(*gid),
+            Principal::Name(name) => name.clone(),
+        })
+        .collect();
+    let mut findings = Vec::new();
+    groups.sort();
+    groups.dedup();
+    for (group, path) in &groups {
+        if !wanted.contains(group) {
+            findings.push(Finding::new(
+                Severity::Warning,
+                path,
+                format!(
+                    "PAM sets umask 027 for the group {group}, but login_umask_groups in the config is [{}]",
+                    wanted.join(", ")
+                ),
+                "login shells and other sessions give the research group different umasks",
+                format!(
+                    "make them name the same group: edit {} or login_umask_groups in /etc/cenv/cenv.toml",
+                    path.display()
+                ),
+            ));
         }
     }
+    for group in wanted.iter().filter(|w| !groups.iter().any(|(g, _)| g == *w)) {
+        findings.push(Finding::new(
+            Severity::Warning,
+            pam,
+            format!("login_umask_groups names {group}, for whom no PAM session sets the umask"),
+            "sessions that never read a shell profile (ssh commands, sftp, scp) keep a world-readable umask",
+            format!("put {group} into /etc/pam.d/cenv-session (or the lines you pasted)"),
+        ));
+    }
+    findings
+}
+
+/// Whether an auditd watch covers each of `roots`. As root, what counts is
+/// what the kernel has loaded (`auditctl -l`, run by its absolute path): a
+/// rule only in a file, or no auditd to ask, is a finding of its own. As
+/// an ordinary user, the rules files — and where they cannot be read
+/// (Debian's auditd makes /etc/audit 0750 root), one info line says so
+/// instead of a warning that no watch exists.
+pub fn check_audit_watch(roots: &[PathBuf], is_root: bool) -> Vec<Finding> {
+    let mut in_files = String::new();
     let mut unreadable = None;
     match crate::system::wholefile::read_regular(Path::new("/etc/audit/audit.rules"), 1 << 20) {
-        Ok(bytes) => rules.push_str(&String::from_utf8_lossy(&bytes)),
+        Ok(bytes) => in_files.push_str(&String::from_utf8_lossy(&bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => unreadable = Some((PathBuf::from("/etc/audit/audit.rules"), e)),
     }
     match read_dir_texts(Path::new("/etc/audit/rules.d")) {
-        Ok(texts) => texts.into_iter().for_each(|(_, text)| rules.push_str(&text)),
+        Ok(texts) => texts.into_iter().for_each(|(_, text)| in_files.push_str(&text)),
         Err(e) => unreadable = unreadable.or(Some(e)),
     }
-    let uncovered: Vec<&PathBuf> = roots.iter().filter(|root| !watch_covers(&rules, root)).collect();
+    let fix = |root: &Path| {
+        format!(
+            "cenv audit-rules --install  (as root: writes /etc/audit/rules.d/cenv.rules with a watch on {} and loads it)",
+            root.display()
+        )
+    };
+    if is_root {
+        let loaded = loaded_audit_rules();
+        return roots
+            .iter()
+            .filter_map(|root| match &loaded {
+                Ok(rules) if watch_covers(rules, root) => None,
+                Ok(_) if watch_covers(&in_files, root) => Some(Finding::new(
+                    Severity::Warning,
+                    root,
+                    "a rules file watches it, but the kernel has not loaded the rule",
+                    "writes into shared envs leave no trace of who made them until the rules are loaded",
+                    "augenrules --load  (or: cenv audit-rules --install)",
+                )),
+                Ok(_) => Some(Finding::new(
+                    Severity::Warning,
+                    root,
+                    "no auditd watch covers it",
+                    "writes into shared envs leave no trace of who made them",
+                    fix(root),
+                )),
+                Err(why) => Some(Finding::new(
+                    Severity::Warning,
+                    root,
+                    format!("no auditd watch can cover it: {why}"),
+                    "writes into shared envs leave no trace of who made them",
+                    "systemctl enable --now auditd, then cenv audit-rules --install",
+                )),
+            })
+            .collect();
+    }
+    let uncovered: Vec<&PathBuf> = roots
+        .iter()
+        .filter(|root| !watch_covers(&in_files, root))
+        .collect();
     if let Some((path, e)) = unreadable.filter(|_| !uncovered.is_empty()) {
         return vec![cannot_tell(&path, "whether an auditd watch covers the envs", &e)];
     }
@@ -523,27 +763,64 @@ pub fn check_audit_watch(roots: &[PathBuf], is_root: bool) -> Vec<Finding> {
                 root,
                 "no auditd watch covers it",
                 "writes into shared envs leave no trace of who made them",
-                format!("echo '-w {} -p wa -k cenv_env_write' >> /etc/audit/rules.d/cenv.rules && augenrules --load  (or: cenv audit-rules)", root.display()),
+                fix(root),
             )
         })
         .collect()
 }
 
+/// The rules the kernel has loaded (`auditctl -l`, by its absolute path,
+/// with an empty environment), or why they cannot be had.
+fn loaded_audit_rules() -> std::result::Result<String, String> {
+    let auditctl = ["/usr/sbin/auditctl", "/sbin/auditctl"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .ok_or("auditd is not installed (no auditctl in /usr/sbin or /sbin)")?;
+    let out = std::process::Command::new(auditctl)
+        .arg("-l")
+        .env_clear()
+        .env("LC_ALL", "C")
+        .output()
+        .map_err(|e| format!("{auditctl} -l: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{auditctl} -l failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let status = std::process::Command::new(auditctl)
+        .arg("-s")
+        .env_clear()
+        .env("LC_ALL", "C")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if status.lines().any(|l| l.trim() == "enabled 0") {
+        return Err("auditing is disabled in the kernel (auditctl -s: enabled 0)".into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Whether a rule among `rules` (auditctl syntax, one per line) watches
 /// `root` for writes.
 fn watch_covers(rules: &str, root: &Path) -> bool {
-    let root = root.display().to_string();
+    // a directory watch covers its whole tree: `-w DIR -p wa` in a rules
+    // file; `-w DIR -p wa` or `-a always,exit -F dir=DIR -F perm=wa` as
+    // auditctl -l prints it
     rules.lines().any(|l| {
-        let l = l.trim();
-        !l.starts_with('#')
-            && (l.contains(&format!("-w {root} "))
-                || l.contains(&format!("dir={root} "))
-                || l.ends_with(&format!("-w {root}")))
-            && l.contains("-p")
-            && l.split_whitespace()
-                .skip_while(|w| *w != "-p")
-                .nth(1)
-                .is_some_and(|p| p.contains('w'))
+        let words: Vec<&str> = l.split_whitespace().collect();
+        if words.first().is_some_and(|w| w.starts_with('#')) {
+            return false;
+        }
+        let watched = words
+            .windows(2)
+            .find_map(|w| (w[0] == "-w").then_some(w[1]))
+            .or_else(|| words.iter().find_map(|w| w.strip_prefix("dir=")));
+        let writes = words.windows(2).any(|w| w[0] == "-p" && w[1].contains('w'))
+            || words
+                .iter()
+                .any(|w| w.strip_prefix("perm=").is_some_and(|p| p.contains('w')));
+        writes && watched.is_some_and(|dir| root.starts_with(dir))
     })
 }
 
@@ -716,6 +993,11 @@ pub fn doctor(process: &Process, args: DoctorArgs, cli_config: Option<&Path>) ->
     let loaded = config::load(process, cli_config)?;
     let config = &loaded.config;
     let targets = doctor_targets(process, &loaded, &args)?;
+    let fixed = if args.fix {
+        Some(fix_targets(process, config, &targets, args.dry_run)?)
+    } else {
+        None
+    };
     let mut findings: Vec<Finding> = Vec::new();
     let mut roots: Vec<PathBuf> = targets.iter().filter_map(|(_, r)| r.clone()).collect();
     if args.all {
@@ -737,9 +1019,11 @@ pub fn doctor(process: &Process, args: DoctorArgs, cli_config: Option<&Path>) ->
     }
     if args.all {
         findings.extend(check_umask(config));
-        findings.extend(check_login_integration());
-        let mut watched: Vec<PathBuf> = config.envs_dirs.iter().filter(|d| d.is_dir()).cloned().collect();
-        watched.extend(config.readonly_paths());
+        findings.extend(check_login_integration(config));
+        let watched: Vec<PathBuf> = crate::tools::audit_rules::watched_trees(config)
+            .into_iter()
+            .filter(|d| d.is_dir())
+            .collect();
         findings.extend(check_audit_watch(&watched, process.is_privileged()));
         let prefixes: Vec<PathBuf> = targets.iter().map(|(p, _)| p.clone()).collect();
         findings.extend(check_exposed_servers(&prefixes));
@@ -751,18 +1035,91 @@ pub fn doctor(process: &Process, args: DoctorArgs, cli_config: Option<&Path>) ->
             findings: &'a [Finding],
             errors: usize,
             warnings: usize,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            fixed: Option<FixReport<'a>>,
+        }
+        #[derive(Serialize)]
+        struct FixReport<'a> {
+            dry_run: bool,
+            changes: &'a [String],
+            left: &'a [String],
         }
         let count = |s| findings.iter().filter(|f| f.severity == s).count();
         json(&DoctorReport {
             findings: &findings,
             errors: count(Severity::Error),
             warnings: count(Severity::Warning),
+            fixed: fixed.as_ref().map(|f| FixReport {
+                dry_run: args.dry_run,
+                changes: &f.changes,
+                left: &f.left,
+            }),
         })?;
     } else {
-        let text: String = findings.iter().map(|f| escape::text(&f.line()) + "\n").collect();
+        let mut text = String::new();
+        if let Some(fixed) = &fixed {
+            let verb = if args.dry_run { "would change" } else { "changed" };
+            for line in &fixed.changes {
+                text.push_str(&format!(
+                    "{}: {line}\n",
+                    if args.dry_run { "would" } else { "fixed" }
+                ));
+            }
+            for line in &fixed.left {
+                text.push_str(&format!("left: {line}\n"));
+            }
+            text.push_str(&format!(
+                "doctor --fix: {verb} {} modes, left {} as they were; {}\n",
+                fixed.changes.len(),
+                fixed.left.len(),
+                if args.dry_run {
+                    "run it without --dry-run to apply; what doctor finds as things are:"
+                } else {
+                    "what doctor finds now:"
+                }
+            ));
+        }
+        text.extend(findings.iter().map(|f| escape::text(&f.line()) + "\n"));
         write_stdout(text.as_bytes())?;
     }
     Ok(status)
+}
+
+/// `--fix` over every target: root, or the owner of each env (anyone else
+/// is refused before anything changes). The base install is fixed without
+/// its envs/, each env on its own.
+fn fix_targets(
+    process: &Process,
+    config: &Config,
+    targets: &[(PathBuf, Option<PathBuf>)],
+    dry_run: bool,
+) -> Result<crate::tools::fix::Fixed> {
+    let as_root = process.effective_uid == 0;
+    if !as_root {
+        for (prefix, _) in targets {
+            let owner = std::fs::metadata(prefix).map(|m| m.uid()).unwrap_or(u32::MAX);
+            if owner != process.effective_uid {
+                return Err(Error::Usage(format!(
+                    "doctor --fix changes modes in {}: run it as its owner ({}) or as root",
+                    escape::path(prefix),
+                    user_name(owner)
+                )));
+            }
+        }
+    }
+    let trusted: Vec<u32> = config.trusted_groups.iter().filter_map(Principal::gid).collect();
+    let mut all = crate::tools::fix::Fixed::default();
+    for (prefix, _) in targets {
+        let skip: Vec<PathBuf> = if config.base_prefix.as_deref() == Some(prefix.as_path()) {
+            vec![prefix.join("envs")]
+        } else {
+            Vec::new()
+        };
+        let fixed = crate::tools::fix::fix_tree(prefix, &skip, &trusted, dry_run);
+        all.changes.extend(fixed.changes);
+        all.left.extend(fixed.left);
+    }
+    Ok(all)
 }
 
 /// `path` with `.` and `..` taken lexically (no symlink followed).
@@ -782,6 +1139,43 @@ fn lexical(path: &Path) -> std::path::PathBuf {
 
 #[cfg(test)]
 mod tests {
+    fn pam(files: &[(&str, &str)]) -> Vec<(PathBuf, String)> {
+        files
+            .iter()
+            .map(|(name, text)| (Path::new("/etc/pam.d").join(name), (*text).to_owned()))
+            .collect()
+    }
+
+    const SESSION: &str = "session [success=1 default=ignore] pam_succeed_if.so quiet user notingroup lab\n\
+                           session optional pam_umask.so umask=0027\n";
+
+    #[test]
+    fn pam_umask_through_the_include_or_pasted_lines_for_the_configured_group() {
+        let lab = [Principal::Name("lab".into())];
+        let included = pam(&[
+            ("cenv-session", SESSION),
+            ("common-session", "session include cenv-session\n"),
+        ]);
+        assert!(judge_pam_umask(Path::new("/etc/pam.d"), &included, &lab).is_empty());
+        let pasted = pam(&[("sshd", SESSION)]);
+        assert!(judge_pam_umask(Path::new("/etc/pam.d"), &pasted, &lab).is_empty());
+        // the file alone, included by no service, does nothing
+        let unused = pam(&[
+            ("cenv-session", SESSION),
+            ("sshd", "session required pam_unix.so\n"),
+        ]);
+        let found = judge_pam_umask(Path::new("/etc/pam.d"), &unused, &lab);
+        assert!(found[0].problem.contains("no PAM service sets"), "{found:?}");
+        // two places naming two groups
+        let other = [Principal::Name("ai-researchers".into())];
+        let found = judge_pam_umask(Path::new("/etc/pam.d"), &included, &other);
+        let problems: Vec<&str> = found.iter().map(|f| f.problem.as_str()).collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0]
+            .contains("for the group lab, but login_umask_groups in the config is [ai-researchers]"));
+        assert!(problems[1].contains("login_umask_groups names ai-researchers, for whom no PAM session"));
+    }
+
     use super::*;
 
     #[test]

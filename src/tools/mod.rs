@@ -10,6 +10,7 @@ pub mod changes;
 pub mod diff;
 pub mod doctor;
 pub mod export;
+pub mod fix;
 pub mod info;
 pub mod list;
 pub mod snapshot;

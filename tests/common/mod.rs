@@ -90,7 +90,10 @@ pub fn ensure_test_users() {
         if !group_exists(RESEARCH) {
             sh(&["groupadd", "--system", RESEARCH]);
         }
-        for (name, groups) in [(ADMIN, ""), (ALICE, RESEARCH), (BOB, "")] {
+        // the env admin is a member of the research group, as the admin
+        // guide says it must be (otherwise each chmod it runs clears the
+        // setgid bit of the envs' directories)
+        for (name, groups) in [(ADMIN, RESEARCH), (ALICE, RESEARCH), (BOB, "")] {
             if !user_exists(name) {
                 let mut args = vec!["useradd", "--create-home", "--shell", "/bin/bash"];
                 if !groups.is_empty() {
@@ -98,6 +101,8 @@ pub fn ensure_test_users() {
                 }
                 args.push(name);
                 sh(&args);
+            } else if !groups.is_empty() {
+                sh(&["usermod", "--append", "--groups", groups, name]);
             }
         }
     });
@@ -988,6 +993,12 @@ impl HostFile {
             saved,
             created_dirs,
         }
+    }
+
+    /// Whatever `path` is now comes back at the drop (a file a command
+    /// under test rewrites).
+    pub fn preserve(path: impl AsRef<Path>) -> HostFile {
+        HostFile::save(path.as_ref())
     }
 
     /// `path` holds `content` (mode `mode`, owned by root) until the drop.

@@ -105,6 +105,28 @@ fn doctor_finds_each_broken_thing_with_its_fix() {
             "ls -l",
         ),
         (
+            "a record the group cannot read (rattler writes them 0600)",
+            |sb| {
+                fs::set_permissions(
+                    sb.path("envs/cv/conda-meta/python-3.11.2-h0_0.json"),
+                    fs::Permissions::from_mode(0o600),
+                )
+                .unwrap()
+            },
+            "error",
+            "envs/cv/conda-meta/python-3.11.2-h0_0.json",
+            "not readable by the group cenvt-research (mode 0600)",
+            "chmod g+r",
+        ),
+        (
+            "a directory whose setgid bit a chmod cleared",
+            |sb| fs::set_permissions(sb.path("envs/cv/lib"), fs::Permissions::from_mode(0o0750)).unwrap(),
+            "warning",
+            "envs/cv/lib",
+            "the setgid bit is not set (mode 0750)",
+            "chmod g+s",
+        ),
+        (
             "env not owned like its root",
             |sb| std::os::unix::fs::lchown(sb.path("envs/cv"), Some(0), None).unwrap(),
             "warning",
@@ -168,6 +190,144 @@ fn doctor_finds_links_leading_outside_among_thousands_with_few_descriptors() {
 }
 
 #[test]
+fn doctor_says_when_the_env_admin_is_not_in_the_group_and_fixes_many_files_with_one_command() {
+    require_root!();
+    // an envs root bob owns with the research group he is not in: each chmod
+    // he runs would clear the setgid bit
+    let sb = shared(&["cv"], "");
+    let envs = sb.path("envs");
+    std::os::unix::fs::lchown(&envs, Some(user(BOB).uid), None).unwrap();
+    chmod(&envs, 0o2750);
+    let (_, report) = doctor_json(&sb, &["cv"]);
+    assert!(
+        has_finding(
+            &report,
+            "warning",
+            &envs,
+            &format!("its owner {BOB} is not a member of its group {RESEARCH}"),
+            &format!("usermod -aG {RESEARCH} {BOB}")
+        ),
+        "{report:#}"
+    );
+    // thirty records rattler wrote 0600: ten listed, and one command for all
+    let sb = shared(&["cv"], "");
+    for i in 0..30 {
+        let record = sb.write(&format!("envs/cv/conda-meta/pkg{i}-1.0-0.json"), "{}");
+        chown(&record, ADMIN);
+        chmod(&record, 0o600);
+    }
+    let (status, report) = doctor_json(&sb, &["cv"]);
+    assert_eq!(status, Some(2));
+    assert!(
+        has_finding(
+            &report,
+            "info",
+            &sb.path("envs/cv"),
+            "20 more files with the problem 'not readable by the group'",
+            &format!("chmod -R g+rX {}", sb.path("envs/cv").display())
+        ),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn doctor_fix_brings_an_env_to_the_sites_modes_and_changes_nothing_else() {
+    require_root!();
+    let sb = shared(&["cv"], "");
+    let env = sb.path("envs/cv");
+    // what installers leave: archive modes, rattler's 0600 records, a
+    // directory a chmod stripped of setgid, a setuid file; and a file
+    // another user planted, which --fix must not touch
+    let broken: [(&str, u32); 5] = [
+        ("lib/data.txt", 0o664),
+        ("conda-meta/python-3.11.2-h0_0.json", 0o600),
+        ("lib", 0o770),
+        ("bin", 0o2757),
+        ("pyvenv.cfg", 0o4644),
+    ];
+    for (rel, mode) in broken {
+        chmod(env.join(rel), mode);
+    }
+    let planted = sb.write("envs/cv/lib/planted.py", "x = 1\n");
+    chown(&planted, BOB);
+    chmod(&planted, 0o666);
+    let mode_of = |rel: &str| fs::symlink_metadata(env.join(rel)).unwrap().permissions().mode() & 0o7777;
+    // not the owner: refused before anything changes
+    let refused = cenv_as(&sb, ALICE)
+        .args(["doctor", "--fix", "cv"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(125), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains(&format!("run it as its owner ({ADMIN}) or as root")),
+        "{}",
+        stderr(&refused)
+    );
+    // a dry run says what it would do, and does nothing
+    // (exit status 2: what doctor finds before the fix has errors)
+    let dry = stdout(
+        &cenv_as(&sb, ADMIN)
+            .args(["doctor", "--fix", "--dry-run", "cv"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        dry.contains(&format!(
+            "would: chmod 0640 {} (was 0600)",
+            env.join("conda-meta/python-3.11.2-h0_0.json").display()
+        )),
+        "{dry}"
+    );
+    assert_eq!(mode_of("lib/data.txt"), 0o664);
+    // the env admin fixes it: every change printed
+    let out = cenv_as(&sb, ADMIN)
+        .args(["doctor", "--fix", "cv"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    for (rel, was, now) in [
+        ("lib/data.txt", 0o664, 0o644),
+        ("conda-meta/python-3.11.2-h0_0.json", 0o600, 0o640),
+        ("lib", 0o770, 0o2750),
+        ("bin", 0o2757, 0o2755),
+        ("pyvenv.cfg", 0o4644, 0o644),
+    ] {
+        assert!(
+            text.contains(&format!(
+                "fixed: chmod {now:04o} {} (was {was:04o})",
+                env.join(rel).display()
+            )),
+            "{rel}: {text}"
+        );
+        assert_eq!(mode_of(rel), now, "{rel}");
+    }
+    assert!(
+        text.contains(&format!(
+            "left: {}: owned by {BOB}, not the env's owner {ADMIN}",
+            planted.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        mode_of("lib/planted.py"),
+        0o666,
+        "a file of another user was changed"
+    );
+    // what doctor still finds is the planted file only
+    let (_, report) = doctor_json(&sb, &["cv"]);
+    let paths: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.iter().all(|p| *p == planted.to_str().unwrap()),
+        "{report:#}"
+    );
+}
+
+#[test]
 fn doctor_checks_the_roots_owner_and_group_against_the_config() {
     require_root!();
     let sb = shared(
@@ -213,8 +373,10 @@ fn host_pam_includes_cenv_session() -> bool {
     fs::read_dir("/etc/pam.d").unwrap().flatten().any(|e| {
         e.file_name() != "cenv-session"
             && fs::read_to_string(e.path()).is_ok_and(|t| {
-                t.lines()
-                    .any(|l| !l.trim_start().starts_with('#') && l.contains("cenv-session"))
+                t.lines().any(|l| {
+                    !l.trim_start().starts_with('#')
+                        && (l.contains("cenv-session") || l.contains("pam_umask"))
+                })
             })
     })
 }
@@ -243,8 +405,8 @@ fn doctor_all_checks_the_login_and_pam_integration() {
                     &report,
                     "warning",
                     Path::new("/etc/pam.d"),
-                    "no PAM service includes cenv-session",
-                    "Debian/Ubuntu: pam-auth-update --enable cenv"
+                    "no PAM service sets the research group's umask",
+                    "Debian/Ubuntu: put your group into /etc/pam.d/cenv-session, then pam-auth-update --enable cenv"
                 ),
                 "{report:#}"
             );
@@ -322,9 +484,13 @@ fn doctor_all_checks_the_umask_and_the_auditd_watch() {
         ),
         "{report:#}"
     );
-    // root itself reads them: no rule is a warning, a rule covering the
-    // envs root is none
+    // root itself asks the kernel: a rule only in a file is not a watch; a
+    // loaded one is. With a real auditd, and the rules installed and loaded
+    // the way the docs say: cenv audit-rules --install
     let Some(_config) = write_system_config(&envs_config(&[&envs]).to_string()) else {
+        return;
+    };
+    let Some(mut auditd) = AuditDaemon::start() else {
         return;
     };
     let root_doctor = || {
@@ -344,20 +510,71 @@ fn doctor_all_checks_the_umask_and_the_auditd_watch() {
             "warning",
             &envs,
             "no auditd watch covers it",
-            &format!("echo '-w {} -p wa", envs.display())
+            "cenv audit-rules --install"
         ),
         "{report:#}"
     );
-    let rule = HostFile::write(
-        "/etc/audit/rules.d/cenv-test.rules",
-        format!("-w {} -p wa -k cenv_env_write\n", envs.display()),
-        0o640,
-    );
-    let report = root_doctor();
-    drop(rule);
+    {
+        let _only_a_file = HostFile::write(
+            "/etc/audit/rules.d/cenv-test.rules",
+            format!("-w {} -p wa -k cenv_env_write\n", envs.display()),
+            0o640,
+        );
+        let report = root_doctor();
+        assert!(
+            has_finding(
+                &report,
+                "warning",
+                &envs,
+                "a rules file watches it, but the kernel has not loaded the rule",
+                "augenrules --load"
+            ),
+            "{report:#}"
+        );
+    }
+    // --install writes the file and loads it (augenrules rewrites
+    // audit.rules from rules.d: both come back as they were)
+    let _rules_file = HostFile::preserve("/etc/audit/rules.d/cenv.rules");
+    let _merged = HostFile::preserve("/etc/audit/audit.rules");
+    let installed = Command::new(cenv_binary())
+        .args(["audit-rules", "--install"])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .unwrap();
+    let said = ok(&installed);
     assert!(
-        !has_finding(&report, "warning", &envs, "no auditd watch", ""),
+        said.contains("wrote /etc/audit/rules.d/cenv.rules") && said.contains("augenrules --load"),
+        "{said}"
+    );
+    let rules = fs::read_to_string("/etc/audit/rules.d/cenv.rules").unwrap();
+    assert!(
+        rules.contains(&format!("-w {} -p wa -k cenv_env_write", envs.display())),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("-w /etc/cenv -p wa -k cenv_config") || rules.contains("# skipped /etc/cenv"),
+        "{rules}"
+    );
+    // the loaded watches go when the test ends
+    for line in rules.lines().filter(|l| l.starts_with("-w ")) {
+        auditd.loaded(line);
+    }
+    let report = root_doctor();
+    assert!(
+        !has_finding(&report, "warning", &envs, "auditd", ""),
         "{report:#}"
+    );
+    // an ordinary user is told that only root installs them
+    let refused = cenv_as(&sb, ALICE)
+        .args(["audit-rules", "--install"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(125), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("run it as root"),
+        "{}",
+        stderr(&refused)
     );
     // the caller's umask
     let mut cmd = cenv_as(&sb, ALICE);

@@ -147,3 +147,107 @@ fn snapshot_files(dir: &Path) -> Vec<String> {
     files.sort();
     files
 }
+
+/// A real auditd for one test: the one already running, else one started
+/// here (`auditd -n`) and stopped by pid. Removes the watches the test added,
+/// puts the kernel's audit "enabled" flag back and, when the audit log did
+/// not exist before, removes the log it made.
+struct AuditDaemon {
+    started: Option<Child>,
+    watches: Vec<Vec<String>>,
+    log_existed: bool,
+    enabled_before: String,
+}
+
+/// A value `auditctl -s` prints ("enabled", "pid").
+fn audit_status(field: &str) -> String {
+    let status = stdout(&Command::new("auditctl").arg("-s").output().unwrap());
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(' ').map(str::to_owned))
+        .unwrap_or_default()
+}
+
+const AUDIT_LOG: &str = "/var/log/audit/audit.log";
+
+impl AuditDaemon {
+    fn start() -> Option<AuditDaemon> {
+        if !Path::new("/usr/sbin/auditd").exists() {
+            skip("auditd is not installed (tests/run-all.sh installs it)");
+            return None;
+        }
+        let log_existed = Path::new(AUDIT_LOG).exists();
+        let enabled_before = audit_status("enabled");
+        let running = Command::new("pgrep").args(["-x", "auditd"]).output().unwrap();
+        let started = if running.status.success() {
+            None
+        } else {
+            let child = Command::new("/usr/sbin/auditd")
+                .arg("-n")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            Some(child)
+        };
+        let daemon = AuditDaemon {
+            started,
+            watches: Vec::new(),
+            log_existed,
+            enabled_before,
+        };
+        for _ in 0..100 {
+            if !matches!(audit_status("pid").as_str(), "" | "0") {
+                return Some(daemon);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("auditd did not register with the kernel");
+    }
+
+    /// A rule something else loaded (`cenv audit-rules --install`), to be
+    /// removed when the test ends.
+    fn loaded(&mut self, rule: &str) {
+        self.watches
+            .push(rule.split_whitespace().map(str::to_owned).collect());
+    }
+
+    /// Applies an auditctl rule line (`-w PATH -p wa -k KEY`).
+    fn watch(&mut self, rule: &str) {
+        let args: Vec<String> = rule.split_whitespace().map(str::to_owned).collect();
+        let out = Command::new("auditctl").args(&args).output().unwrap();
+        assert!(out.status.success(), "auditctl {rule}: {}", stderr(&out));
+        self.watches.push(args);
+    }
+}
+
+impl Drop for AuditDaemon {
+    fn drop(&mut self) {
+        for args in &self.watches {
+            let removal: Vec<&str> = args
+                .iter()
+                .map(|a| if a == "-w" { "-W" } else { a.as_str() })
+                .collect();
+            let _ = Command::new("auditctl").args(&removal).output();
+        }
+        if let Some(child) = &mut self.started {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = child.wait();
+            if !self.enabled_before.is_empty() {
+                let _ = Command::new("auditctl")
+                    .args(["-e", &self.enabled_before])
+                    .output();
+            }
+            if !self.log_existed {
+                for entry in fs::read_dir("/var/log/audit").into_iter().flatten().flatten() {
+                    if entry.file_name().to_string_lossy().starts_with("audit.log") {
+                        let _ = fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
+    }
+}

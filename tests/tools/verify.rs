@@ -121,4 +121,25 @@ fn audit_rules_watch_the_envs_roots_and_package_caches() {
         )),
         "{text}"
     );
+    // conda's own layout, no base_prefix configured: the base install is
+    // found (its envs/ is the envs root) and one watch covers it, pkgs/
+    // and envs/ with it
+    let sb = Sandbox::new();
+    for dir in ["base/conda-meta", "base/envs", "base/pkgs"] {
+        sb.mkdir(dir);
+    }
+    sb.config(&envs_config(&[&sb.path("base/envs")]).to_string());
+    let text = stdout(&sb.cenv().arg("audit-rules").output().unwrap());
+    let watches: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("-w ") && l.contains("cenv_env_write"))
+        .collect();
+    assert_eq!(
+        watches,
+        [format!(
+            "-w {} -p wa -k cenv_env_write",
+            sb.path("base").display()
+        )],
+        "{text}"
+    );
 }
