@@ -1,6 +1,7 @@
 //! Puts the git commit into `cenv --version` when built from a checkout
-//! (`cenv 0.1.0 (a1b2c3d)`); a build from a source tarball says the version
-//! alone. Reads .git directly, so a build needs no git binary.
+//! (`cenv 0.1.0 (a1b2c3d)`) — a clone or a worktree; a build from a source
+//! tarball says the version alone. Reads the git directory itself, so a
+//! build needs no git binary.
 //!
 //! And links GCC's unwinder statically, as `gcc -static-libgcc` would:
 //! Rust's standard library asks for `-lgcc_s`, one more shared library to
@@ -16,32 +17,50 @@ use std::process::Command;
 
 fn main() {
     link_unwinder_statically();
-    println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-env-changed=CENV_SYSTEM_CONFIG");
-    let commit = std::fs::read_to_string(".git/HEAD").ok().and_then(|head| {
-        let head = head.trim();
-        match head.strip_prefix("ref: ") {
-            Some(reference) => {
-                println!("cargo:rerun-if-changed=.git/{reference}");
-                std::fs::read_to_string(format!(".git/{reference}"))
-                    .ok()
-                    .or_else(|| packed_ref(reference))
-            }
-            None => Some(head.to_owned()),
-        }
-    });
     let version = env!("CARGO_PKG_VERSION");
-    let long = match commit.map(|c| c.trim().chars().take(7).collect::<String>()) {
-        Some(short) if short.len() == 7 => format!("{version} ({short})"),
+    let long = match commit().map(|c| c.trim().chars().take(7).collect::<String>()) {
+        Some(short) if short.len() == 7 && short.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            format!("{version} ({short})")
+        }
         _ => version.to_owned(),
     };
     println!("cargo:rustc-env=CENV_LONG_VERSION={long}");
 }
 
-fn packed_ref(reference: &str) -> Option<String> {
-    println!("cargo:rerun-if-changed=.git/packed-refs");
-    let packed = std::fs::read_to_string(".git/packed-refs").ok()?;
-    packed
+/// The commit checked out, read from the git directory itself: `.git` as a
+/// directory (a clone), or a `.git` file naming it (`gitdir: …`, a
+/// worktree, whose refs live in the common directory). None without one (a
+/// release tarball).
+fn commit() -> Option<String> {
+    let dot_git = PathBuf::from(".git");
+    let git_dir = if dot_git.is_dir() {
+        dot_git
+    } else {
+        println!("cargo:rerun-if-changed=.git");
+        let pointer = std::fs::read_to_string(&dot_git).ok()?;
+        PathBuf::from(pointer.trim().strip_prefix("gitdir: ")?)
+    };
+    let common_dir = std::fs::read_to_string(git_dir.join("commondir"))
+        .map(|c| git_dir.join(c.trim()))
+        .unwrap_or_else(|_| git_dir.clone());
+    println!("cargo:rerun-if-changed={}", git_dir.join("HEAD").display());
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    let head = head.trim();
+    let Some(reference) = head.strip_prefix("ref: ") else {
+        return Some(head.to_owned());
+    };
+    for dir in [&git_dir, &common_dir] {
+        let file = dir.join(reference);
+        println!("cargo:rerun-if-changed={}", file.display());
+        if let Ok(id) = std::fs::read_to_string(&file) {
+            return Some(id);
+        }
+    }
+    let packed = common_dir.join("packed-refs");
+    println!("cargo:rerun-if-changed={}", packed.display());
+    std::fs::read_to_string(packed)
+        .ok()?
         .lines()
         .find(|l| l.ends_with(reference))
         .and_then(|l| l.split_whitespace().next())

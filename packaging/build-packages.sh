@@ -10,7 +10,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # Read at compile time: a package must read /etc/cenv/cenv.toml, never the
 # test suite's config.
 unset CENV_SYSTEM_CONFIG
-export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}"
+# the last commit's time; from a release tarball (no .git), CHANGELOG.md's
+# time as the tarball recorded it
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+    SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || stat -c %Y CHANGELOG.md)
+fi
+export SOURCE_DATE_EPOCH
 export CENV_RELEASE_DATE="$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)"
 sysroot="$(rustc --print sysroot)"
 # cargo names the workspace's own sources by relative paths and the binary
@@ -20,6 +25,11 @@ sysroot="$(rustc --print sysroot)"
 export RUSTFLAGS="--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo --remap-path-prefix=$sysroot=/rustc"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
+# what the build needs besides cargo: the two packagers (installed by cargo
+# when missing), strip and gzip
+for tool in strip gzip; do
+    command -v "$tool" >/dev/null || { echo "build-packages.sh: $tool is needed (apt install binutils gzip)" >&2; exit 1; }
+done
 for tool in cargo-deb cargo-generate-rpm; do
     command -v "$tool" >/dev/null || cargo install --locked "$tool"
 done
@@ -28,11 +38,26 @@ cargo build --release --locked
 binary="$CARGO_TARGET_DIR/release/cenv"
 # cenv-slurm, the SPANK plugin, where Slurm's headers are (libslurm-dev)
 slurm=no
-if [ -r /usr/include/slurm/slurm_version.h ]; then
+# The package says which Slurm release it is for (spank/Cargo.toml: 22.05);
+# slurmstepd refuses a plugin built for another, so headers of another
+# release build no package rather than one that cannot load.
+header=/usr/include/slurm/slurm_version.h
+if [ -r "$header" ]; then
+    number=$(sed -n 's/^#define SLURM_VERSION_NUMBER 0x\([0-9a-fA-F]*\).*/\1/p' "$header")
+    release="$((16#${number:0:2})).$(printf %02d $((16#${number:2:2})))"
+fi
+if [ -r "$header" ] && [ "$release" != 22.05 ]; then
+    echo "build-packages.sh: not building cenv-slurm: $header is Slurm $release, the package is for 22.05 (change the versions in spank/Cargo.toml's depends/requires/conflicts to $release first)" >&2
+elif [ -r "$header" ]; then
     cargo build --release --locked -p cenv-spank
     slurm=yes
+    echo "build-packages.sh: building cenv-slurm too (Slurm $release's headers: /usr/include/slurm)"
+else
+    echo "build-packages.sh: not building cenv-slurm: no Slurm headers (apt install libslurm-dev / dnf install slurm-devel)"
 fi
-out="$CARGO_TARGET_DIR/packaging"
+# staged under target/release/, the prefix cargo-deb and cargo generate-rpm
+# map to the real target directory: nothing is written into the source tree
+out="$CARGO_TARGET_DIR/release/packaging"
 rm -rf "$out"
 mkdir -p "$out/completions"
 "$binary" man-page > "$out/cenv.1"
@@ -59,20 +84,13 @@ for file in README.md SECURITY.md docs/user-guide.md docs/admin-guide.md docs/ba
 done
 find "$out" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
-# the assets name target/...: point them at CARGO_TARGET_DIR when it is elsewhere
-if [ "$CARGO_TARGET_DIR" != "$PWD/target" ]; then
-    rm -rf target/packaging target/release/cenv.pkg
-    mkdir -p target/release
-    cp -a "$out" target/packaging
-    cp -a "$binary" target/release/cenv
-fi
 # only this build's packages in the output directories
 rm -f "$CARGO_TARGET_DIR"/debian/*.deb "$CARGO_TARGET_DIR"/generate-rpm/*.rpm
-cargo deb --no-build --locked --output "$CARGO_TARGET_DIR/debian/"
+cargo deb --no-build --no-strip --locked --output "$CARGO_TARGET_DIR/debian/"
 mkdir -p "$CARGO_TARGET_DIR/generate-rpm"
-cargo generate-rpm --output "$CARGO_TARGET_DIR/generate-rpm/"
+cargo generate-rpm --target-dir "$CARGO_TARGET_DIR" --output "$CARGO_TARGET_DIR/generate-rpm/"
 if [ "$slurm" = yes ]; then
-    cargo deb --no-build --locked -p cenv-spank --output "$CARGO_TARGET_DIR/debian/"
-    cargo generate-rpm -p spank --output "$CARGO_TARGET_DIR/generate-rpm/"
+    cargo deb --no-build --no-strip --locked -p cenv-spank --output "$CARGO_TARGET_DIR/debian/"
+    cargo generate-rpm -p spank --target-dir "$CARGO_TARGET_DIR" --output "$CARGO_TARGET_DIR/generate-rpm/"
 fi
 ls -l "$CARGO_TARGET_DIR"/debian/*.deb "$CARGO_TARGET_DIR"/generate-rpm/*.rpm

@@ -46,22 +46,26 @@ struct Packages {
     deb: PathBuf,
     rpm: PathBuf,
     binary: PathBuf,
+    /// cenv-slurm's .deb and .rpm, built where Slurm's headers are
+    slurm: Option<(PathBuf, PathBuf)>,
 }
 
 impl Packages {
     fn in_dir(dir: &Path) -> Packages {
-        let find = |prefix: &str| {
+        let maybe = |prefix: &str| {
             fs::read_dir(dir)
                 .unwrap()
                 .flatten()
                 .map(|e| e.path())
                 .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-                .unwrap_or_else(|| panic!("no {prefix}* in {}", dir.display()))
         };
+        let find =
+            |prefix: &str| maybe(prefix).unwrap_or_else(|| panic!("no {prefix}* in {}", dir.display()));
         Packages {
             deb: find("cenv_0"),
             rpm: find("cenv-0"),
             binary: dir.join("cenv"),
+            slurm: maybe("cenv-slurm_0").zip(maybe("cenv-slurm-0")),
         }
     }
 }
@@ -82,13 +86,16 @@ fn build_packages(source: &Path, target: &Path, copies: &Path) -> Packages {
             .map(|e| e.path())
             .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
             .max_by_key(|p| fs::metadata(p).and_then(|m| m.modified()).unwrap())
-            .unwrap_or_else(|| panic!("no {prefix}* in {}", target.join(dir).display()))
     };
     for file in [
-        newest("debian", "cenv_0"),
-        newest("generate-rpm", "cenv-0"),
-        target.join("packaging/cenv"),
-    ] {
+        newest("debian", "cenv_0").expect("no cenv .deb built"),
+        newest("generate-rpm", "cenv-0").expect("no cenv .rpm built"),
+        target.join("release/packaging/cenv"),
+    ]
+    .into_iter()
+    .chain(newest("debian", "cenv-slurm_0"))
+    .chain(newest("generate-rpm", "cenv-slurm-0"))
+    {
         fs::copy(&file, copies.join(file.file_name().unwrap())).unwrap();
     }
     Packages::in_dir(copies)
@@ -588,6 +595,36 @@ fn the_rpm_has_the_layout_and_installs_upgrades_and_erases() {
     let _ = fs::remove_dir_all(&root);
 }
 
+#[test]
+fn the_plugin_packages_require_the_slurm_release_they_were_built_for() {
+    require_root!();
+    // CI installs Slurm's headers (libslurm-dev): the plugin's packages
+    // must have been built there
+    let Some((deb, rpm)) = &packages().slurm else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no cenv-slurm packages built (are Slurm's headers installed?)"
+        );
+        eprintln!("SKIP: no cenv-slurm packages (no Slurm headers)");
+        return;
+    };
+    // slurmstepd loads only a plugin of its own release: the packages say which
+    let depends = stdout(&run(Command::new("dpkg-deb")
+        .args(["-f"])
+        .arg(deb)
+        .arg("Depends")));
+    for want in [
+        "slurm-wlm-basic-plugins (>= 22.05)",
+        "slurm-wlm-basic-plugins (<< 22.06)",
+    ] {
+        assert!(depends.contains(want), "{want} not in {depends}");
+    }
+    let requires = stdout(&run(Command::new("rpm").arg("-qRp").arg(rpm)));
+    assert!(requires.lines().any(|l| l == "slurm >= 22.05"), "{requires}");
+    let conflicts = stdout(&run(Command::new("rpm").arg("-qp").arg("--conflicts").arg(rpm)));
+    assert!(conflicts.lines().any(|l| l == "slurm >= 22.06"), "{conflicts}");
+}
+
 /// The same package as release 2, with a changed config template.
 fn release_two(rpm: &Path) -> PathBuf {
     let dir = rpm.parent().unwrap().join("release-2");
@@ -612,6 +649,8 @@ fn release_two(rpm: &Path) -> PathBuf {
     run(Command::new("cargo")
         .args(["generate-rpm", "--metadata-overwrite"])
         .arg(&overwrite)
+        .arg("--target-dir")
+        .arg(package_target())
         .arg("--output")
         .arg(&dir)
         .current_dir(repo()));

@@ -181,7 +181,10 @@ if $is_root; then
     export CENV_TEST_PACKAGES="$run_dir/packages"
     mkdir -p "$CENV_TEST_PACKAGES"
     cp target/package-build/debian/cenv_0*.deb target/package-build/generate-rpm/cenv-0*.rpm \
-        target/package-build/packaging/cenv "$CENV_TEST_PACKAGES/"
+        target/package-build/release/packaging/cenv "$CENV_TEST_PACKAGES/"
+    # cenv-slurm's, where Slurm's headers made build-packages.sh build them
+    cp target/package-build/debian/cenv-slurm_0*.deb target/package-build/generate-rpm/cenv-slurm-0*.rpm \
+        "$CENV_TEST_PACKAGES/" 2>/dev/null || true
 fi
 
 # A single-node SLURM cluster for the batch-job tests (root only), in this

@@ -1,8 +1,9 @@
 # cenv (%preun): on erase ($1 = 0, not an upgrade), never leave a PAM
 # service including /etc/pam.d/cenv-session, which the erase deletes: every
 # session of that service would then fail (no su, no ssh, no cron).
+# (grep -s, no 2>/dev/null: an image root without /dev runs this too)
 if [ "$1" = 0 ]; then
-    still=$(grep -ls '^[^#]*cenv-session' /etc/pam.d/* 2>/dev/null | grep -v '^/etc/pam.d/cenv-session$' || true)
+    still=$(grep -ls '^[^#]*cenv-session' /etc/pam.d/* | grep -v '^/etc/pam.d/cenv-session$' || true)
     if [ -n "$still" ]; then
         echo "cenv: /etc/pam.d/cenv-session is still included by:" $still >&2
         echo "cenv: erasing the package would delete it, and every PAM session there would then fail." >&2
