@@ -59,11 +59,14 @@ fi
 # map to the real target directory: nothing is written into the source tree
 out="$CARGO_TARGET_DIR/release/packaging"
 rm -rf "$out"
-mkdir -p "$out/completions"
-"$binary" man-page > "$out/cenv.1"
+mkdir -p "$out/completions" "$out/man1"
+# cenv(1) and a page per subcommand (cenv-run(1), cenv-kernel-install(1), ...)
+for page in $("$binary" man-page --list); do
+    "$binary" man-page "$page" > "$out/man1/$page.1"
+done
 "$binary" man-page cenv.toml > "$out/cenv.toml.5"
 cp CHANGELOG.md "$out/changelog"
-gzip -9n "$out/cenv.1" "$out/cenv.toml.5" "$out/changelog"
+gzip -9n "$out"/man1/*.1 "$out/cenv.toml.5" "$out/changelog"
 # stripped once, here: the same binary goes into both packages
 strip --strip-unneeded -o "$out/cenv" "$binary"
 [ "$slurm" = yes ] && strip --strip-unneeded -o "$out/cenv_spank.so" "$CARGO_TARGET_DIR/release/libcenv_spank.so"

@@ -134,21 +134,23 @@ notebook_any_ip = true. Arguments after -- go to jupyter."
     /// Print what a login shell evaluates: the function, umask, default env (profile.d uses it).
     #[command(hide = true)]
     LoginInit(LoginInitArgs),
-    /// Print a man page (roff), for packaging: cenv man-page > cenv.1; cenv man-page cenv.toml > cenv.toml.5
+    /// Print a man page (roff), for packaging: cenv man-page > cenv.1; cenv man-page cenv-run > cenv-run.1;
+    /// cenv man-page cenv.toml > cenv.toml.5; cenv man-page --list names the section-1 pages
     #[command(hide = true)]
     ManPage(ManPageArgs),
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("env").required(true).args(["name", "prefix"])))]
 pub struct ActivateArgs {
     /// The shell that will evaluate the output.
     #[arg(long, value_enum)]
     pub shell: Option<Shell>,
     /// Use the env at this prefix instead of a name.
-    #[arg(short = 'p', long = "prefix", value_name = "PATH", conflicts_with = "name")]
+    #[arg(short = 'p', long = "prefix", value_name = "PATH")]
     pub prefix: Option<PathBuf>,
     /// The env to activate.
-    #[arg(value_name = "NAME", required_unless_present = "prefix")]
+    #[arg(value_name = "NAME")]
     pub name: Option<String>,
 }
 
@@ -160,18 +162,19 @@ pub struct DeactivateArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("env").required(true).args(["name", "prefix"])))]
 pub struct ShellArgs {
     /// Print each step and its decision to stderr, as `cenv run -v`.
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// Use the env at this prefix instead of a name.
-    #[arg(short = 'p', long = "prefix", value_name = "PATH", conflicts_with = "name")]
+    #[arg(short = 'p', long = "prefix", value_name = "PATH")]
     pub prefix: Option<PathBuf>,
     /// When started as root: the user to run as (name or uid).
     #[arg(long, value_name = "NAME|UID")]
     pub user: Option<String>,
     /// The env.
-    #[arg(value_name = "NAME", required_unless_present = "prefix")]
+    #[arg(value_name = "NAME")]
     pub name: Option<String>,
 }
 
@@ -186,12 +189,13 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("env").required(true).args(["name", "prefix"])))]
 pub struct EnvArgs {
     /// Use the env at this prefix instead of a name.
-    #[arg(short = 'p', long = "prefix", value_name = "PATH", conflicts_with = "name")]
+    #[arg(short = 'p', long = "prefix", value_name = "PATH")]
     pub prefix: Option<PathBuf>,
     /// The env.
-    #[arg(value_name = "NAME", required_unless_present = "prefix")]
+    #[arg(value_name = "NAME")]
     pub name: Option<String>,
     /// Print JSON.
     #[arg(long)]
@@ -208,12 +212,13 @@ pub enum ExportFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("env").required(true).args(["name", "prefix"])))]
 pub struct ExportArgs {
     /// Use the env at this prefix instead of a name.
-    #[arg(short = 'p', long = "prefix", value_name = "PATH", conflicts_with = "name")]
+    #[arg(short = 'p', long = "prefix", value_name = "PATH")]
     pub prefix: Option<PathBuf>,
     /// The env.
-    #[arg(value_name = "NAME", required_unless_present = "prefix")]
+    #[arg(value_name = "NAME")]
     pub name: Option<String>,
     /// What to write.
     #[arg(long, value_enum, default_value = "explicit")]
@@ -309,9 +314,12 @@ pub struct LoginInitArgs {
 
 #[derive(Debug, Args)]
 pub struct ManPageArgs {
-    /// cenv (section 1) or cenv.toml (section 5).
+    /// cenv, cenv-SUBCOMMAND (section 1) or cenv.toml (section 5).
     #[arg(default_value = "cenv")]
     pub page: String,
+    /// Print the names of the section-1 pages, one per line.
+    #[arg(long, conflicts_with = "page")]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

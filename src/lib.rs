@@ -135,10 +135,19 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
         }
         Command::Kernel(cli::KernelCommand::Remove(args)) => jupyter::kernel_remove(process, args),
         Command::Notebook(args) => Err(jupyter::notebook(process, args, cli.config.as_deref())),
+        Command::ManPage(args) if args.list => {
+            let mut names = manual::section_1_pages().join("\n");
+            names.push('\n');
+            output::write_stdout(names.as_bytes())
+        }
         Command::ManPage(args) => match args.page.as_str() {
-            "cenv" => output::write_stdout(&manual::cenv_1()?),
             "cenv.toml" => output::write_stdout(&manual::cenv_toml_5()),
-            other => Err(Error::Usage(format!("no man page {other:?}: cenv or cenv.toml"))),
+            name => match manual::section_1(name)? {
+                Some(page) => output::write_stdout(&page),
+                None => Err(Error::Usage(format!(
+                    "no man page {name:?}: cenv.toml, or one of `cenv man-page --list`"
+                ))),
+            },
         },
         Command::ShellInit(args) => shell::activate::shell_init(args.shell),
         Command::Completions(args) => shell::activate::completions(args.shell),

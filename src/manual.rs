@@ -7,14 +7,129 @@
 use crate::config::{KEYS, SYSTEM_CONFIG_PATH};
 use crate::error::{Error, Result};
 
-/// `cenv(1)`, as roff.
-pub fn cenv_1() -> Result<Vec<u8>> {
+/// The command tree as the pages show it: built (so subcommands carry their
+/// display names, `cenv-kernel-install`) and without clap's `help`.
+fn command_tree() -> clap::Command {
     use clap::CommandFactory;
+    let mut cli = crate::cli::Cli::command().disable_help_subcommand(true);
+    cli.build();
+    cli
+}
+
+/// The names of the section-1 pages: `cenv` and one per subcommand that
+/// `--help` shows, nested ones included (`cenv-kernel-install`) — every page
+/// a SUBCOMMANDS section refers to.
+pub fn section_1_pages() -> Vec<String> {
+    fn walk(command: &clap::Command, names: &mut Vec<String>) {
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+            names.push(page_name(sub));
+            walk(sub, names);
+        }
+    }
+    let tree = command_tree();
+    let mut names = vec!["cenv".to_owned()];
+    walk(&tree, &mut names);
+    names
+}
+
+fn page_name(command: &clap::Command) -> String {
+    command
+        .get_display_name()
+        .unwrap_or_else(|| command.get_name())
+        .to_owned()
+}
+
+/// The page `name` of section 1 (`cenv`, `cenv-run`, `cenv-kernel-install`),
+/// as roff; None for a page there is not.
+pub fn section_1(name: &str) -> Result<Option<Vec<u8>>> {
+    fn find(command: clap::Command, name: &str) -> Option<clap::Command> {
+        if page_name(&command) == name {
+            return Some(command);
+        }
+        command
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set())
+            .find_map(|s| find(s.clone(), name))
+    }
+    if name == "cenv" {
+        return cenv_1().map(Some);
+    }
+    let Some(command) = find(command_tree(), name) else {
+        return Ok(None);
+    };
+    let mut page = render(command)?;
+    page.extend_from_slice(
+        b".SH \"EXIT STATUS\"\nAs\n.BR cenv (1)\nsays: 125 when cenv itself fails or refuses.\n\
+          .SH \"SEE ALSO\"\n.BR cenv (1),\n.BR cenv.toml (5)\n",
+    );
+    Ok(Some(page))
+}
+
+/// clap_mangen's page of `command`, its SYNOPSIS completed: clap_mangen
+/// writes an option that takes a value as `[--config]`, without the value.
+fn render(command: clap::Command) -> Result<Vec<u8>> {
     let mut page = Vec::new();
-    clap_mangen::Man::new(crate::cli::Cli::command())
+    clap_mangen::Man::new(command.clone())
         .date(release_date())
+        .source(format!("cenv {}", env!("CENV_LONG_VERSION")))
         .render(&mut page)
         .map_err(|e| Error::system("rendering the man page", e))?;
+    let text = String::from_utf8_lossy(&page).into_owned();
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut in_synopsis = false;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with(".SH ") {
+            in_synopsis = line.trim_end() == ".SH SYNOPSIS";
+        } else if in_synopsis {
+            out.push_str(&with_values(line, &command));
+            continue;
+        }
+        out.push_str(line);
+    }
+    Ok(ascii(&out).into_bytes())
+}
+
+/// Roff that groff reads without preconv: each character beyond ASCII (the
+/// help texts' dashes) as its `\[uXXXX]` escape.
+fn ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\[u{:04X}]", u32::from(c)));
+        }
+    }
+    out
+}
+
+/// A SYNOPSIS line with each value-taking option's value name after it.
+fn with_values(line: &str, command: &clap::Command) -> String {
+    let mut line = line.to_owned();
+    for arg in command.get_arguments() {
+        let takes_value = matches!(arg.get_action(), clap::ArgAction::Set | clap::ArgAction::Append)
+            && !arg.is_positional();
+        let (Some(long), true) = (arg.get_long(), takes_value) else {
+            continue;
+        };
+        let value = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| arg.get_id().as_str().to_uppercase());
+        let flag = format!("\\fB\\-\\-{}\\fR", long.replace('-', "\\-"));
+        let with = format!("{flag} \\fI<{value}>\\fR");
+        // the flag as the synopsis shows it: alone in brackets, or after its short form
+        for end in ["]", "|"] {
+            line = line.replace(&format!("{flag}{end}"), &format!("{with}{end}"));
+        }
+    }
+    line
+}
+
+/// `cenv(1)`, as roff.
+pub fn cenv_1() -> Result<Vec<u8>> {
+    let mut page = render(command_tree())?;
     page.extend_from_slice(
         format!(
             r#".SH "EXIT STATUS"
@@ -56,6 +171,10 @@ The env a user's login shells activate.
 Where the audit line goes (facility authpriv).
 .SH "SEE ALSO"
 .BR cenv.toml (5),
+each subcommand's page
+.RB ( cenv\-run (1),
+.BR cenv\-doctor (1),
+\&...),
 .BR sudo (8),
 .BR pam_umask (8),
 .BR auditctl (8)
@@ -139,8 +258,46 @@ mod tests {
             assert!(cenv.contains(section), "{section}");
         }
         let toml = String::from_utf8(cenv_toml_5()).unwrap();
+        let run = String::from_utf8(section_1("cenv-run").unwrap().unwrap()).unwrap();
+        assert!(run.contains(".SH SYNOPSIS"), "{run}");
+        assert!(section_1("cenv-no-such").unwrap().is_none());
         for key in KEYS {
             assert!(toml.contains(&format!(".B {}\n", roff(key.name))), "{}", key.name);
         }
+    }
+
+    /// Every page a SUBCOMMANDS section names exists: cenv(1) once referred
+    /// to cenv-run(1) and a dozen others nobody had made.
+    #[test]
+    fn every_page_a_page_refers_to_exists() {
+        let pages = section_1_pages();
+        assert!(pages.iter().any(|p| p == "cenv-kernel-install"), "{pages:?}");
+        assert!(!pages.iter().any(|p| p == "cenv-help" || p == "cenv-man-page"));
+        for name in &pages {
+            let page = String::from_utf8(section_1(name).unwrap().unwrap()).unwrap();
+            for line in page.lines() {
+                if let Some(reference) = line.strip_suffix("(1)").filter(|l| l.starts_with("cenv")) {
+                    let reference = reference.replace("\\-", "-");
+                    assert!(pages.contains(&reference), "{name} refers to {reference}(1)");
+                }
+            }
+        }
+    }
+
+    /// An option that takes a value shows it in the SYNOPSIS.
+    #[test]
+    fn the_synopsis_names_option_values() {
+        let cenv = String::from_utf8(cenv_1().unwrap()).unwrap();
+        let synopsis = cenv.lines().skip_while(|l| *l != ".SH SYNOPSIS").nth(1).unwrap();
+        assert!(
+            synopsis.contains("[\\fB\\-\\-config\\fR \\fI<PATH>\\fR]"),
+            "{synopsis}"
+        );
+        let info = String::from_utf8(section_1("cenv-info").unwrap().unwrap()).unwrap();
+        let synopsis = info.lines().skip_while(|l| *l != ".SH SYNOPSIS").nth(1).unwrap();
+        assert!(
+            synopsis.contains("\\fB\\-\\-prefix\\fR \\fI<PATH>\\fR"),
+            "{synopsis}"
+        );
     }
 }

@@ -351,6 +351,16 @@ fn the_deb_installs_works_and_leaves_nothing_when_purged_in_a_debian_12_chroot()
     for section in ["EXIT STATUS", "FILES", "envs_dirs", "trusted_owners"] {
         assert!(man.contains(section), "man pages lack {section}:\n{man}");
     }
+    // every page cenv(1) and the others refer to is installed: cenv(1) once
+    // named cenv-run(1) and a dozen others no package had
+    let missing = chroot.ok(
+        "for page in $(man -P cat cenv 2>/dev/null | grep -o 'cenv-[a-z-]*(1)' | sed 's/(1)//' | sort -u); do \
+           man -w \"$page\" >/dev/null 2>&1 || echo \"missing: $page\"; done; \
+         man -w cenv-kernel-install >/dev/null 2>&1 || echo 'missing: cenv-kernel-install'",
+    );
+    assert!(missing.trim().is_empty(), "{missing}");
+    let run_page = chroot.ok("man -P cat cenv-run 2>/dev/null");
+    assert!(run_page.contains("--prefix <PATH>"), "{run_page}");
     // a member and a non-member of the group pam/cenv-session names
     chroot.ok(
         "groupadd ai-researchers && useradd -m -s /bin/bash -G ai-researchers member && useradd -m -s /bin/bash other && \
