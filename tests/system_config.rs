@@ -291,6 +291,62 @@ fn login_shells_get_the_umask_and_the_default_env_of_their_group() {
     assert_eq!(stdout(&bob), "[other]\n", "{}", stderr(&bob));
 }
 
+/// `audit_login = false` keeps a login's activation of the default env out
+/// of the audit trail (every `su - user -c` is a login); a refused one and
+/// every run are still logged.
+#[test]
+fn audit_login_false_keeps_login_activations_out_of_the_trail_but_not_refusals() {
+    require_root!();
+    let _lock = machine_lock();
+    let syslog = Syslog::start();
+    let sb = Sandbox::new();
+    shared_layout(&sb, &["cv"]);
+    let _install = LoginInstall::new();
+    // bob (not in the group) chose cv for himself: his login's activation is refused
+    let bob_home = nix::unistd::User::from_name(BOB).unwrap().unwrap().dir;
+    let _choice = HostFile::write(bob_home.join(".config/cenv/default-env"), "cv\n", 0o644);
+    let activations = |since: &Syslog, user: &str| {
+        since
+            .settled_text()
+            .lines()
+            .filter(|l| l.contains(&format!("cenv[")) && l.contains(&format!("{user} : ")))
+            .filter(|l| l.contains("COMMAND=activate --shell bash"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    for audit_login in [true, false] {
+        let config = envs_config(&[&sb.path("envs")])
+            .raw(&format!("audit_login = {audit_login}\n"))
+            .table("default_envs")
+            .string(RESEARCH, "cv")
+            .to_string();
+        let Some(_config) = write_system_config(&config) else {
+            return;
+        };
+        let since = Syslog::start();
+        let mark = unique_marker("login-run");
+        let alice = login(
+            ALICE,
+            "bash",
+            &format!("echo \"[${{CONDA_DEFAULT_ENV-}}]\"; cenv run cv true {mark}"),
+        );
+        assert_eq!(stdout(&alice), "[cv]\n", "{}", stderr(&alice));
+        since.line_with(&mark);
+        let lines = activations(&since, ALICE);
+        assert_eq!(
+            lines.len(),
+            usize::from(audit_login),
+            "audit_login = {audit_login}: {lines:?}"
+        );
+        let bob = login(BOB, "bash", "echo \"[${CONDA_DEFAULT_ENV-}]\"");
+        assert_eq!(stdout(&bob), "[]\n", "{}", stderr(&bob));
+        let refused = activations(&since, BOB);
+        assert_eq!(refused.len(), 1, "audit_login = {audit_login}: {refused:?}");
+        assert!(refused[0].contains("refused"), "{}", refused[0]);
+    }
+    drop(syslog);
+}
+
 #[test]
 fn sudo_i_never_activates_the_invokers_default_env_in_roots_login_shell() {
     require_root!();

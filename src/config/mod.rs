@@ -61,6 +61,8 @@ pub const KEYS: &[KeyDoc] = &[
         help: "Refuse (true) or warn (false) when an env fails the trust check." },
     KeyDoc { name: "audit", sample: "\"best-effort\"", default: "\"best-effort\"",
         help: "\"required\": refuse to run when no syslog daemon receives the audit line; \"best-effort\": run with a warning." },
+    KeyDoc { name: "audit_login", sample: "true", default: "true",
+        help: "Whether a login shell's activation of the default env (profile.d, default_envs, ~/.config/cenv/default-env) writes an audit line when it succeeds. false keeps the trail about runs: every `su - user -c ...` is a login. Refusals are always logged, and so is every run, shell and explicit cenv activate." },
     KeyDoc { name: "login_umask_groups", sample: "[\"ai-researchers\"]", default: "[]",
         help: "Members of these groups get the umask in login shells (/etc/profile.d/cenv.sh)." },
     KeyDoc { name: "envs_dir_mode", sample: "\"2750\"", default: "\"2750\"",
@@ -132,6 +134,10 @@ pub struct Config {
     /// outside the envs directories.
     #[serde(default)]
     pub envs: BTreeMap<String, EnvSettings>,
+    /// Whether a login shell's successful activation of the default env is
+    /// audited (refusals always are).
+    #[serde(default = "default_true")]
+    pub audit_login: bool,
     /// Members of these groups get the configured umask in login shells.
     #[serde(default)]
     pub login_umask_groups: Vec<Principal>,
@@ -309,6 +315,7 @@ impl Default for Config {
             strict_permissions: true,
             audit: AuditMode::default(),
             envs: BTreeMap::new(),
+            audit_login: true,
             login_umask_groups: Vec::new(),
             envs_dir_mode: default_envs_dir_mode(),
             default_envs: BTreeMap::new(),
@@ -563,6 +570,8 @@ impl Config {
         if user.audit == AuditMode::Required {
             merged.audit = AuditMode::Required;
         }
+        // what reaches the audit trail is the system's to say
+        ignore("audit_login", !user.audit_login);
         (merged, warnings)
     }
 }

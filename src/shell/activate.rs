@@ -46,7 +46,7 @@ pub fn activate(process: &Process, args: ActivateArgs, cli_config: Option<&Path>
         (None, Some(name)) => EnvSpec::Name(name),
         (None, None) => return Err(Error::Usage("name the env to activate".into())),
     };
-    let code = audited_activation(process, shell, &spec, cli_config)?;
+    let code = audited_activation(process, shell, &spec, cli_config, false)?;
     write_stdout(&code)
 }
 
@@ -57,6 +57,7 @@ fn audited_activation(
     shell: Shell,
     spec: &EnvSpec,
     cli_config: Option<&Path>,
+    at_login: bool,
 ) -> Result<Vec<u8>> {
     let audit = AuditLog::connect();
     let mut trail = Trail {
@@ -78,7 +79,15 @@ fn audited_activation(
         &audit,
         &mut trail,
         || invoker(process),
-        |trail| activation_code(process, shell, spec, cli_config, &audit, trail),
+        |trail| {
+            let (code, audit_login) = activation_code(process, shell, spec, cli_config, &audit, trail)?;
+            if at_login && !audit_login {
+                // `audit_login = false`: the success line is not written (as
+                // if already logged); a refusal above still is
+                trail.run_logged = true;
+            }
+            Ok(code)
+        },
     )
 }
 
@@ -91,7 +100,7 @@ fn activation_code(
     cli_config: Option<&Path>,
     audit: &AuditLog,
     trail: &mut Trail,
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, bool)> {
     let caller = establish(process, None, cli_config, audit, trail, &mut |_| {})?;
     let Admitted { env, .. } = admit(process, &caller, spec, trail, &mut |_| {})?;
     let environ = with_condarc_changeps1(process);
@@ -104,12 +113,8 @@ fn activation_code(
     }
     trail.umask = "-".into();
     trail.landlock = "not applied (interactive shell)".into();
-    Ok(render_activation(
-        shell,
-        &plan,
-        &environ,
-        process.environ.get("PS1"),
-    ))
+    let code = render_activation(shell, &plan, &environ, process.environ.get("PS1"));
+    Ok((code, config.audit_login))
 }
 
 /// conda's `changeps1: false` in ~/.condarc turns the prompt modifier off,
@@ -239,7 +244,7 @@ pub fn login_init(process: &Process, shell: &str, cli_config: Option<&Path>) -> 
             return write_stdout(&out);
         }
         let render_as = integrated.unwrap_or(Shell::Bash);
-        match audited_activation(process, render_as, &EnvSpec::Name(env.clone()), cli_config) {
+        match audited_activation(process, render_as, &EnvSpec::Name(env.clone()), cli_config, true) {
             Ok(code) => out.extend(code),
             Err(e) => message(&crate::system::escape::text(&format!(
                 "default env '{env}' not activated: {e}"
