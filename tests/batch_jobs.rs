@@ -73,7 +73,11 @@ impl Batch {
     }
 
     fn with(conf: PathBuf, cluster: ClusterUse) -> Batch {
-        let sb = shared_sandbox(&["cv"], |sb| envs_config(&[&sb.path("envs")]).to_string());
+        Batch::with_envs(conf, cluster, &["cv"])
+    }
+
+    fn with_envs(conf: PathBuf, cluster: ClusterUse, envs: &[&str]) -> Batch {
+        let sb = shared_sandbox(envs, |sb| envs_config(&[&sb.path("envs")]).to_string());
         sb.mkdir("bin");
         std::os::unix::fs::symlink(cenv_binary(), sb.path("bin/cenv")).unwrap();
         fs::set_permissions(sb.path("cenv.toml"), fs::Permissions::from_mode(0o644)).unwrap();
@@ -677,6 +681,61 @@ fn sbatch_with_cenv_reaches_the_steps_of_the_job_and_a_refusal_fails_the_task_wi
     let out = batch.output(&job);
     assert_eq!(field(&record, "ExitCode"), "125:0", "{record}\n{out}");
     assert!(out.contains(&format!("{BOB} may not use env 'cv'")), "{out}");
+}
+
+/// What docs/batch-jobs.md says of precedence: `sbatch --cenv` over the
+/// script's `#SBATCH --cenv`, a step's `srun --cenv` over the job's, another
+/// env's activation on top of the batch step's (CONDA_SHLVL 2, the job's own
+/// env again stays at 1), and a prefix accepted where a name is.
+#[test]
+fn the_innermost_cenv_option_wins_and_a_prefix_is_accepted() {
+    let conf = require_slurm!();
+    if !plugin_loaded(&conf) {
+        return;
+    }
+    let _lock = machine_lock();
+    let batch = Batch::with_envs(
+        conf,
+        ClusterUse::Shared(CLUSTER.read().unwrap_or_else(|e| e.into_inner())),
+        &["cv", "other"],
+    );
+    let Some(_config) = batch.site_config("") else {
+        return;
+    };
+    let probe = batch.script(
+        "shlvl.py",
+        "import os\nprint('STEP', os.environ.get('CONDA_PREFIX'), os.environ.get('CONDA_SHLVL'), flush=True)\n",
+    );
+    let other = batch.sb.path("envs/other");
+    let script = batch.script(
+        "precedence.sh",
+        &format!(
+            "#!/bin/bash\n#SBATCH --cenv=cv\necho \"BATCH $CONDA_PREFIX $CONDA_SHLVL\"\n\
+             srun -n1 python {probe}\nsrun -n1 --cenv=cv python {probe}\n",
+            probe = probe.display()
+        ),
+    );
+    // the command line's option, a prefix, over the script's #SBATCH --cenv=cv
+    let job = batch.submit(ALICE, &[&format!("--cenv={}", other.display())], &script);
+    let record = batch.record(&job, Duration::from_secs(60));
+    let out = batch.output(&job);
+    assert_eq!(field(&record, "ExitCode"), "0:0", "{record}\n{out}");
+    let cv = batch.sb.path("envs/cv");
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("BATCH") || l.starts_with("STEP"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("BATCH {} 1", other.display()),
+            // the job's own env again: as conda re-activating the active env
+            format!("STEP {} 1", other.display()),
+            // another env: on top of the batch step's
+            format!("STEP {} 2", cv.display()),
+        ],
+        "{out}"
+    );
 }
 
 #[test]
