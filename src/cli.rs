@@ -549,6 +549,8 @@ pub enum KernelCommand {
     List(KernelListArgs),
     /// Remove the kernelspecs cenv-NAME.
     Remove(KernelRemoveArgs),
+    /// Make the kernels match the envs: install --all, and remove each cenv kernel whose env is gone or lost ipykernel.
+    Sync(KernelSyncArgs),
 }
 
 #[derive(Debug, Args)]
@@ -559,7 +561,8 @@ pub struct KernelInstallArgs {
     /// Every env open to you that has ipykernel; the others are named with the reason.
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
-    /// Into your own kernels directory, ~/.local/share/jupyter/kernels (the default).
+    /// Into your own kernels directory, ~/.local/share/jupyter/kernels: the default, except
+    /// for root, whose default is the system place /usr/local/share/jupyter/kernels.
     #[arg(long, conflicts_with = "prefix")]
     pub user: bool,
     /// Into DIR/share/jupyter/kernels (a JupyterHub's system place, such as /usr/local).
@@ -585,10 +588,22 @@ pub struct KernelRemoveArgs {
     /// The envs whose kernels to remove.
     #[arg(value_name = "NAME", required = true)]
     pub names: Vec<String>,
-    /// From your own kernels directory (the default).
+    /// From your own kernels directory: the default, except for root (the system place,
+    /// /usr/local/share/jupyter/kernels).
     #[arg(long, conflicts_with = "prefix")]
     pub user: bool,
     /// From DIR/share/jupyter/kernels.
+    #[arg(long, value_name = "DIR")]
+    pub prefix: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KernelSyncArgs {
+    /// Your own kernels directory: the default, except for root (the system place,
+    /// /usr/local/share/jupyter/kernels).
+    #[arg(long, conflicts_with = "prefix")]
+    pub user: bool,
+    /// DIR/share/jupyter/kernels.
     #[arg(long, value_name = "DIR")]
     pub prefix: Option<PathBuf>,
 }

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::{KernelInstallArgs, KernelListArgs, KernelRemoveArgs, NotebookArgs, RunArgs};
+use crate::cli::{
+    KernelInstallArgs, KernelListArgs, KernelRemoveArgs, KernelSyncArgs, NotebookArgs, RunArgs,
+};
 use crate::conda::files::PrefixDir;
 use crate::conda::records::python_version;
 use crate::conda::{EnvSpec, SearchPath};
@@ -71,9 +73,14 @@ fn user_kernels_dir(process: &Process) -> Result<PathBuf> {
     Ok(home.join(".local/share/jupyter/kernels"))
 }
 
-fn kernels_dir(process: &Process, prefix: Option<&Path>) -> Result<PathBuf> {
+/// Where kernels are written and removed: `--prefix DIR`, `--user` (the
+/// caller's own), else the caller's own for a user and the system place
+/// for root (as `jupyter kernelspec install` does: JupyterHub and every
+/// user's Jupyter look there; root's own directory serves no one).
+fn kernels_dir(process: &Process, prefix: Option<&Path>, user: bool) -> Result<PathBuf> {
     match prefix {
         Some(prefix) => Ok(prefix.join("share/jupyter/kernels")),
+        None if process.real_uid == 0 && !user => Ok(PathBuf::from(SYSTEM_KERNEL_DIRS[0])),
         None => user_kernels_dir(process),
     }
 }
@@ -97,34 +104,12 @@ fn no_ipykernel(name: &str) -> String {
 
 pub fn kernel_install(process: &Process, args: KernelInstallArgs, cli_config: Option<&Path>) -> Result<u8> {
     let loaded = config::load(process, cli_config)?;
-    let dir = kernels_dir(process, args.prefix.as_deref())?;
+    let dir = kernels_dir(process, args.prefix.as_deref(), args.user)?;
     crate::trust::require_roots_own_tree(&dir)?;
     let cenv = std::env::current_exe().map_err(|e| Error::system("finding cenv's own path", e))?;
-    let mut report = String::new();
+    let mut report = format!("kernels directory: {}\n", escape::path(&dir));
     if args.all {
-        let mut seen = BTreeSet::new();
-        for env in list_envs(process, &loaded) {
-            // a name found again further down the search path is shadowed
-            if !seen.insert(env.name.clone()) {
-                continue;
-            }
-            let name = escape::text(&env.name);
-            if !env.may_use && process.real_uid != 0 {
-                let why = env.reason.unwrap_or_default();
-                report.push_str(&format!(
-                    "{name}: skipped: not open to you ({})\n",
-                    escape::text(&why)
-                ));
-            } else if !has_ipykernel(&env.prefix) {
-                report.push_str(&format!("{name}: skipped: {}\n", no_ipykernel(&name)));
-            } else {
-                let path = install_one(&dir, &env.name, &env.prefix, None, &cenv)?;
-                report.push_str(&format!("{name}: installed {}\n", escape::path(&path)));
-            }
-        }
-        if seen.is_empty() {
-            report.push_str("no envs found\n");
-        }
+        install_all(process, &loaded, &dir, &cenv, &mut report)?;
     } else {
         if args.display_name.is_some() && args.names.len() > 1 {
             return Err(Error::Usage(
@@ -148,6 +133,99 @@ pub fn kernel_install(process: &Process, args: KernelInstallArgs, cli_config: Op
                 "{}: installed {}\n",
                 escape::text(name),
                 escape::path(&path)
+            ));
+        }
+    }
+    write_stdout(report.as_bytes())
+}
+
+/// A kernel for every env open to the caller (root: every env) that has
+/// ipykernel, the others named with the reason; returns the envs that have
+/// one now.
+fn install_all(
+    process: &Process,
+    loaded: &LoadedConfig,
+    dir: &Path,
+    cenv: &Path,
+    report: &mut String,
+) -> Result<BTreeSet<String>> {
+    let mut seen = BTreeSet::new();
+    let mut installed = BTreeSet::new();
+    for env in list_envs(process, loaded) {
+        // a name found again further down the search path is shadowed
+        if !seen.insert(env.name.clone()) {
+            continue;
+        }
+        let name = escape::text(&env.name);
+        if !env.may_use && process.real_uid != 0 {
+            let why = env.reason.unwrap_or_default();
+            report.push_str(&format!(
+                "{name}: skipped: not open to you ({})\n",
+                escape::text(&why)
+            ));
+        } else if !has_ipykernel(&env.prefix) {
+            report.push_str(&format!("{name}: skipped: {}\n", no_ipykernel(&name)));
+        } else {
+            let path = install_one(dir, &env.name, &env.prefix, None, cenv)?;
+            report.push_str(&format!("{name}: installed {}\n", escape::path(&path)));
+            installed.insert(env.name.clone());
+        }
+    }
+    if seen.is_empty() {
+        report.push_str("no envs found\n");
+    }
+    Ok(installed)
+}
+
+/// `cenv kernel sync`: the kernels directory made to match the envs — a
+/// kernel (re)written for every env that has ipykernel and is open to the
+/// caller, and each cenv kernel there removed whose env is gone or has
+/// lost ipykernel. A kernel of an env not open to the caller is kept and
+/// named: the policy may open it again, and the kernel is not wrong.
+pub fn kernel_sync(process: &Process, args: KernelSyncArgs, cli_config: Option<&Path>) -> Result<u8> {
+    let loaded = config::load(process, cli_config)?;
+    let dir = kernels_dir(process, args.prefix.as_deref(), args.user)?;
+    crate::trust::require_roots_own_tree(&dir)?;
+    let cenv = std::env::current_exe().map_err(|e| Error::system("finding cenv's own path", e))?;
+    let mut report = format!("kernels directory: {}\n", escape::path(&dir));
+    let installed = install_all(process, &loaded, &dir, &cenv, &mut report)?;
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(KERNEL_PREFIX))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    for kernel in names {
+        let env = kernel[KERNEL_PREFIX.len()..].to_owned();
+        if installed.contains(&env) {
+            continue;
+        }
+        let gone = match usable_env(process, &loaded, &env) {
+            Ok(prefix) if !has_ipykernel(&prefix) => Some(no_ipykernel(&env)),
+            Ok(_) => None,
+            Err(e @ (Error::NotAllowed { .. } | Error::EnvNotAccessible { .. })) => {
+                report.push_str(&format!("{kernel}: kept: {}\n", escape::text(&e.to_string())));
+                None
+            }
+            Err(
+                e @ (Error::EnvNotFound { .. } | Error::NotAPrefix { .. } | Error::InvalidEnvName { .. }),
+            ) => Some(e.to_string()),
+            Err(e) => {
+                report.push_str(&format!("{kernel}: kept: {}\n", escape::text(&e.to_string())));
+                None
+            }
+        };
+        if let Some(why) = gone {
+            let kernel_dir = dir.join(&kernel);
+            remove_kernel_dir(&kernel_dir)?;
+            report.push_str(&format!(
+                "{kernel}: removed {}: {}\n",
+                escape::path(&kernel_dir),
+                escape::text(&why)
             ));
         }
     }
@@ -381,31 +459,39 @@ fn inspect_kernel(process: &Process, loaded: &LoadedConfig, dir: &Path, kernel: 
 }
 
 pub fn kernel_remove(process: &Process, args: KernelRemoveArgs) -> Result<u8> {
-    let dir = kernels_dir(process, args.prefix.as_deref())?;
+    let dir = kernels_dir(process, args.prefix.as_deref(), args.user)?;
     let mut report = String::new();
     for name in &args.names {
         crate::conda::name::validate_env_name(name)?;
         let kernel_dir = dir.join(format!("{KERNEL_PREFIX}{name}"));
-        crate::trust::require_roots_own_tree(&kernel_dir)?;
-        let removed = match std::fs::symlink_metadata(&kernel_dir) {
-            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&kernel_dir),
-            Ok(_) => std::fs::remove_file(&kernel_dir),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        if let Err(e) = std::fs::symlink_metadata(&kernel_dir) {
+            if e.kind() == std::io::ErrorKind::NotFound {
                 return Err(Error::Kernel(format!(
                     "no kernel {KERNEL_PREFIX}{} in {} (cenv kernel list shows where they are)",
                     escape::text(name),
                     escape::path(&dir)
-                )))
+                )));
             }
-            Err(e) => Err(e),
-        };
-        removed.map_err(|e| Error::System {
-            what: format!("cannot remove {}", kernel_dir.display()),
-            source: e,
-        })?;
+        }
+        remove_kernel_dir(&kernel_dir)?;
         report.push_str(&format!("removed {}\n", escape::path(&kernel_dir)));
     }
     write_stdout(report.as_bytes())
+}
+
+/// Removes one kernel directory (or what stands in its place), in a tree
+/// only root and the caller may change.
+fn remove_kernel_dir(kernel_dir: &Path) -> Result<()> {
+    crate::trust::require_roots_own_tree(kernel_dir)?;
+    let removed = match std::fs::symlink_metadata(kernel_dir) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(kernel_dir),
+        Ok(_) => std::fs::remove_file(kernel_dir),
+        Err(e) => Err(e),
+    };
+    removed.map_err(|e| Error::System {
+        what: format!("cannot remove {}", kernel_dir.display()),
+        source: e,
+    })
 }
 
 /// The value of the last of `keys` among Jupyter's arguments (`--key=V` or
@@ -448,15 +534,47 @@ pub fn is_loopback(address: &str) -> bool {
     address == "localhost" || address.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// A TCP port on 127.0.0.1 free at this moment (the kernel picks it).
-fn free_loopback_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|e| Error::system("finding a free port on 127.0.0.1", e))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| Error::system("finding a free port on 127.0.0.1", e))?
-        .port();
+/// A TCP port free at this moment on the loopback address Jupyter will
+/// bind (`--ip`, else 127.0.0.1; the kernel picks it).
+fn free_loopback_port(ip: Option<&str>) -> Result<u16> {
+    let address: IpAddr = ip
+        .map(|ip| ip.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|ip| ip.parse().ok())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let failed = |e| Error::system(format!("finding a free port on {address}"), e);
+    let listener = TcpListener::bind((address, 0)).map_err(failed)?;
+    let port = listener.local_addr().map_err(failed)?.port();
     Ok(port)
+}
+
+/// What `cenv notebook` prints before the server's own output: where it
+/// will serve, the ssh command that forwards the laptop's port to that
+/// address (the one the server binds: `--ip=127.0.0.2` is forwarded to
+/// 127.0.0.2), and the URL on the laptop's end of the tunnel.
+fn banner(ip: &str, port: Option<u16>, user: &str, host: &str, url_path: &str) -> String {
+    let remote = match ip.contains(':') {
+        true => format!("[{}]", ip.trim_start_matches('[').trim_end_matches(']')),
+        false => ip.to_owned(),
+    };
+    match port {
+        Some(port) => format!(
+            "jupyter will serve on {}:{port}. From your laptop:\n    ssh -N -L {port}:{}:{port} {}@{}\n  then open the http://127.0.0.1:{port}/{url_path}?token=... URL jupyter prints below once it serves{}",
+            escape::text(&remote),
+            escape::text(&remote),
+            escape::text(user),
+            escape::text(host),
+            match remote.as_str() {
+                "127.0.0.1" | "localhost" => String::new(),
+                other => format!(" (it names {}: on the laptop, 127.0.0.1)", escape::text(other)),
+            }
+        ),
+        None => format!(
+            "jupyter will serve on the port you gave; forward it with ssh -N -L PORT:{}:PORT {}@{} and open the URL with the token jupyter prints once it serves",
+            escape::text(&remote),
+            escape::text(user),
+            escape::text(host)
+        ),
+    }
 }
 
 /// 24 random bytes as hex, from the kernel's generator.
@@ -518,7 +636,7 @@ fn prepare_notebook(
     }
     let (port, chosen) = match port_argument(&args.jupyter_args) {
         Some(given) => (given, false),
-        None => (Some(free_loopback_port()?), true),
+        None => (Some(free_loopback_port(ip.as_deref())?), true),
     };
     if let (Some(port), true) = (port, chosen) {
         words.push(format!("--port={port}").into());
@@ -551,25 +669,7 @@ fn prepare_notebook(
     // Jupyter does (then Jupyter fails, --port-retries=0). Jupyter prints
     // its URL, token included, once it serves on the port itself.
     let shown = ip.as_deref().unwrap_or("127.0.0.1");
-    let remote = match shown.contains(':') {
-        true => format!("[{}]", shown.trim_start_matches('[').trim_end_matches(']')),
-        false => shown.to_owned(),
-    };
-    match port {
-        Some(port) => crate::system::output::message(&format!(
-            "jupyter will serve on {}:{port}. From your laptop:\n    ssh -N -L {port}:{}:{port} {}@{}\n  then open the http://127.0.0.1:{port}/{url_path}?token=... URL jupyter prints below once it serves",
-            escape::text(shown),
-            escape::text(&remote),
-            escape::text(&user),
-            escape::text(&host)
-        )),
-        _ => crate::system::output::message(&format!(
-            "jupyter will serve on the port you gave; forward it with ssh -N -L PORT:{}:PORT {}@{} and open the URL with the token jupyter prints once it serves",
-            escape::text(&remote),
-            escape::text(&user),
-            escape::text(&host)
-        )),
-    }
+    crate::system::output::message(&banner(shown, port, &user, &host, url_path));
     let run_args = RunArgs {
         prefix: None,
         user: None,
@@ -586,6 +686,29 @@ fn prepare_notebook(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tunnel goes to the address the server binds; the URL is the
+    /// laptop's end. `--ip=127.0.0.2` once got a tunnel to 127.0.0.1.
+    #[test]
+    fn the_banner_forwards_to_the_address_jupyter_binds() {
+        let text = banner("127.0.0.2", Some(8899), "alice", "gpu1", "lab");
+        assert!(
+            text.contains("ssh -N -L 8899:127.0.0.2:8899 alice@gpu1"),
+            "{text}"
+        );
+        assert!(text.contains("http://127.0.0.1:8899/lab?token="), "{text}");
+        assert!(
+            text.contains("it names 127.0.0.2: on the laptop, 127.0.0.1"),
+            "{text}"
+        );
+        let text = banner("::1", Some(8899), "alice", "gpu1", "lab");
+        assert!(text.contains("ssh -N -L 8899:[::1]:8899 alice@gpu1"), "{text}");
+        let plain = banner("127.0.0.1", Some(8899), "alice", "gpu1", "lab");
+        assert!(!plain.contains("it names"), "{plain}");
+        // the free port is found on that address
+        let port = free_loopback_port(Some("127.0.0.2")).unwrap();
+        assert!(std::net::TcpListener::bind(("127.0.0.2", port)).is_ok());
+    }
 
     fn words(list: &[&str]) -> Vec<OsString> {
         list.iter().map(OsString::from).collect()

@@ -134,6 +134,9 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
             jupyter::kernel_list(process, args, cli.config.as_deref())
         }
         Command::Kernel(cli::KernelCommand::Remove(args)) => jupyter::kernel_remove(process, args),
+        Command::Kernel(cli::KernelCommand::Sync(args)) => {
+            jupyter::kernel_sync(process, args, cli.config.as_deref())
+        }
         Command::Notebook(args) => Err(jupyter::notebook(process, args, cli.config.as_deref())),
         Command::ManPage(args) if args.list => {
             let mut names = manual::section_1_pages().join("\n");

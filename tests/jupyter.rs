@@ -102,7 +102,11 @@ fn a_kernel_from_cenv_kernel_install_is_a_confined_audited_cenv_run() {
     let kernel_dir = alice_data.join("kernels/cenv-jupyter");
     assert_eq!(
         installed,
-        format!("jupyter: installed {}\n", kernel_dir.display())
+        format!(
+            "kernels directory: {}\njupyter: installed {}\n",
+            alice_data.join("kernels").display(),
+            kernel_dir.display()
+        )
     );
     let spec: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(kernel_dir.join("kernel.json")).unwrap()).unwrap();
@@ -219,6 +223,35 @@ fn a_kernel_from_cenv_kernel_install_is_a_confined_audited_cenv_run() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o644, "readable by every user of the hub");
+    // sync: kernels whose env is gone or lost ipykernel go, the others stay
+    let hub_kernels = hub.join("share/jupyter/kernels");
+    for (kernel, env) in [("cenv-gone", "gone"), ("cenv-genuine", "genuine")] {
+        fs::create_dir_all(hub_kernels.join(kernel)).unwrap();
+        fs::write(
+            hub_kernels.join(kernel).join("kernel.json"),
+            serde_json::json!({"argv": [cenv_binary(), "run", env, "python"], "display_name": env})
+                .to_string(),
+        )
+        .unwrap();
+    }
+    let synced = ok(Command::new(cenv_binary())
+        .args(["kernel", "sync", "--prefix"])
+        .arg(&hub)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap());
+    assert!(synced.contains("jupyter: installed "), "{synced}");
+    assert!(
+        synced.contains(&format!(
+            "cenv-gone: removed {}: ",
+            hub_kernels.join("cenv-gone").display()
+        )) && synced.contains("cenv-genuine: removed ")
+            && synced.contains("no ipykernel in its records"),
+        "{synced}"
+    );
+    assert!(!hub_kernels.join("cenv-gone").exists() && !hub_kernels.join("cenv-genuine").exists());
+    assert!(hub_kernels.join("cenv-jupyter/kernel.json").exists());
     let hub_list = ok(cenv_for(BOB, &bob_data)
         .args(["kernel", "list", "--prefix"])
         .arg(&hub)

@@ -467,8 +467,24 @@ fn the_deb_installs_works_and_leaves_nothing_when_purged_in_a_debian_12_chroot()
         .contains("_cenv"));
     // remove takes the PAM lines out — every session still opens — and a
     // reinstall enables the profile again, as the admin had it
+    // root's kernels go to the system place every user's Jupyter reads, and
+    // it says where; a remove names the kernels it leaves without cenv
+    chroot.ok("echo '{\"name\": \"ipykernel\", \"version\": \"6.29.5\", \"build\": \"0\"}' > /opt/miniconda/envs/demo/conda-meta/ipykernel-6.29.5-0.json");
+    let installed = chroot.ok("cenv kernel install --all");
+    assert!(
+        installed.contains("kernels directory: /usr/local/share/jupyter/kernels\n")
+            && installed.contains("demo: installed /usr/local/share/jupyter/kernels/cenv-demo"),
+        "{installed}"
+    );
     let common = || fs::read_to_string(chroot.root.join("etc/pam.d/common-session")).unwrap();
-    chroot.ok("apt-get remove -y -q cenv");
+    let removed = chroot.sh("apt-get remove -y -q cenv");
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    assert!(
+        stderr(&removed).contains("will fail without it")
+            && stderr(&removed).contains("/usr/local/share/jupyter/kernels/cenv-demo"),
+        "{}",
+        stderr(&removed)
+    );
     assert!(!common().contains("cenv-session"), "{}", common());
     assert_eq!(chroot.ok("su - member -c umask").trim(), "0022");
     chroot.ok("apt-get install -y -q /tmp/cenv.deb");

@@ -10,4 +10,12 @@ if [ "$1" = 0 ]; then
         echo "cenv: take those lines out first (paste the two lines of pam-README.md instead); not erasing." >&2
         exit 1
     fi
+    # Jupyter kernels in the system places that start /usr/bin/cenv stop
+    # working once it is gone: say which (users' own are theirs to remove)
+    kernels=$(grep -ls '"/usr/bin/cenv"' /usr/local/share/jupyter/kernels/cenv-*/kernel.json /usr/share/jupyter/kernels/cenv-*/kernel.json || true)
+    if [ -n "$kernels" ]; then
+        echo "cenv: these Jupyter kernels run /usr/bin/cenv and will fail without it:" >&2
+        for k in $kernels; do echo "cenv:   ${k%/kernel.json}" >&2; done
+        echo "cenv: remove those directories, or reinstall cenv (cenv kernel sync then rewrites them)." >&2
+    fi
 fi
