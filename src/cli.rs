@@ -183,6 +183,9 @@ pub struct ListArgs {
     /// Print only the names, one per line (for completion).
     #[arg(long, conflicts_with = "json")]
     pub names: bool,
+    /// Print the commands in the env NAME's bin/, one per line (for completion).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["json", "names"])]
+    pub commands: Option<String>,
     /// Print JSON (a stable schema: name, prefix, python, owner, group, may_use, reason).
     #[arg(long)]
     pub json: bool,

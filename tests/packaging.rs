@@ -465,6 +465,12 @@ fn the_deb_installs_works_and_leaves_nothing_when_purged_in_a_debian_12_chroot()
     assert!(chroot
         .ok("bash -c '. /usr/share/bash-completion/completions/cenv && complete -p cenv'")
         .contains("_cenv"));
+    // zsh's compinit finds the packaged _cenv (#compdef) and it completes
+    let zsh = chroot.ok(
+        "su - member -s /usr/bin/zsh -c 'autoload -U compinit && compinit -u -D && print -r -- \"comps=${_comps[cenv]}\"; \
+         compadd() { local -a a; a=(\"$@\"); print -r -- \"${(j: :)a[${a[(i)--]}+1,-1]}\" }; words=(cenv kernel \"\"); CURRENT=3; _cenv'",
+    );
+    assert_eq!(zsh, "comps=_cenv\ninstall list remove sync\n", "{zsh}");
     // remove takes the PAM lines out — every session still opens — and a
     // reinstall enables the profile again, as the admin had it
     // root's kernels go to the system place every user's Jupyter reads, and

@@ -441,6 +441,8 @@ fn completion_loads_and_completes_env_names() {
     // the completion files call `cenv` from PATH, as a package installs it
     sb.mkdir("cenv-bin");
     std::os::unix::fs::symlink(cenv_binary(), sb.path("cenv-bin/cenv")).unwrap();
+    // a python on PATH too: `run a <TAB>` offers the env's once, first
+    std::os::unix::fs::symlink("/usr/bin/python3", sb.path("cenv-bin/python")).unwrap();
     let on_path = format!("PATH='{}':\"$PATH\"\n", sb.path("cenv-bin").display());
     let fish_path = format!("set -x PATH '{}' $PATH\n", sb.path("cenv-bin").display());
     let bash = in_shell(&sb, "bash", &format!("{on_path}eval \"$('{exe}' completions bash)\"\nCOMP_WORDS=(cenv run '')\nCOMP_CWORD=2\n_cenv\necho \"${{COMPREPLY[*]}}\"\nCOMP_WORDS=(cenv '')\nCOMP_CWORD=1\n_cenv\necho \"${{COMPREPLY[*]}}\"\n"));
@@ -453,13 +455,42 @@ fn completion_loads_and_completes_env_names() {
         "{}",
         lines[1]
     );
-    // zsh: load the function, and drive it with compadd standing in for the completion system
-    let zsh = in_shell(&sb, "zsh", &format!("{on_path}eval \"$('{exe}' completions zsh)\"\ncompadd() {{ print -r -- \"${{(j: :)@[2,-1]}}\" }}\n_files() {{ print files }}\nwords=(cenv activate '')\nCURRENT=3\n_cenv\nwords=(cenv run a '')\nCURRENT=4\n_cenv\n"));
+    // zsh: load the function, and drive it with compadd standing in for
+    // the completion system (it prints what follows --)
+    let zsh = in_shell(&sb, "zsh", &format!("{on_path}eval \"$('{exe}' completions zsh)\"\ncompadd() {{ local -a a; a=(\"$@\"); print -r -- \"${{(j: :)a[${{a[(i)--]}}+1,-1]}}\" }}\n_files() {{ print files }}\nwords=(cenv activate '')\nCURRENT=3\n_cenv\nwords=(cenv run a python '')\nCURRENT=5\n_cenv\nwords=(cenv kernel '')\nCURRENT=3\n_cenv\nwords=(cenv kernel install '')\nCURRENT=4\n_cenv\nwords=(cenv run a '')\nCURRENT=4\n_cenv\n"));
     ok(&zsh);
-    assert_eq!(stdout(&zsh), "a b\nfiles\n");
+    let text = stdout(&zsh);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..4],
+        ["a b", "files", "install list remove sync", "a b"],
+        "{text}"
+    );
+    // run ENV <TAB>: the env's own commands, then the others without them
+    assert_eq!(lines[4], "python", "{text}");
+    let others: Vec<&str> = lines[5].split(' ').collect();
+    assert!(others.contains(&"cenv") && !others.contains(&"python"), "{text}");
     let fish = in_shell(&sb, "fish", &format!("{fish_path}'{exe}' completions fish | source\ncomplete -C 'cenv run '\ncomplete -C 'cenv activate --shell fish '\n"));
     ok(&fish);
     assert_eq!(stdout(&fish), "a\nb\na\nb\n");
+    let fish = in_shell(&sb, "fish", &format!("{fish_path}'{exe}' completions fish | source\ncomplete -C 'cenv run a ' | string replace -r '\\t.*' ''\necho ==\ncomplete -C 'cenv kernel '\n"));
+    ok(&fish);
+    let text = stdout(&fish);
+    let (commands, kernel) = text.split_once("==\n").unwrap();
+    let commands: Vec<&str> = commands.lines().collect();
+    assert_eq!(commands[0], "python", "{text}");
+    assert_eq!(commands.iter().filter(|c| **c == "python").count(), 1, "{text}");
+    assert!(commands.contains(&"cenv"), "{text}");
+    assert!(kernel.lines().any(|l| l.starts_with("sync")), "{text}");
+    // bash: run a <TAB>, the env's first, each once; kernel <TAB>
+    let bash = in_shell(&sb, "bash", &format!("{on_path}eval \"$('{exe}' completions bash)\"\nCOMP_WORDS=(cenv run a '')\nCOMP_CWORD=3\n_cenv\necho \"${{COMPREPLY[0]}} $(printf '%s\\n' \"${{COMPREPLY[@]}}\" | grep -cx python) $(printf '%s\\n' \"${{COMPREPLY[@]}}\" | grep -cx cenv)\"\nCOMP_WORDS=(cenv kernel '')\nCOMP_CWORD=2\n_cenv\necho \"${{COMPREPLY[*]}}\"\nCOMP_WORDS=(cenv kernel install '')\nCOMP_CWORD=3\n_cenv\necho \"${{COMPREPLY[*]}}\"\n"));
+    ok(&bash);
+    assert_eq!(
+        stdout(&bash),
+        "python 1 1\ninstall list remove sync\na b\n",
+        "{}",
+        stderr(&bash)
+    );
 }
 
 #[test]
@@ -584,9 +615,32 @@ fn completion_offers_every_subcommand_and_flag_of_help() {
             !completion.contains(cenv_binary().to_str().unwrap()),
             "{shell}: names the build's binary"
         );
+        // nested subcommands (cenv kernel install ...) are offered too
+        let mut all = Vec::new();
         for sub in &subcommands {
-            assert!(completion.contains(sub.as_str()), "{shell}: no subcommand {sub}");
-            let options = help(&[sub]);
+            let text = help(&[sub.as_str()]);
+            match text.split("Commands:").nth(1) {
+                Some(children) => {
+                    for child in children
+                        .lines()
+                        .skip(1)
+                        .take_while(|l| !l.trim().is_empty())
+                        .filter_map(|l| l.split_whitespace().next())
+                        .filter(|c| *c != "help")
+                    {
+                        assert!(completion.contains(child), "{shell}: no {sub} {child}");
+                        all.push(format!("{sub} {child}"));
+                    }
+                }
+                None => all.push(sub.clone()),
+            }
+        }
+        assert!(all.iter().any(|s| s == "kernel install"), "{all:?}");
+        for sub in &all {
+            let top_word = sub.split(' ').next().unwrap();
+            assert!(completion.contains(top_word), "{shell}: no subcommand {sub}");
+            let words: Vec<&str> = sub.split(' ').collect();
+            let options = help(&words);
             let options = options.split("Options:").nth(1).unwrap_or_default();
             // the flag column of each option line: "  -p, --prefix <PATH>  help..."
             let columns: Vec<&str> = options
@@ -606,11 +660,23 @@ fn completion_offers_every_subcommand_and_flag_of_help() {
                     continue;
                 }
                 let flag = word.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-                let offered = match flag.strip_prefix("--") {
-                    Some(long) if shell == "fish" => completion.contains(&format!("from {sub}' -l {long}\n")),
-                    None if shell == "fish" => {
-                        completion.contains(&format!("from {sub}' -s {}\n", &flag[1..]))
+                // fish: `... from SUB' -l LONG` (nested: `from kernel; and
+                // __fish_seen_subcommand_from install' -l LONG`), a value's
+                // completion after it
+                let fish_option = |option: String| {
+                    [format!("{option}\n"), format!("{option} ")]
+                        .iter()
+                        .any(|o| completion.contains(o.as_str()))
+                };
+                let from = match sub.split_once(' ') {
+                    Some((parent, child)) => {
+                        format!("from {parent}; and __fish_seen_subcommand_from {child}'")
                     }
+                    None => format!("from {sub}'"),
+                };
+                let offered = match flag.strip_prefix("--") {
+                    Some(long) if shell == "fish" => fish_option(format!("{from} -l {long}")),
+                    None if shell == "fish" => fish_option(format!("{from} -s {}", &flag[1..])),
                     _ => completion.contains(flag),
                 };
                 assert!(offered, "{shell}: {sub} {flag} is not completed");

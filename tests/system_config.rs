@@ -291,6 +291,62 @@ fn login_shells_get_the_umask_and_the_default_env_of_their_group() {
     assert_eq!(stdout(&bob), "[other]\n", "{}", stderr(&bob));
 }
 
+/// Debian's ~/.bashrc, read after profile.d, sets PS1 afresh: the default
+/// env's `(cv) ` is put back in front at the first prompt.
+#[test]
+fn the_default_env_shows_in_the_prompt_after_debians_bashrc_resets_it() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = Sandbox::new();
+    shared_layout(&sb, &["cv"]);
+    let config = envs_config(&[&sb.path("envs")])
+        .table("default_envs")
+        .string(RESEARCH, "cv")
+        .to_string();
+    let Some(_config) = write_system_config(&config) else {
+        return;
+    };
+    let _install = LoginInstall::new();
+    let home = nix::unistd::User::from_name(ALICE).unwrap().unwrap().dir;
+    // what /etc/skel gives every Debian user
+    let _profile = HostFile::write(
+        home.join(".profile"),
+        "if [ -n \"$BASH_VERSION\" ] && [ -f \"$HOME/.bashrc\" ]; then . \"$HOME/.bashrc\"; fi\n",
+        0o644,
+    );
+    let _bashrc = HostFile::write(
+        home.join(".bashrc"),
+        "case $- in *i*) ;; *) return;; esac\nPS1='${debian_chroot:+($debian_chroot)}\\u@\\h:\\w\\$ '\n",
+        0o644,
+    );
+    let mut child = as_user(ALICE, "/usr/bin/bash")
+        .args(["--login", "-i"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo \"PS1=[$PS1]\"\ncenv deactivate\necho \"PS1=[$PS1]\"\nexit\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("PS1=")).collect();
+    assert_eq!(
+        lines,
+        [
+            "PS1=[(cv) ${debian_chroot:+($debian_chroot)}\\u@\\h:\\w\\$ ]",
+            "PS1=[${debian_chroot:+($debian_chroot)}\\u@\\h:\\w\\$ ]"
+        ],
+        "{text}{}",
+        stderr(&out)
+    );
+}
+
 /// `audit_login = false` keeps a login's activation of the default env out
 /// of the audit trail (every `su - user -c` is a login); a refused one and
 /// every run are still logged.
@@ -309,7 +365,7 @@ fn audit_login_false_keeps_login_activations_out_of_the_trail_but_not_refusals()
         since
             .settled_text()
             .lines()
-            .filter(|l| l.contains(&format!("cenv[")) && l.contains(&format!("{user} : ")))
+            .filter(|l| l.contains("cenv[") && l.contains(&format!("{user} : ")))
             .filter(|l| l.contains("COMMAND=activate --shell bash"))
             .map(str::to_owned)
             .collect::<Vec<_>>()

@@ -80,7 +80,8 @@ fn audited_activation(
         &mut trail,
         || invoker(process),
         |trail| {
-            let (code, audit_login) = activation_code(process, shell, spec, cli_config, &audit, trail)?;
+            let (code, audit_login) =
+                activation_code(process, shell, spec, cli_config, &audit, trail, at_login)?;
             if at_login && !audit_login {
                 // `audit_login = false`: the success line is not written (as
                 // if already logged); a refusal above still is
@@ -100,6 +101,7 @@ fn activation_code(
     cli_config: Option<&Path>,
     audit: &AuditLog,
     trail: &mut Trail,
+    at_login: bool,
 ) -> Result<(Vec<u8>, bool)> {
     let caller = establish(process, None, cli_config, audit, trail, &mut |_| {})?;
     let Admitted { env, .. } = admit(process, &caller, spec, trail, &mut |_| {})?;
@@ -113,8 +115,33 @@ fn activation_code(
     }
     trail.umask = "-".into();
     trail.landlock = "not applied (interactive shell)".into();
-    let code = render_activation(shell, &plan, &environ, process.environ.get("PS1"));
+    let mut code = render_activation(shell, &plan, &environ, process.environ.get("PS1"));
+    if at_login && shell == Shell::Bash {
+        if let Some(modifier) = plan.prompt_modifier().filter(|m| !m.is_empty()) {
+            code.extend(bash_login_prompt(modifier));
+        }
+    }
     Ok((code, config.audit_login))
+}
+
+/// A login shell reads profile.d before ~/.bashrc, and Debian's .bashrc
+/// sets PS1 afresh (PS1 is not even in cenv's environment at that point):
+/// the default env's modifier is put in front of the prompt once, at the
+/// first prompt, if that env is still the active one and the prompt does
+/// not show it yet. The modifier is escaped for bash's prompt expansion as
+/// activation escapes it.
+fn bash_login_prompt(modifier: &std::ffi::OsStr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let raw = super::quote(Shell::Bash, modifier.as_bytes());
+    let shown = super::quote(Shell::Bash, super::bash_prompt_text(modifier).as_bytes());
+    let mut code = b"__cenv_login_prompt() {\n    PROMPT_COMMAND=\"${PROMPT_COMMAND/__cenv_login_prompt;/}\"\n    unset -f __cenv_login_prompt\n    [ \"${CONDA_PROMPT_MODIFIER-}\" = ".to_vec();
+    code.extend(&raw);
+    code.extend(b" ] || return 0\n    case \"${PS1-}\" in\n        ");
+    code.extend(&shown);
+    code.extend(b"*) ;;\n        *) PS1=");
+    code.extend(&shown);
+    code.extend(b"\"${PS1-}\" ;;\n    esac\n}\nPROMPT_COMMAND=\"__cenv_login_prompt;${PROMPT_COMMAND-}\"\n");
+    code
 }
 
 /// conda's `changeps1: false` in ~/.condarc turns the prompt modifier off,

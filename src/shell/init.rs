@@ -8,35 +8,147 @@ use std::path::Path;
 
 use super::{quote, Shell};
 
-/// The subcommands a user is offered and each one's flags, from the clap
-/// definition — the one source of truth, so completion cannot drift from
-/// `--help` (tests/shells.rs checks it against every `--help`).
-pub fn completion_words() -> Vec<(String, Vec<String>)> {
+/// What the words after a subcommand's flags are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operands {
+    /// `run`: an env, then a command (the env's own first), then its arguments (files).
+    EnvThenCommand,
+    /// One env (`info`, `shell`, ...).
+    Env,
+    /// Any number of envs (`doctor`, `changes`, `kernel install`).
+    Envs,
+    /// An env, then a file (`diff`).
+    EnvThenFile,
+    Files,
+    Shells,
+    Nothing,
+}
+
+/// How the value of an option is completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Dirs,
+    Files,
+    Users,
+    Words(Vec<String>),
+    Free,
+}
+
+/// One (sub)command as completion sees it, from the clap definition — the
+/// one source of truth, so completion cannot drift from `--help`
+/// (tests/shells.rs checks it against every `--help`).
+#[derive(Debug)]
+struct Spec {
+    /// `run`, or `kernel-install` for a nested one.
+    key: String,
+    flags: Vec<String>,
+    /// The options that take a value, each with its words (`-p`, `--prefix`).
+    values: Vec<(Vec<String>, Value)>,
+    operands: Operands,
+    /// Whether `-p/--prefix` names the env (then no env name follows).
+    prefix_names_env: bool,
+}
+
+fn operands_of(key: &str) -> Operands {
+    match key {
+        "run" => Operands::EnvThenCommand,
+        "activate" | "shell" | "info" | "verify" | "export" | "notebook" => Operands::Env,
+        "changes" | "doctor" | "kernel-install" | "kernel-remove" => Operands::Envs,
+        "diff" => Operands::EnvThenFile,
+        "check-config" => Operands::Files,
+        "shell-init" | "completions" => Operands::Shells,
+        _ => Operands::Nothing,
+    }
+}
+
+fn value_of(arg: &clap::Arg) -> Value {
+    let possible: Vec<String> = arg
+        .get_possible_values()
+        .iter()
+        .filter(|v| !v.is_hide_set())
+        .map(|v| v.get_name().to_owned())
+        .collect();
+    if !possible.is_empty() {
+        return Value::Words(possible);
+    }
+    let value_name = arg
+        .get_value_names()
+        .and_then(|n| n.first())
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    match (arg.get_long().unwrap_or_default(), value_name.as_str()) {
+        ("prefix" | "dir", _) | (_, "DIR") => Value::Dirs,
+        (_, "PATH" | "FILE") => Value::Files,
+        ("user", _) => Value::Users,
+        _ => Value::Free,
+    }
+}
+
+/// A subcommand with subcommands of its own (`kernel`), and their names.
+type Nested = (String, Vec<String>);
+
+/// The top-level subcommands offered, the nested ones of each, and the
+/// spec of every (sub)command that takes words.
+fn specs() -> (Vec<String>, Vec<Nested>, Vec<Spec>) {
     use clap::CommandFactory;
     let mut command = crate::cli::Cli::command();
     command.build();
-    let global: Vec<String> = command
+    let global: Vec<&clap::Arg> = command
         .get_arguments()
         .filter(|a| a.is_global_set() && !a.is_hide_set())
-        .flat_map(flag_words)
         .collect();
-    command
-        .get_subcommands()
-        .filter(|c| !c.is_hide_set())
-        .map(|c| {
-            let mut flags: Vec<String> = c
-                .get_arguments()
-                .filter(|a| !a.is_positional() && !a.is_hide_set())
-                .flat_map(flag_words)
-                .collect();
-            for word in global.iter().chain(["--help".to_owned(), "-h".to_owned()].iter()) {
-                if !flags.contains(word) {
-                    flags.push(word.clone());
-                }
+    let spec = |key: String, c: &clap::Command| {
+        let mut flags: Vec<String> = Vec::new();
+        let mut values = Vec::new();
+        let own = c
+            .get_arguments()
+            .filter(|a| !a.is_positional() && !a.is_hide_set());
+        for arg in own.chain(global.iter().copied()) {
+            let words = flag_words(arg);
+            if words.iter().all(|w| flags.contains(w)) {
+                continue;
             }
-            (c.get_name().to_owned(), flags)
-        })
-        .collect()
+            if arg.get_action().takes_values() {
+                values.push((words.clone(), value_of(arg)));
+            }
+            flags.extend(words);
+        }
+        for word in ["--help", "-h"] {
+            if !flags.iter().any(|f| f == word) {
+                flags.push(word.to_owned());
+            }
+        }
+        let prefix_names_env = c.get_arguments().any(|a| a.get_short() == Some('p'));
+        Spec {
+            operands: operands_of(&key),
+            key,
+            flags,
+            values,
+            prefix_names_env,
+        }
+    };
+    let mut top = Vec::new();
+    let mut nested = Vec::new();
+    let mut specs = Vec::new();
+    for c in command.get_subcommands().filter(|c| !c.is_hide_set()) {
+        top.push(c.get_name().to_owned());
+        let children: Vec<&clap::Command> = c
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+            .collect();
+        if children.is_empty() {
+            specs.push(spec(c.get_name().to_owned(), c));
+        } else {
+            nested.push((
+                c.get_name().to_owned(),
+                children.iter().map(|s| s.get_name().to_owned()).collect(),
+            ));
+            for child in children {
+                specs.push(spec(format!("{}-{}", c.get_name(), child.get_name()), child));
+            }
+        }
+    }
+    (top, nested, specs)
 }
 
 fn flag_words(arg: &clap::Arg) -> Vec<String> {
@@ -45,8 +157,17 @@ fn flag_words(arg: &clap::Arg) -> Vec<String> {
     words
 }
 
-/// Subcommands that take an env name as their first word.
-const TAKE_AN_ENV: &str = "run|activate|shell|info|verify|export|changes|diff|doctor|notebook";
+fn operands_word(operands: Operands) -> &'static str {
+    match operands {
+        Operands::EnvThenCommand => "run",
+        Operands::Env => "env",
+        Operands::Envs => "envs",
+        Operands::EnvThenFile => "envfile",
+        Operands::Files => "files",
+        Operands::Shells => "shells",
+        Operands::Nothing => "none",
+    }
+}
 
 /// The function (and completion) for `shell`, calling the binary at `exe`.
 pub fn shell_init(shell: Shell, exe: &Path) -> String {
@@ -111,54 +232,122 @@ end
     }
 }
 
-/// Completion for `shell`: subcommands, their flags, shells, files, and env
-/// names (from `CENV list --names`, where CENV is `cenv_word`: the path of
-/// the binary for `shell-init`, `command cenv` for the files a package
-/// installs, which must not name the machine they were built on).
+/// Completion for `shell`: subcommands (nested ones too), their flags and
+/// option values, env names (from `CENV list --names`), and for `run ENV`
+/// the env's own commands first (`CENV list --commands ENV`), then the
+/// others, without duplicates. CENV is `cenv_word`: the path of the binary
+/// for `shell-init`, `command cenv` for the files a package installs, which
+/// must not name the machine they were built on.
 pub fn completions(shell: Shell, cenv_word: &str) -> String {
-    let words = completion_words();
-    let subcommands: Vec<&str> = words.iter().map(|(s, _)| s.as_str()).collect();
-    let subcommands = subcommands.join(" ");
+    let (top, nested, specs) = specs();
     let exe = cenv_word;
+    let top = top.join(" ");
     match shell {
-        Shell::Bash => {
-            let flag_cases: String = words
-                .iter()
-                .map(|(sub, flags)| format!("        {sub}) flags=\"{}\" ;;\n", flags.join(" ")))
-                .collect();
-            format!(
-                r#"_cenv() {{
-    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" sub="${{COMP_WORDS[1]-}}"
+        Shell::Bash => bash_completion(exe, &top, &nested, &specs),
+        Shell::Zsh => zsh_completion(exe, &top, &nested, &specs),
+        Shell::Fish => fish_completion(exe, &top, &nested, &specs),
+    }
+}
+
+fn bash_completion(exe: &str, top: &str, nested: &[Nested], specs: &[Spec]) -> String {
+    let mut nested_cases = String::new();
+    for (parent, children) in nested {
+        nested_cases.push_str(&format!(
+            "        {parent})\n            if [ \"$COMP_CWORD\" -eq 2 ]; then\n                COMPREPLY=( $(compgen -W \"{}\" -- \"$cur\") )\n                return\n            fi\n            sub=\"{parent}-${{COMP_WORDS[2]}}\"; first=3 ;;\n",
+            children.join(" ")
+        ));
+    }
+    let mut spec_cases = String::new();
+    let mut value_cases = String::new();
+    for spec in specs {
+        let values: Vec<&str> = spec
+            .values
+            .iter()
+            .flat_map(|(w, _)| w.iter().map(String::as_str))
+            .collect();
+        spec_cases.push_str(&format!(
+            "        {}) flags=\"{}\"; values=\" {} \"; kind={}; hasp={} ;;\n",
+            spec.key,
+            spec.flags.join(" "),
+            values.join(" "),
+            operands_word(spec.operands),
+            u8::from(spec.prefix_names_env)
+        ));
+        for (words, value) in &spec.values {
+            let action = match value {
+                Value::Dirs => "COMPREPLY=( $(compgen -d -- \"$cur\") )".to_owned(),
+                Value::Files => "COMPREPLY=( $(compgen -f -- \"$cur\") )".to_owned(),
+                Value::Users => "COMPREPLY=( $(compgen -u -- \"$cur\") )".to_owned(),
+                Value::Words(w) => format!("COMPREPLY=( $(compgen -W \"{}\" -- \"$cur\") )", w.join(" ")),
+                Value::Free => "COMPREPLY=()".to_owned(),
+            };
+            value_cases.push_str(&format!(
+                "        {}\\ {}) {action}; return ;;\n",
+                spec.key,
+                words.join(&format!("|{}\\ ", spec.key))
+            ));
+        }
+    }
+    format!(
+        r#"# the env's own commands first, then every other, each once
+__cenv_commands() {{
+    local c
+    local -A seen=()
+    COMPREPLY=()
+    while IFS= read -r c; do
+        [[ -n "$c" && "$c" == "$cur"* && -z "${{seen[$c]-}}" ]] || continue
+        seen[$c]=1
+        COMPREPLY+=("$c")
+    done < <(if [ -n "$2" ]; then
+                 for c in "$2"/bin/*; do [ -x "$c" ] && [ ! -d "$c" ] && printf '%s\n' "${{c##*/}}"; done
+             else
+                 {exe} list --commands "$1" 2>/dev/null
+             fi)
+    while IFS= read -r c; do
+        [[ -z "${{seen[$c]-}}" ]] || continue
+        seen[$c]=1
+        COMPREPLY+=("$c")
+    done < <(compgen -c -- "$cur")
+    compopt -o nosort 2>/dev/null
+}}
+_cenv() {{
+    local cur="${{COMP_WORDS[COMP_CWORD]}}" prev="${{COMP_WORDS[COMP_CWORD-1]}}" sub="${{COMP_WORDS[1]-}}" first=2
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=( $(compgen -W "{subcommands}" -- "$cur") )
+        COMPREPLY=( $(compgen -W "{top}" -- "$cur") )
         return
     fi
-    local flags=""
     case "$sub" in
-{flag_cases}    esac
-    case "$prev" in
-        -p|--prefix) COMPREPLY=( $(compgen -d -- "$cur") ); return ;;
-        --user) COMPREPLY=( $(compgen -u -- "$cur") ); return ;;
-        --shell) COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ); return ;;
-        --config|--dir) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-        --umask) return ;;
-    esac
-    local i named=0
-    for ((i = 2; i < COMP_CWORD; i++)); do
-        case "${{COMP_WORDS[i]}}" in
-            -p|--prefix) named=1; i=$((i + 1)) ;;
-            --user|--umask|--shell|--config) i=$((i + 1)) ;;
-            -*) ;;
-            *) named=1 ;;
+{nested_cases}    esac
+    local flags="" values=" " kind=none hasp=0
+    case "$sub" in
+{spec_cases}    esac
+    case "$sub $prev" in
+{value_cases}    esac
+    # the words so far: the env (a name, or a prefix with -p), then the rest
+    local i w npos=0 env="" envp=""
+    for ((i = first; i < COMP_CWORD; i++)); do
+        w="${{COMP_WORDS[i]}}"
+        if [[ "$values" == *" $w "* ]]; then
+            if [[ "$hasp" -eq 1 && ( "$w" == -p || "$w" == --prefix ) ]]; then envp="${{COMP_WORDS[i+1]-}}"; fi
+            i=$((i + 1))
+            continue
+        fi
+        case "$w" in
+            --) ;;
+            -*) [ "$kind" = run ] && [ "$npos" -gt 0 -o -n "$envp" ] && npos=$((npos + 1)) ;;
+            *) [ "$npos" -eq 0 ] && env="$w"; npos=$((npos + 1)) ;;
         esac
     done
-    if [[ "$named" -eq 0 && "$cur" == -* ]]; then
+    # words after the env: with -p there is no env name among them
+    local after=$npos
+    [ -z "$envp" ] && [ "$npos" -gt 0 ] && after=$((npos - 1))
+    if [[ "$cur" == -* ]] && ! [[ "$kind" = run && ( -n "$env" || -n "$envp" ) ]]; then
         COMPREPLY=( $(compgen -W "$flags" -- "$cur") )
         return
     fi
-    case "$sub" in
-        {TAKE_AN_ENV})
-            if [ "$named" -eq 0 ]; then
+    case "$kind" in
+        run|env|envfile|envs)
+            if [[ "$kind" = envs || ( -z "$envp" && "$npos" -eq 0 ) ]]; then
                 # no word list for compgen -W: it would expand $(...) in a
                 # name; each name is compared as plain text instead
                 local __cenv_env
@@ -166,103 +355,270 @@ pub fn completions(shell: Shell, cenv_word: &str) -> String {
                 while IFS= read -r __cenv_env; do
                     [[ "$__cenv_env" == "$cur"* ]] && COMPREPLY+=("$__cenv_env")
                 done < <({exe} list --names 2>/dev/null)
-            else
-                COMPREPLY=( $(compgen -c -- "$cur") $(compgen -f -- "$cur") )
+            elif [ "$kind" = run ] && [ "$after" -eq 0 ]; then
+                __cenv_commands "$env" "$envp"
+            elif [ "$kind" = run ] || [ "$kind" = envfile ]; then
+                COMPREPLY=( $(compgen -f -- "$cur") )
             fi
             ;;
-        shell-init|completions) COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ) ;;
-        check-config) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
+        files) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
+        shells) [ "$npos" -eq 0 ] && COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ) ;;
     esac
 }}
 complete -F _cenv cenv
 "#
-            )
+    )
+}
+
+fn zsh_completion(exe: &str, top: &str, nested: &[Nested], specs: &[Spec]) -> String {
+    let mut nested_cases = String::new();
+    for (parent, children) in nested {
+        nested_cases.push_str(&format!(
+            "        {parent})\n            if (( CURRENT == 3 )); then\n                compadd -- {}\n                return\n            fi\n            sub=\"{parent}-$words[3]\"; first=4 ;;\n",
+            children.join(" ")
+        ));
+    }
+    let mut spec_cases = String::new();
+    let mut value_cases = String::new();
+    for spec in specs {
+        let values: Vec<&str> = spec
+            .values
+            .iter()
+            .flat_map(|(w, _)| w.iter().map(String::as_str))
+            .collect();
+        spec_cases.push_str(&format!(
+            "        {}) flags=({}); values=({}); kind={}; hasp={} ;;\n",
+            spec.key,
+            spec.flags.join(" "),
+            values.join(" "),
+            operands_word(spec.operands),
+            u8::from(spec.prefix_names_env)
+        ));
+        for (words, value) in &spec.values {
+            let action = match value {
+                Value::Dirs => "_files -/".to_owned(),
+                Value::Files => "_files".to_owned(),
+                Value::Users => "_users".to_owned(),
+                Value::Words(w) => format!("compadd -- {}", w.join(" ")),
+                Value::Free => ":".to_owned(),
+            };
+            value_cases.push_str(&format!(
+                "        {}\\ {}) {action}; return ;;\n",
+                spec.key,
+                words.join(&format!("|{}\\ ", spec.key))
+            ));
         }
-        Shell::Zsh => {
-            let flag_cases: String = words
-                .iter()
-                .map(|(sub, flags)| format!("        {sub}) flags=({}) ;;\n", flags.join(" ")))
-                .collect();
-            format!(
-                r#"_cenv() {{
+    }
+    format!(
+        r#"#compdef cenv
+# the env's own commands first, then every other, each once
+__cenv_commands() {{
+    local -a envcmds others
+    if [[ -n $2 ]]; then
+        envcmds=( "$2"/bin/*(N-*:t) )
+    else
+        envcmds=( ${{(f)"$({exe} list --commands "$1" 2>/dev/null)"}} )
+    fi
+    others=( ${{(k)commands}} )
+    others=( ${{others:|envcmds}} )
+    compadd -J env-commands -- $envcmds
+    compadd -J commands -- $others
+}}
+_cenv() {{
+    emulate -L zsh
+    local sub="$words[2]" first=3
     if (( CURRENT == 2 )); then
-        compadd -- {subcommands}
+        compadd -- {top}
         return
     fi
-    local -a flags
-    case "$words[2]" in
-{flag_cases}    esac
-    local i named=0
-    for (( i = 3; i < CURRENT; i++ )); do
-        case "$words[i]" in
-            -p|--prefix) named=1; (( i++ )) ;;
-            --user|--umask|--shell|--config) (( i++ )) ;;
-            -*) ;;
-            *) named=1 ;;
+    case "$sub" in
+{nested_cases}    esac
+    local -a flags values
+    local kind=none hasp=0
+    case "$sub" in
+{spec_cases}    esac
+    case "$sub $words[CURRENT-1]" in
+{value_cases}    esac
+    local i w npos=0 env= envp=
+    for (( i = first; i < CURRENT; i++ )); do
+        w="$words[i]"
+        if (( ${{values[(Ie)$w]}} )); then
+            if (( hasp )) && [[ $w == -p || $w == --prefix ]]; then envp="$words[i+1]"; fi
+            (( i++ ))
+            continue
+        fi
+        case "$w" in
+            --) ;;
+            -*) [[ $kind == run ]] && (( npos > 0 )) || [[ $kind == run && -n $envp ]] && (( npos++ )) ;;
+            *) (( npos == 0 )) && env="$w"; (( npos++ )) ;;
         esac
     done
-    if (( named == 0 )) && [[ "$PREFIX" == -* ]]; then
+    local after=$npos
+    [[ -z $envp ]] && (( npos > 0 )) && (( after = npos - 1 ))
+    if [[ "$PREFIX" == -* ]] && ! [[ $kind == run && ( -n $env || -n $envp ) ]]; then
         compadd -- $flags
         return
     fi
-    case "$words[2]" in
-        {TAKE_AN_ENV})
-            if (( named == 0 )); then
+    case "$kind" in
+        run|env|envfile|envs)
+            if [[ $kind == envs ]] || {{ [[ -z $envp ]] && (( npos == 0 )) }}; then
                 compadd -- ${{(f)"$({exe} list --names 2>/dev/null)"}}
-            else
+            elif [[ $kind == run ]] && (( after == 0 )); then
+                __cenv_commands "$env" "$envp"
+            elif [[ $kind == run || $kind == envfile ]]; then
                 _files
             fi
             ;;
-        shell-init|completions) compadd -- bash zsh fish ;;
-        check-config) _files ;;
+        files) _files ;;
+        shells) (( npos == 0 )) && compadd -- bash zsh fish ;;
     esac
 }}
-(( ${{+functions[compdef]}} )) && compdef _cenv cenv
+# loaded by compinit from this file (#compdef): complete now; evaluated
+# (shell-init, a login shell): register, now or once compinit has run
+if [[ "${{funcstack[1]-}}" == _cenv ]]; then
+    _cenv "$@"
+elif (( ${{+functions[compdef]}} )); then
+    compdef _cenv cenv
+else
+    __cenv_compdef() {{
+        (( ${{+functions[compdef]}} )) && compdef _cenv cenv
+        precmd_functions=( ${{precmd_functions:#__cenv_compdef}} )
+        unfunction __cenv_compdef
+    }}
+    precmd_functions+=( __cenv_compdef )
+fi
 "#
-            )
-        }
-        Shell::Fish => {
-            let mut flag_lines = String::new();
-            for (sub, flags) in &words {
-                for flag in flags {
-                    let option = match flag.strip_prefix("--") {
-                        Some(long) => format!("-l {long}"),
-                        None => format!("-s {}", flag.trim_start_matches('-')),
-                    };
-                    flag_lines.push_str(&format!(
-                        "complete -c cenv -n '__fish_seen_subcommand_from {sub}' {option}\n"
-                    ));
-                }
+    )
+}
+
+fn fish_completion(exe: &str, top: &str, nested: &[Nested], specs: &[Spec]) -> String {
+    let mut lines = String::new();
+    for (parent, children) in nested {
+        lines.push_str(&format!(
+            "complete -c cenv -n '__fish_seen_subcommand_from {parent}; and not __fish_seen_subcommand_from {0}' -a '{0}'\n",
+            children.join(" ")
+        ));
+    }
+    for spec in specs {
+        let condition = match spec
+            .key
+            .split_once('-')
+            .filter(|(p, _)| nested.iter().any(|(n, _)| n == p))
+        {
+            Some((parent, child)) => {
+                format!("__fish_seen_subcommand_from {parent}; and __fish_seen_subcommand_from {child}")
             }
-            format!(
-                r#"function __cenv_needs_env
+            None => format!("__fish_seen_subcommand_from {}", spec.key),
+        };
+        for flag in &spec.flags {
+            let value = spec.values.iter().find(|(w, _)| w.contains(flag)).map(|(_, v)| v);
+            let option = match flag.strip_prefix("--") {
+                Some(long) => format!("-l {long}"),
+                None => format!("-s {}", flag.trim_start_matches('-')),
+            };
+            let takes = match value {
+                None => String::new(),
+                Some(Value::Dirs) => " -r -F -a '(__fish_complete_directories)'".to_owned(),
+                Some(Value::Files) => " -r -F".to_owned(),
+                Some(Value::Users) => " -r -a '(__fish_complete_users)'".to_owned(),
+                Some(Value::Words(w)) => format!(" -r -a '{}'", w.join(" ")),
+                Some(Value::Free) => " -r".to_owned(),
+            };
+            lines.push_str(&format!("complete -c cenv -n '{condition}' {option}{takes}\n"));
+        }
+        let operand = match spec.operands {
+            Operands::Env | Operands::EnvThenFile | Operands::EnvThenCommand => {
+                format!("complete -c cenv -n '{condition}; and __cenv_needs_env' -a '({exe} list --names 2>/dev/null)'\n")
+            }
+            Operands::Envs => {
+                format!("complete -c cenv -n '{condition}' -a '({exe} list --names 2>/dev/null)'\n")
+            }
+            Operands::Files => format!("complete -c cenv -n '{condition}' -F\n"),
+            Operands::Shells => format!("complete -c cenv -n '{condition}' -a 'bash zsh fish'\n"),
+            Operands::Nothing => String::new(),
+        };
+        lines.push_str(&operand);
+        match spec.operands {
+            Operands::EnvThenCommand => lines.push_str(&format!(
+                "complete -c cenv -n '{condition}; and __cenv_wants_command' -k -a '(__cenv_commands)'\n\
+                 complete -c cenv -n '{condition}; and __cenv_after_command' -F\n"
+            )),
+            Operands::EnvThenFile => lines.push_str(&format!(
+                "complete -c cenv -n '{condition}; and not __cenv_needs_env' -F\n"
+            )),
+            _ => {}
+        }
+    }
+    format!(
+        r#"# the words after the subcommand: prints the env (a name, or a prefix
+# after -p) and how many operand words there are after it
+function __cenv_operands
     set -l words (commandline -opc)
     set -e words[1 2]
     set -l skip 0
+    set -l want 0
+    set -l env ''
+    set -l prefix ''
+    set -l after 0
     for w in $words
         if test $skip -eq 1
             set skip 0
             continue
         end
+        if test $want -eq 1
+            set want 0
+            set prefix $w
+            continue
+        end
+        if test "$w" = --
+            continue
+        end
+        if test -n "$env$prefix"
+            set after (math $after + 1)
+            continue
+        end
         switch $w
             case -p --prefix
-                return 1
-            case --user --umask --shell --config
+                set want 1
+            case --user --umask --shell --config --format
                 set skip 1
             case '-*'
             case '*'
-                return 1
+                set env $w
         end
     end
-    return 0
+    printf '%s\n%s\n%s\n' "$env" "$prefix" $after
+end
+function __cenv_needs_env
+    set -l o (__cenv_operands)
+    test -z "$o[1]$o[2]"
+end
+function __cenv_wants_command
+    set -l o (__cenv_operands)
+    test -n "$o[1]$o[2]"; and test "$o[3]" -eq 0
+end
+function __cenv_after_command
+    set -l o (__cenv_operands)
+    test -n "$o[1]$o[2]"; and test "$o[3]" -gt 0
+end
+# the env's own commands first, then every other, each once
+function __cenv_commands
+    set -l o (__cenv_operands)
+    set -l own
+    if test -n "$o[2]"
+        for f in $o[2]/bin/*
+            test -x $f; and not test -d $f; and set -a own (basename $f)
+        end
+    else
+        set own ({exe} list --commands $o[1] 2>/dev/null)
+    end
+    printf '%s\n' $own
+    for c in (complete -C (commandline -ct) | string replace -r '\t.*' '')
+        contains -- $c $own; or printf '%s\n' $c
+    end
 end
 complete -c cenv -f
-complete -c cenv -n __fish_use_subcommand -a '{subcommands}'
-complete -c cenv -n '__fish_seen_subcommand_from {fish_env_subs}; and __cenv_needs_env' -a '({exe} list --names 2>/dev/null)'
-complete -c cenv -n '__fish_seen_subcommand_from shell-init completions' -a 'bash zsh fish'
-{flag_lines}"#,
-                fish_env_subs = TAKE_AN_ENV.replace('|', " ")
-            )
-        }
-    }
+complete -c cenv -n __fish_use_subcommand -a '{top}'
+{lines}"#
+    )
 }

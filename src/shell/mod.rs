@@ -261,6 +261,12 @@ fn new_level(plan: &ActivationPlan) -> u32 {
         .unwrap_or(1)
 }
 
+/// The modifier as bash's prompt text, escaped as activation puts it in
+/// front of PS1.
+pub fn bash_prompt_text(modifier: &OsStr) -> OsString {
+    prompt_escape(Shell::Bash, modifier, true)
+}
+
 /// The modifier as prompt text for `shell`: control characters and invalid
 /// UTF-8 made visible (`\x1b`), then what the prompt would expand escaped.
 /// bash decodes its prompt (`\\` → `\`) and then expands it like a

@@ -19,6 +19,9 @@ use crate::tools::json;
 
 pub fn list(process: &Process, args: ListArgs, cli_config: Option<&Path>) -> Result<u8> {
     let loaded = config::load(process, cli_config)?;
+    if let Some(name) = &args.commands {
+        return commands(process, &loaded, name);
+    }
     if args.names {
         let search = SearchPath::for_caller(&loaded.config, process);
         let mut names: Vec<String> = discover(&loaded.config, &search)
@@ -93,4 +96,38 @@ pub fn format_table(envs: &[ListedEnv]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `cenv list --commands NAME`: the names of the executables in the env's
+/// `bin/`, sorted, for completing `cenv run NAME <TAB>`. Resolution only:
+/// names of files anyone who can read the directory sees with ls(1); only
+/// names a shell reads back as one word are printed.
+fn commands(process: &Process, loaded: &config::LoadedConfig, name: &str) -> Result<u8> {
+    use std::os::unix::fs::PermissionsExt;
+    let search = SearchPath::for_caller(&loaded.config, process);
+    let env = crate::conda::resolve::resolve(
+        &crate::conda::EnvSpec::Name(name.to_owned()),
+        &loaded.config,
+        &search,
+        &loaded.path,
+    )?;
+    let bin = env.prefix.join("bin");
+    let entries = std::fs::read_dir(&bin).map_err(|source| crate::error::Error::PrefixAccess {
+        path: bin.clone(),
+        source,
+    })?;
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| {
+            std::fs::metadata(e.path()).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._+-@%,:=".contains(&b))
+        })
+        .collect();
+    names.sort();
+    let text: String = names.iter().map(|n| format!("{n}\n")).collect();
+    write_stdout(text.as_bytes())
 }
