@@ -259,9 +259,14 @@ pub struct ChangesArgs {
     /// Every env.
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
-    /// Only revisions at or after this date (YYYY-MM-DD or "YYYY-MM-DD HH:MM:SS").
+    /// Only revisions at or after this date: YYYY-MM-DD, "YYYY-MM-DD HH:MM:SS", ISO 8601
+    /// (2026-11-30T14:00, with Z or +01:00 too) or a snapshot's stamp 20261130T140000Z.
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
+    /// Where `cenv snapshot --dir` writes: for an env whose conda-meta/history is empty
+    /// (rattler, pixi), the revisions come from its snapshots there.
+    #[arg(long, value_name = "DIR")]
+    pub snapshots: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

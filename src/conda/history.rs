@@ -175,28 +175,209 @@ pub fn revisions(prefix: &Path) -> Result<Vec<Revision>> {
     )
 }
 
-/// Checks a `--since` date: `YYYY-MM-DD`, optionally with ` HH:MM:SS`.
-pub fn check_date(date: &str) -> Result<()> {
-    let shape = date.bytes().enumerate().all(|(i, b)| match i {
-        4 | 7 => b == b'-',
-        10 => b == b' ' || b == b'T',
-        13 | 16 => b == b':',
-        _ => b.is_ascii_digit(),
-    });
-    if shape && (date.len() == 10 || date.len() == 19) {
-        Ok(())
-    } else {
-        Err(Error::Usage(format!(
-            "--since {}: not a date; write YYYY-MM-DD or \"YYYY-MM-DD HH:MM:SS\"",
+/// A `--since` date as history writes dates (local time, `YYYY-MM-DD` or
+/// `YYYY-MM-DD HH:MM:SS`), from `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]`, ISO
+/// 8601's `YYYY-MM-DDTHH:MM[:SS]` (local), the same with `Z` or `±HH:MM`
+/// (converted to local time), or a snapshot file's stamp `YYYYMMDDTHHMMSSZ`.
+pub fn normalize_since(date: &str) -> Result<String> {
+    let bad = || {
+        Error::Usage(format!(
+            "--since {}: not a date; write YYYY-MM-DD, \"YYYY-MM-DD HH:MM:SS\", ISO 8601 \
+             (2026-11-30T14:00, 2026-11-30T14:00:00Z, ...+01:00) or a snapshot's 20261130T140000Z",
             crate::system::escape::text(date)
-        )))
+        ))
+    };
+    // a snapshot's stamp: the same instant, ISO 8601's extended form
+    let expanded;
+    let date = match date.as_bytes() {
+        [y @ .., b'Z'] if y.len() == 15 && y[8] == b'T' => {
+            let d = &date[..15];
+            expanded = format!(
+                "{}-{}-{}T{}:{}:{}Z",
+                &d[0..4],
+                &d[4..6],
+                &d[6..8],
+                &d[9..11],
+                &d[11..13],
+                &d[13..15]
+            );
+            expanded.as_str()
+        }
+        _ => date,
+    };
+    let digits = |range: std::ops::Range<usize>| {
+        date.get(range.clone())
+            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<i64>().ok())
+    };
+    let day_shape = date.len() >= 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-';
+    let (Some(year), Some(month), Some(day), true) = (digits(0..4), digits(5..7), digits(8..10), day_shape)
+    else {
+        return Err(bad());
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return Err(bad());
+    }
+    if date.len() == 10 {
+        return Ok(date.to_owned());
+    }
+    if !matches!(date.as_bytes()[10], b' ' | b'T') || date.as_bytes().get(13) != Some(&b':') {
+        return Err(bad());
+    }
+    let (Some(hour), Some(minute)) = (digits(11..13), digits(14..16)) else {
+        return Err(bad());
+    };
+    let mut rest = &date[16..];
+    let mut second = 0;
+    if rest.starts_with(':') {
+        second = digits(17..19).ok_or_else(bad)?;
+        rest = &date[19..];
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return Err(bad());
+    }
+    let offset = match rest {
+        "" => None,
+        "Z" => Some(0),
+        _ => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return Err(bad()),
+            };
+            let zone = rest[1..].replace(':', "");
+            let (Some(h), Some(m)) = (
+                zone.get(0..2).and_then(|t| t.parse::<i64>().ok()),
+                zone.get(2..4).and_then(|t| t.parse::<i64>().ok()),
+            ) else {
+                return Err(bad());
+            };
+            if zone.len() != 4 || !zone.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            Some(sign * (h * 3600 + m * 60))
+        }
+    };
+    match offset {
+        None => Ok(format!(
+            "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}"
+        )),
+        Some(offset) => {
+            let utc = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+            Ok(crate::tools::writes::format_local(utc - offset))
+        }
     }
 }
 
-/// Whether a revision's date is at or after `since` (both as history writes
-/// them, so the text order is the time order).
+/// Days from 1970-01-01 to the proleptic Gregorian date (Howard Hinnant's
+/// days_from_civil).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The seconds since the epoch of a snapshot stamp `YYYYMMDDTHHMMSSZ`.
+pub fn stamp_epoch(stamp: &str) -> Option<i64> {
+    let n = |r: std::ops::Range<usize>| stamp.get(r)?.parse::<i64>().ok();
+    (stamp.len() == 16 && stamp.as_bytes()[8] == b'T' && stamp.ends_with('Z')).then_some(())?;
+    Some(
+        days_from_civil(n(0..4)?, n(4..6)?, n(6..8)?) * 86_400
+            + n(9..11)? * 3600
+            + n(11..13)? * 60
+            + n(13..15)?,
+    )
+}
+
+/// Whether a revision's date is at or after `since` (both local time as
+/// history writes them, so the text order is the time order; `since` from
+/// [`normalize_since`]).
 pub fn is_since(revision: &Revision, since: &str) -> bool {
-    revision.date.as_str() >= since.replace('T', " ").as_str()
+    revision.date.as_str() >= since
+}
+
+/// Where the revisions of `cenv changes` came from.
+pub const SOURCE_HISTORY: &str = "conda-meta/history";
+
+/// The revisions of an env whose history is empty (rattler and pixi write
+/// none), from its snapshots: one per version in `dir` (`cenv snapshot
+/// --dir DIR`), each with what changed since the one before — the first
+/// lists everything. The date is the snapshot's: the change happened
+/// before it, after the version before.
+pub fn revisions_from_snapshots(dir: &Path, name: &str) -> Result<Vec<Revision>> {
+    let env_dir = dir.join(name);
+    let files = crate::tools::snapshot::versions(&env_dir, name)?;
+    let mut revisions = Vec::new();
+    let mut before: Vec<Dist> = Vec::new();
+    for file in files {
+        let path = env_dir.join(&file);
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::System {
+            what: format!("cannot read {}", path.display()),
+            source,
+        })?;
+        let now = snapshot_packages(&text, &path)?;
+        let added: Vec<Dist> = now.iter().filter(|d| !before.contains(d)).cloned().collect();
+        let removed: Vec<Dist> = before.iter().filter(|d| !now.contains(d)).cloned().collect();
+        before = now;
+        if !revisions.is_empty() && added.is_empty() && removed.is_empty() {
+            continue;
+        }
+        let (added, removed, upgraded) = pair(added, removed);
+        let stamp = crate::tools::snapshot::stamp_of(&file);
+        revisions.push(Revision {
+            number: revisions.len(),
+            date: stamp_epoch(stamp).map_or_else(|| stamp.to_owned(), crate::tools::writes::format_local),
+            command: Some(format!("(snapshot {file})")),
+            added,
+            removed,
+            upgraded,
+        });
+    }
+    Ok(revisions)
+}
+
+/// The revisions of an env whose history is empty, from the times of its
+/// package records: the packages present now, grouped by the minute their
+/// record was written. Removals leave no record and show nowhere here.
+pub fn revisions_from_records(prefix: &Path) -> Result<Vec<Revision>> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = prefix.join("conda-meta");
+    let names = PrefixDir::open(prefix)?.list("conda-meta")?;
+    let mut by_time: BTreeMap<i64, Vec<Dist>> = BTreeMap::new();
+    for name in names {
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+            continue;
+        };
+        let (Some(dist), Ok(m)) = (Dist::parse(stem), std::fs::symlink_metadata(meta.join(&name))) else {
+            continue;
+        };
+        by_time.entry(m.mtime()).or_default().push(dist);
+    }
+    let mut revisions: Vec<Revision> = Vec::new();
+    let mut minute_of_last = None;
+    for (time, mut dists) in by_time {
+        let minute = time.div_euclid(60);
+        match revisions.last_mut() {
+            Some(last) if minute_of_last == Some(minute) => last.added.append(&mut dists),
+            _ => revisions.push(Revision {
+                number: revisions.len(),
+                date: crate::tools::writes::format_local(time),
+                command: None,
+                added: dists,
+                removed: Vec::new(),
+                upgraded: Vec::new(),
+            }),
+        }
+        minute_of_last = Some(minute);
+    }
+    for r in &mut revisions {
+        r.added.sort();
+    }
+    Ok(revisions)
 }
 
 /// The lines `cenv changes` prints for one revision of an env.
@@ -329,6 +510,42 @@ pub fn difference(snapshot: Vec<Dist>, live: &Export) -> Difference {
 mod tests {
     use super::*;
 
+    #[test]
+    fn since_takes_iso_8601_and_snapshot_stamps() {
+        assert_eq!(normalize_since("2026-11-30").unwrap(), "2026-11-30");
+        assert_eq!(
+            normalize_since("2026-11-30 14:05:06").unwrap(),
+            "2026-11-30 14:05:06"
+        );
+        assert_eq!(
+            normalize_since("2026-11-30T14:05:06").unwrap(),
+            "2026-11-30 14:05:06"
+        );
+        assert_eq!(
+            normalize_since("2026-11-30T14:05").unwrap(),
+            "2026-11-30 14:05:00"
+        );
+        // an instant: converted to local time, as history writes it
+        let utc = days_from_civil(2026, 11, 30) * 86_400 + 14 * 3600 + 5 * 60 + 6;
+        let local = crate::tools::writes::format_local(utc);
+        assert_eq!(normalize_since("2026-11-30T14:05:06Z").unwrap(), local);
+        assert_eq!(normalize_since("20261130T140506Z").unwrap(), local);
+        assert_eq!(normalize_since("2026-11-30T15:05:06+01:00").unwrap(), local);
+        assert_eq!(normalize_since("2026-11-30T09:05:06-0500").unwrap(), local);
+        assert_eq!(stamp_epoch("20261130T140506Z"), Some(utc));
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        for bad in [
+            "2026-13-01",
+            "2026-11-30T25:00",
+            "yesterday",
+            "2026-11-30T14:05:06+1",
+            "2026-11-30 14",
+        ] {
+            assert!(normalize_since(bad).is_err(), "{bad}");
+        }
+    }
+
     fn dist(name: &str, version: &str, build: &str) -> Dist {
         Dist {
             name: name.into(),
@@ -407,10 +624,10 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert!(check_date("2024-03-04").is_ok());
-        assert!(check_date("2024-03-04 10:00:00").is_ok());
-        assert!(check_date("yesterday").is_err());
-        assert!(check_date("2024-3-4").is_err());
+        assert!(normalize_since("2024-03-04").is_ok());
+        assert!(normalize_since("2024-03-04 10:00:00").is_ok());
+        assert!(normalize_since("yesterday").is_err());
+        assert!(normalize_since("2024-3-4").is_err());
     }
 
     #[test]

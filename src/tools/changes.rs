@@ -17,9 +17,11 @@ use crate::system::process::Process;
 use crate::tools::json;
 
 pub fn changes(process: &Process, args: ChangesArgs, cli_config: Option<&Path>) -> Result<u8> {
-    if let Some(since) = &args.since {
-        crate::conda::history::check_date(since)?;
-    }
+    let since = args
+        .since
+        .as_deref()
+        .map(crate::conda::history::normalize_since)
+        .transpose()?;
     let loaded = config::load(process, cli_config)?;
     let search = SearchPath::for_caller(&loaded.config, process);
     let envs: Vec<(String, PathBuf)> = if args.all {
@@ -50,6 +52,9 @@ pub fn changes(process: &Process, args: ChangesArgs, cli_config: Option<&Path>) 
     struct EnvChanges {
         name: String,
         prefix: PathBuf,
+        /// where the revisions come from: conda-meta/history, the
+        /// snapshots, or the records' times
+        source: String,
         revisions: Vec<RevisionWithWriters>,
         /// writes near no revision; absent when not joined
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,16 +62,16 @@ pub fn changes(process: &Process, args: ChangesArgs, cli_config: Option<&Path>) 
     }
     let mut all = Vec::new();
     for (name, prefix) in envs {
-        let mut revisions = crate::conda::history::revisions(&prefix)?;
-        if let Some(since) = &args.since {
+        let (source, mut revisions) = revisions_of(&name, &prefix, args.snapshots.as_deref())?;
+        if let Some(since) = &since {
             revisions.retain(|r| crate::conda::history::is_since(r, since));
         }
-        all.push((name, prefix, revisions));
+        all.push((name, prefix, source, revisions));
     }
-    let (writes, join_state) = audited_writes(process, args.since.as_deref());
+    let (writes, join_state) = audited_writes(process, since.as_deref());
     let all: Vec<EnvChanges> = all
         .into_iter()
-        .map(|(name, prefix, revisions)| {
+        .map(|(name, prefix, source, revisions)| {
             let (mut per_revision, unmatched) = match &writes {
                 Some(writes) => {
                     let dates: Vec<Option<i64>> = revisions
@@ -86,6 +91,7 @@ pub fn changes(process: &Process, args: ChangesArgs, cli_config: Option<&Path>) 
                     .collect(),
                 name,
                 prefix,
+                source,
                 writes_near_no_revision: unmatched,
             }
         })
@@ -100,8 +106,14 @@ pub fn changes(process: &Process, args: ChangesArgs, cli_config: Option<&Path>) 
     let mut text = String::new();
     for env in &all {
         let name = escape::text(&env.name);
+        if env.source != crate::conda::history::SOURCE_HISTORY {
+            text.push_str(&format!(
+                "{name}: conda-meta/history is empty (rattler and pixi write none): from {}\n",
+                escape::text(&env.source)
+            ));
+        }
         if env.revisions.is_empty() {
-            text.push_str(&format!("{name}: no revisions recorded in conda-meta/history\n"));
+            text.push_str(&format!("{name}: no revisions recorded\n"));
         }
         for r in &env.revisions {
             text.push_str(&crate::conda::history::format_revision(&name, &r.revision));
@@ -130,6 +142,38 @@ pub fn changes(process: &Process, args: ChangesArgs, cli_config: Option<&Path>) 
         )),
     }
     write_stdout(text.as_bytes())
+}
+
+/// The revisions of one env and where they come from: conda's history;
+/// where that is empty, the snapshots in `snapshots` (if any of this env),
+/// else the times its package records were written.
+fn revisions_of(
+    name: &str,
+    prefix: &Path,
+    snapshots: Option<&Path>,
+) -> Result<(String, Vec<crate::conda::history::Revision>)> {
+    use crate::conda::history;
+    let revisions = history::revisions(prefix)?;
+    if !revisions.is_empty() {
+        return Ok((history::SOURCE_HISTORY.to_owned(), revisions));
+    }
+    if let Some(dir) = snapshots {
+        let revisions = history::revisions_from_snapshots(dir, name)?;
+        if !revisions.is_empty() {
+            return Ok((
+                format!(
+                    "the snapshots in {} (each change dated by the snapshot that first shows it)",
+                    dir.join(name).display()
+                ),
+                revisions,
+            ));
+        }
+    }
+    Ok((
+        "the times its package records were written (the packages there now; removals leave no trace)"
+            .to_owned(),
+        history::revisions_from_records(prefix)?,
+    ))
 }
 
 /// auditd's writes for `cenv changes`, when root itself asks (only root

@@ -87,7 +87,7 @@ fn io_error(what: String) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 /// The versions of `name` in `dir`, oldest first: `NAME@STAMP-HASH.txt`.
-fn versions(dir: &Path, name: &str) -> Result<Vec<String>> {
+pub fn versions(dir: &Path, name: &str) -> Result<Vec<String>> {
     let prefix = format!("{name}@");
     let mut found: Vec<String> = match fs::read_dir(dir) {
         Ok(entries) => entries
@@ -110,7 +110,7 @@ fn versions(dir: &Path, name: &str) -> Result<Vec<String>> {
 }
 
 /// The time part of a version's file name: `NAME@STAMP-HASH.txt` → `STAMP`.
-fn stamp_of(file: &str) -> &str {
+pub fn stamp_of(file: &str) -> &str {
     let after = file.split_once('@').map_or(file, |(_, rest)| rest);
     after.rsplit_once('-').map_or(after, |(stamp, _)| stamp)
 }
@@ -284,6 +284,10 @@ pub fn snapshot_all(envs: &[(String, PathBuf)], dir: &Path, keep: Option<usize>)
             SnapshotOutcome::Failed(why) => ("failed", crate::system::escape::text(why)),
         };
         manifest.push_str(&format!("{}\t{what}\t{file}\n", r.name));
+        // what --keep removed this run: the record of what is gone is here
+        for old in &r.pruned {
+            manifest.push_str(&format!("{}\tpruned\t{}\n", r.name, old.display()));
+        }
     }
     write_atomically(&dir.join("MANIFEST"), manifest.as_bytes(), None)?;
     Ok(results)

@@ -31,6 +31,17 @@ fn snapshot_writes_a_version_only_on_change_and_diff_and_changes_name_it() {
 
     let first = snapshot(&[]);
     assert!(first.starts_with("lab: written: "), "{first}");
+    // a second place for the snapshots `changes --snapshots` reads below
+    let snaps2 = sb.home().join("snaps2");
+    let into_snaps2 = || {
+        let out = cenv_as(&sb, ALICE)
+            .args(["snapshot", "--all", "--dir"])
+            .arg(&snaps2)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    };
+    into_snaps2();
     let written = snapshot_files(&snaps.join("lab"));
     assert_eq!(written.len(), 2, "{written:?}"); // the explicit file and the JSON
     let manifest = fs::read_to_string(snaps.join("MANIFEST")).unwrap();
@@ -67,6 +78,56 @@ fn snapshot_writes_a_version_only_on_change_and_diff_and_changes_name_it() {
     // as the admin's umask would leave it (rattler writes records 0600 as root)
     chown_tree(&prefix, user(ADMIN).uid, group_gid(RESEARCH));
     set_shared_modes(&prefix);
+    // rattler wrote no history: changes says so and shows what the records'
+    // times show, or what the snapshots show
+    into_snaps2();
+    let from_records = cenv_as(&sb, ALICE).args(["changes", "lab"]).output().unwrap();
+    let text = stdout(&from_records);
+    assert!(from_records.status.success(), "{}", stderr(&from_records));
+    assert!(
+        text.contains("lab: conda-meta/history is empty (rattler and pixi write none): from the times its package records were written"),
+        "{text}"
+    );
+    assert!(text.contains("    + numpy 1.26.4 py311_0\n"), "{text}");
+    let from_snapshots = cenv_as(&sb, ALICE)
+        .args(["changes", "lab", "--json", "--snapshots"])
+        .arg(&snaps2)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&from_snapshots.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", stderr(&from_snapshots)));
+    let env = &json["envs"][0];
+    assert!(
+        env["source"].as_str().unwrap().starts_with("the snapshots in "),
+        "{json}"
+    );
+    let revisions = env["revisions"].as_array().unwrap();
+    assert_eq!(revisions.len(), 2, "{json}");
+    assert_eq!(
+        revisions[1]["added"],
+        serde_json::json!([{"name": "numpy", "version": "1.26.4", "build": "py311_0"}]),
+        "{json}"
+    );
+    assert_eq!(revisions[1]["removed"], serde_json::json!([]), "{json}");
+    // --since as the snapshot names write it: the second revision only
+    let stamp = revisions[1]["command"]
+        .as_str()
+        .unwrap()
+        .split('@')
+        .nth(1)
+        .unwrap()[..16]
+        .to_owned();
+    let since = cenv_as(&sb, ALICE)
+        .args(["changes", "lab", "--json", "--since", &stamp, "--snapshots"])
+        .arg(&snaps2)
+        .output()
+        .unwrap();
+    let since: serde_json::Value = serde_json::from_slice(&since.stdout).unwrap();
+    assert_eq!(
+        since["envs"][0]["revisions"].as_array().unwrap().len(),
+        1,
+        "{since}"
+    );
     fs::write(
         prefix.join("conda-meta/history"),
         "==> 2026-01-05 09:00:00 <==\n# cmd: conda create -p lab python\n# conda version: 24.11.0\n\
@@ -81,6 +142,15 @@ fn snapshot_writes_a_version_only_on_change_and_diff_and_changes_name_it() {
     let kept = snapshot_files(&snaps.join("lab"));
     assert_eq!(kept.len(), 2, "--keep 1 leaves one version: {kept:?}");
     assert_ne!(kept, written);
+    // the MANIFEST names what --keep removed
+    let manifest = fs::read_to_string(snaps.join("MANIFEST")).unwrap();
+    assert!(
+        manifest.contains(&format!(
+            "lab\tpruned\t{}",
+            snaps.join("lab").join(&written[1]).display()
+        )),
+        "{manifest}"
+    );
 
     let diff = cenv_as(&sb, ALICE)
         .args(["diff", "lab"])
