@@ -704,3 +704,26 @@ fn zsh_completion_loads_under_emulate_ksh() {
     );
     assert!(!stderr(&out).contains("bad output format"), "{}", stderr(&out));
 }
+
+/// A login shell evaluates the function and completion before ~/.zshrc
+/// runs compinit: the completion registers itself at the first prompt.
+#[test]
+fn zsh_completion_evaluated_before_compinit_registers_at_the_first_prompt() {
+    let out = Command::new("zsh")
+        .args(["-f", "-c"])
+        .arg(format!(
+            "eval \"$({} shell-init zsh)\"; print -r -- \"before=${{+_comps}}\"; \
+             autoload -U compinit && compinit -u -D; \
+             for f in $precmd_functions; do $f; done; \
+             print -r -- \"after=${{_comps[cenv]}} hooks=${{#precmd_functions}}\"",
+            cenv_binary().display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out),
+        "before=0\nafter=_cenv hooks=0\n",
+        "{}",
+        stderr(&out)
+    );
+}
