@@ -200,10 +200,17 @@ pub fn kernel_sync(process: &Process, args: KernelSyncArgs, cli_config: Option<&
         .unwrap_or_default();
     names.sort();
     for kernel in names {
-        let env = kernel[KERNEL_PREFIX.len()..].to_owned();
-        if installed.contains(&env) {
+        if installed.contains(&kernel[KERNEL_PREFIX.len()..]) {
             continue;
         }
+        // only what cenv wrote: a kernelspec whose argv is `cenv run ENV ...`
+        let Some(env) = cenv_kernel_env(&dir.join(&kernel)) else {
+            report.push_str(&format!(
+                "{}: kept: not a cenv kernel (its kernel.json argv is not `cenv run NAME ...`)\n",
+                escape::text(&kernel)
+            ));
+            continue;
+        };
         let gone = match usable_env(process, &loaded, &env) {
             Ok(prefix) if !has_ipykernel(&prefix) => Some(no_ipykernel(&env)),
             Ok(_) => None,
@@ -230,6 +237,23 @@ pub fn kernel_sync(process: &Process, args: KernelSyncArgs, cli_config: Option<&
         }
     }
     write_stdout(report.as_bytes())
+}
+
+/// The env a kernelspec cenv wrote runs (`argv` = `[CENV, "run", ENV, ...]`
+/// with CENV a path ending in `/cenv`); None for any other.
+fn cenv_kernel_env(kernel_dir: &Path) -> Option<String> {
+    let bytes =
+        crate::system::wholefile::read_regular_nofollow(&kernel_dir.join("kernel.json"), FILE_LIMIT).ok()?;
+    let spec: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let argv: Vec<&str> = spec["argv"]
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    match argv.as_slice() {
+        [cenv, "run", env, ..] if *cenv == "cenv" || cenv.ends_with("/cenv") => Some((*env).to_owned()),
+        _ => None,
+    }
 }
 
 /// Resolves `name` as `cenv run` would and checks the policy and the file

@@ -234,6 +234,13 @@ fn a_kernel_from_cenv_kernel_install_is_a_confined_audited_cenv_run() {
         )
         .unwrap();
     }
+    // a kernel someone wrote by hand under a cenv- name is not cenv's to remove
+    fs::create_dir_all(hub_kernels.join("cenv-mine")).unwrap();
+    fs::write(
+        hub_kernels.join("cenv-mine/kernel.json"),
+        r#"{"argv": ["python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "mine"}"#,
+    )
+    .unwrap();
     let synced = ok(Command::new(cenv_binary())
         .args(["kernel", "sync", "--prefix"])
         .arg(&hub)
@@ -252,6 +259,8 @@ fn a_kernel_from_cenv_kernel_install_is_a_confined_audited_cenv_run() {
     );
     assert!(!hub_kernels.join("cenv-gone").exists() && !hub_kernels.join("cenv-genuine").exists());
     assert!(hub_kernels.join("cenv-jupyter/kernel.json").exists());
+    assert!(synced.contains("cenv-mine: kept: not a cenv kernel"), "{synced}");
+    assert!(hub_kernels.join("cenv-mine/kernel.json").exists());
     let hub_list = ok(cenv_for(BOB, &bob_data)
         .args(["kernel", "list", "--prefix"])
         .arg(&hub)
