@@ -36,7 +36,10 @@ use crate::system::wholefile::write_atomically;
 /// SYSTEM_JUPYTER_PATH on Linux).
 const SYSTEM_KERNEL_DIRS: [&str; 2] = ["/usr/local/share/jupyter/kernels", "/usr/share/jupyter/kernels"];
 /// The logos ipykernel ships in an env, copied next to kernel.json.
-const LOGOS: [&str; 3] = ["logo-32x32.png", "logo-64x64.png", "logo-svg.svg"];
+/// The env's logos Jupyter shows. Not logo-svg.svg: jupyter_server serves it
+/// as image/svg+xml from its own origin, so a script in it would run in
+/// every user's Jupyter session — and its content is the env's.
+const LOGOS: [&str; 2] = ["logo-32x32.png", "logo-64x64.png"];
 /// The largest logo or kernel.json read.
 const FILE_LIMIT: u64 = 1 << 20;
 /// The prefix of every kernelspec directory cenv writes.
@@ -106,7 +109,7 @@ pub fn kernel_install(process: &Process, args: KernelInstallArgs, cli_config: Op
     let loaded = config::load(process, cli_config)?;
     let dir = kernels_dir(process, args.prefix.as_deref(), args.user)?;
     crate::trust::require_roots_own_tree(&dir)?;
-    let cenv = std::env::current_exe().map_err(|e| Error::system("finding cenv's own path", e))?;
+    let cenv = launcher_for_kernels(process)?;
     let mut report = format!("kernels directory: {}\n", escape::path(&dir));
     if args.all {
         install_all(process, &loaded, &dir, &cenv, &mut report)?;
@@ -186,7 +189,7 @@ pub fn kernel_sync(process: &Process, args: KernelSyncArgs, cli_config: Option<&
     let loaded = config::load(process, cli_config)?;
     let dir = kernels_dir(process, args.prefix.as_deref(), args.user)?;
     crate::trust::require_roots_own_tree(&dir)?;
-    let cenv = std::env::current_exe().map_err(|e| Error::system("finding cenv's own path", e))?;
+    let cenv = launcher_for_kernels(process)?;
     let mut report = format!("kernels directory: {}\n", escape::path(&dir));
     let installed = install_all(process, &loaded, &dir, &cenv, &mut report)?;
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -199,30 +202,45 @@ pub fn kernel_sync(process: &Process, args: KernelSyncArgs, cli_config: Option<&
         })
         .unwrap_or_default();
     names.sort();
+    // "gone" is believed only when every envs root could be listed: an
+    // unmounted or failing filesystem must not look like envs deleted
+    let unreadable_root = loaded
+        .config
+        .envs_dirs
+        .iter()
+        .find(|root| root.exists() && std::fs::read_dir(root).is_err())
+        .cloned();
     for kernel in names {
+        let shown = escape::text(&kernel);
         if installed.contains(&kernel[KERNEL_PREFIX.len()..]) {
             continue;
         }
-        // only what cenv wrote: a kernelspec whose argv is `cenv run ENV ...`
-        let Some(env) = cenv_kernel_env(&dir.join(&kernel)) else {
+        // only what cenv wrote: cenv-ENV whose argv is `cenv run ENV ...`
+        // and whose metadata names ENV
+        let Some(env) =
+            cenv_kernel_env(&dir.join(&kernel)).filter(|env| kernel[KERNEL_PREFIX.len()..] == **env)
+        else {
             report.push_str(&format!(
-                "{}: kept: not a cenv kernel (its kernel.json argv is not `cenv run NAME ...`)\n",
-                escape::text(&kernel)
+                "{shown}: kept: not a kernel cenv wrote (argv `cenv run NAME ...`, metadata cenv.env NAME)\n"
             ));
             continue;
         };
         let gone = match usable_env(process, &loaded, &env) {
             Ok(prefix) if !has_ipykernel(&prefix) => Some(no_ipykernel(&env)),
             Ok(_) => None,
-            Err(e @ (Error::NotAllowed { .. } | Error::EnvNotAccessible { .. })) => {
-                report.push_str(&format!("{kernel}: kept: {}\n", escape::text(&e.to_string())));
-                None
-            }
-            Err(
-                e @ (Error::EnvNotFound { .. } | Error::NotAPrefix { .. } | Error::InvalidEnvName { .. }),
-            ) => Some(e.to_string()),
+            Err(e @ Error::EnvNotFound { .. }) => match &unreadable_root {
+                None => Some(e.to_string()),
+                Some(root) => {
+                    report.push_str(&format!(
+                        "{shown}: kept: {} (and {} cannot be listed: cannot tell whether it is gone)\n",
+                        escape::text(&e.to_string()),
+                        escape::path(root)
+                    ));
+                    None
+                }
+            },
             Err(e) => {
-                report.push_str(&format!("{kernel}: kept: {}\n", escape::text(&e.to_string())));
+                report.push_str(&format!("{shown}: kept: {}\n", escape::text(&e.to_string())));
                 None
             }
         };
@@ -230,7 +248,7 @@ pub fn kernel_sync(process: &Process, args: KernelSyncArgs, cli_config: Option<&
             let kernel_dir = dir.join(&kernel);
             remove_kernel_dir(&kernel_dir)?;
             report.push_str(&format!(
-                "{kernel}: removed {}: {}\n",
+                "{shown}: removed {}: {}\n",
                 escape::path(&kernel_dir),
                 escape::text(&why)
             ));
@@ -239,8 +257,9 @@ pub fn kernel_sync(process: &Process, args: KernelSyncArgs, cli_config: Option<&
     write_stdout(report.as_bytes())
 }
 
-/// The env a kernelspec cenv wrote runs (`argv` = `[CENV, "run", ENV, ...]`
-/// with CENV a path ending in `/cenv`); None for any other.
+/// The env a kernelspec cenv wrote runs: `argv` = `[CENV, "run", ENV, ...]`
+/// and `metadata.cenv.env` = ENV, as `kernel install` writes them (CENV is
+/// whatever path cenv had); None for any other.
 fn cenv_kernel_env(kernel_dir: &Path) -> Option<String> {
     let bytes =
         crate::system::wholefile::read_regular_nofollow(&kernel_dir.join("kernel.json"), FILE_LIMIT).ok()?;
@@ -250,10 +269,32 @@ fn cenv_kernel_env(kernel_dir: &Path) -> Option<String> {
         .iter()
         .filter_map(|v| v.as_str())
         .collect();
+    let named = spec["metadata"]["cenv"]["env"].as_str()?;
     match argv.as_slice() {
-        [cenv, "run", env, ..] if *cenv == "cenv" || cenv.ends_with("/cenv") => Some((*env).to_owned()),
+        [_, "run", env, ..] if *env == named => Some((*env).to_owned()),
         _ => None,
     }
+}
+
+/// The path a kernelspec will run for every user. Root writes only a cenv
+/// that no one but root can change (path and directories above it), or a
+/// Jupyter user would run whatever another user put there.
+fn launcher_for_kernels(process: &Process) -> Result<PathBuf> {
+    let cenv = std::env::current_exe().map_err(|e| Error::system("finding cenv's own path", e))?;
+    if process.real_uid == 0 {
+        let rules = crate::system::permissions::TrustRules {
+            owners: vec![0],
+            groups: vec![0],
+        };
+        if let Some(finding) = crate::system::permissions::check_chain(&cenv, &rules)?.first() {
+            return Err(Error::Trust(format!(
+                "not writing kernels that run {}: {finding}. Every Jupyter user would run it; as root, \
+                 install kernels with a cenv only root can change (the package's /usr/bin/cenv)",
+                escape::path(&cenv)
+            )));
+        }
+    }
+    Ok(cenv)
 }
 
 /// Resolves `name` as `cenv run` would and checks the policy and the file

@@ -218,6 +218,26 @@ fn a_kernel_from_cenv_kernel_install_is_a_confined_audited_cenv_run() {
         .output()
         .unwrap();
     assert!(ok(root_install).contains("jupyter: installed "));
+    // root never publishes a launcher another user can change: every
+    // Jupyter user would run it
+    let alices = sb.mkdir("alices-bin");
+    fs::copy(cenv_binary(), alices.join("cenv")).unwrap();
+    chown(&alices, ALICE);
+    chown(alices.join("cenv"), ALICE);
+    let planted = Command::new(alices.join("cenv"))
+        .args(["kernel", "install", "--all", "--prefix"])
+        .arg(sb.path("hub2"))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(planted.status.code(), Some(125), "{}", stdout(&planted));
+    assert!(
+        stderr(&planted).contains("not writing kernels that run"),
+        "{}",
+        stderr(&planted)
+    );
+    assert!(!sb.path("hub2/share").exists());
     let mode = fs::metadata(hub.join("share/jupyter/kernels/cenv-jupyter/kernel.json"))
         .unwrap()
         .permissions()
@@ -229,8 +249,12 @@ fn a_kernel_from_cenv_kernel_install_is_a_confined_audited_cenv_run() {
         fs::create_dir_all(hub_kernels.join(kernel)).unwrap();
         fs::write(
             hub_kernels.join(kernel).join("kernel.json"),
-            serde_json::json!({"argv": [cenv_binary(), "run", env, "python"], "display_name": env})
-                .to_string(),
+            serde_json::json!({
+                "argv": [cenv_binary(), "run", env, "python"],
+                "display_name": env,
+                "metadata": {"cenv": {"env": env}},
+            })
+            .to_string(),
         )
         .unwrap();
     }
@@ -259,7 +283,10 @@ fn a_kernel_from_cenv_kernel_install_is_a_confined_audited_cenv_run() {
     );
     assert!(!hub_kernels.join("cenv-gone").exists() && !hub_kernels.join("cenv-genuine").exists());
     assert!(hub_kernels.join("cenv-jupyter/kernel.json").exists());
-    assert!(synced.contains("cenv-mine: kept: not a cenv kernel"), "{synced}");
+    assert!(
+        synced.contains("cenv-mine: kept: not a kernel cenv wrote"),
+        "{synced}"
+    );
     assert!(hub_kernels.join("cenv-mine/kernel.json").exists());
     let hub_list = ok(cenv_for(BOB, &bob_data)
         .args(["kernel", "list", "--prefix"])

@@ -187,6 +187,9 @@ pub fn normalize_since(date: &str) -> Result<String> {
             crate::system::escape::text(date)
         ))
     };
+    if !date.is_ascii() {
+        return Err(bad());
+    }
     // a snapshot's stamp: the same instant, ISO 8601's extended form
     let expanded;
     let date = match date.as_bytes() {
@@ -312,16 +315,19 @@ pub fn revisions_from_snapshots(dir: &Path, name: &str) -> Result<Vec<Revision>>
     let env_dir = dir.join(name);
     let files = crate::tools::snapshot::versions(&env_dir, name)?;
     let mut revisions = Vec::new();
-    let mut before: Vec<Dist> = Vec::new();
+    let mut before = std::collections::BTreeSet::new();
     for file in files {
         let path = env_dir.join(&file);
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::System {
-            what: format!("cannot read {}", path.display()),
-            source,
-        })?;
-        let now = snapshot_packages(&text, &path)?;
-        let added: Vec<Dist> = now.iter().filter(|d| !before.contains(d)).cloned().collect();
-        let removed: Vec<Dist> = before.iter().filter(|d| !now.contains(d)).cloned().collect();
+        // a file, never a link or a FIFO, and of a snapshot's size
+        let text = crate::system::wholefile::read_regular_nofollow(&path, HISTORY_LIMIT)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .map_err(|source| Error::System {
+                what: format!("cannot read {}", path.display()),
+                source,
+            })?;
+        let now: std::collections::BTreeSet<Dist> = snapshot_packages(&text, &path)?.into_iter().collect();
+        let added: Vec<Dist> = now.difference(&before).cloned().collect();
+        let removed: Vec<Dist> = before.difference(&now).cloned().collect();
         before = now;
         if !revisions.is_empty() && added.is_empty() && removed.is_empty() {
             continue;

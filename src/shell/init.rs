@@ -295,7 +295,8 @@ __cenv_commands() {{
     local -A seen=()
     COMPREPLY=()
     while IFS= read -r c; do
-        [[ -n "$c" && "$c" == "$cur"* && -z "${{seen[$c]-}}" ]] || continue
+        # bash inserts a candidate as it is: only names that are one plain word
+        [[ "$c" =~ ^[A-Za-z0-9._+@%,:=-]+$ && "$c" == "$cur"* && -z "${{seen[$c]-}}" ]] || continue
         seen[$c]=1
         COMPREPLY+=("$c")
     done < <(if [ -n "$2" ]; then
@@ -528,10 +529,10 @@ fn fish_completion(exe: &str, top: &str, nested: &[Nested], specs: &[Spec]) -> S
         }
         let operand = match spec.operands {
             Operands::Env | Operands::EnvThenFile | Operands::EnvThenCommand => {
-                format!("complete -c cenv -n '{condition}; and __cenv_needs_env' -a '({exe} list --names 2>/dev/null)'\n")
+                format!("complete -c cenv -n '{condition}; and __cenv_needs_env' -a '(__cenv_bin list --names 2>/dev/null)'\n")
             }
             Operands::Envs => {
-                format!("complete -c cenv -n '{condition}' -a '({exe} list --names 2>/dev/null)'\n")
+                format!("complete -c cenv -n '{condition}' -a '(__cenv_bin list --names 2>/dev/null)'\n")
             }
             Operands::Files => format!("complete -c cenv -n '{condition}' -F\n"),
             Operands::Shells => format!("complete -c cenv -n '{condition}' -a 'bash zsh fish'\n"),
@@ -550,7 +551,11 @@ fn fish_completion(exe: &str, top: &str, nested: &[Nested], specs: &[Spec]) -> S
         }
     }
     format!(
-        r#"# the words after the subcommand: prints the env (a name, or a prefix
+        r#"# the binary, quoted once here: never inside another quoted string
+function __cenv_bin
+    {exe} $argv
+end
+# the words after the subcommand: prints the env (a name, or a prefix
 # after -p) and how many operand words there are after it
 function __cenv_operands
     set -l words (commandline -opc)
@@ -610,7 +615,7 @@ function __cenv_commands
             test -x $f; and not test -d $f; and set -a own (basename $f)
         end
     else
-        set own ({exe} list --commands $o[1] 2>/dev/null)
+        set own (__cenv_bin list --commands $o[1] 2>/dev/null)
     end
     printf '%s\n' $own
     for c in (complete -C (commandline -ct) | string replace -r '\t.*' '')

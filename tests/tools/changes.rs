@@ -46,6 +46,15 @@ fn changes_run_by_root_names_who_wrote_each_revision_from_auditd() {
     )
     .unwrap();
     chown_tree(&lab, user(ADMIN).uid, group_gid(RESEARCH));
+    // other: made by conda long ago (an env without history would date its
+    // revisions by its records' times, which are now)
+    let other_env = sb.path("envs/other");
+    fs::write(
+        other_env.join("conda-meta/history"),
+        "==> 2020-01-05 09:00:00 <==\n# cmd: conda create -n other python\n+file:///channel::python-3.11.2-h0_0\n",
+    )
+    .unwrap();
+    chown_tree(&other_env, user(ADMIN).uid, group_gid(RESEARCH));
     // watched from here: the writes above were root's, setting the scene
     auditd.watch(rule);
     as_admin_logged_in_as_alice(&format!(
@@ -164,7 +173,7 @@ fn changes_run_by_root_names_who_wrote_each_revision_from_auditd() {
         "the module and the history line, by alice as the admin: {text}"
     );
     let other = text
-        .split("other: no revisions recorded")
+        .split("other  rev 0  2020-01-05 09:00:00  conda create -n other python\n")
         .nth(1)
         .unwrap_or_else(|| panic!("{text}"));
     assert!(

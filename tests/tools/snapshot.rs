@@ -42,6 +42,12 @@ fn snapshot_writes_a_version_only_on_change_and_diff_and_changes_name_it() {
         assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     };
     into_snaps2();
+    // as if taken last night: the next one is a later version
+    for file in snapshot_files(&snaps2.join("lab")) {
+        let (name, rest) = file.split_once('@').unwrap();
+        let older = format!("{name}@20260101T000000Z{}", &rest[16..]);
+        fs::rename(snaps2.join("lab").join(&file), snaps2.join("lab").join(older)).unwrap();
+    }
     let written = snapshot_files(&snaps.join("lab"));
     assert_eq!(written.len(), 2, "{written:?}"); // the explicit file and the JSON
     let manifest = fs::read_to_string(snaps.join("MANIFEST")).unwrap();
