@@ -71,7 +71,7 @@ pub struct Revision {
 }
 
 /// Pairs removed and added packages of the same name into upgrades.
-fn pair(added: Vec<Dist>, removed: Vec<Dist>) -> (Vec<Dist>, Vec<Dist>, Vec<Upgrade>) {
+pub fn pair(added: Vec<Dist>, removed: Vec<Dist>) -> (Vec<Dist>, Vec<Dist>, Vec<Upgrade>) {
     let mut removed_by_name: BTreeMap<String, Dist> =
         removed.into_iter().map(|d| (d.name.clone(), d)).collect();
     let mut still_added = Vec::new();
@@ -266,34 +266,13 @@ pub fn normalize_since(date: &str) -> Result<String> {
             "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}"
         )),
         Some(offset) => {
-            let utc = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-            Ok(crate::tools::writes::format_local(utc - offset))
+            let utc = crate::system::clock::days_from_civil(year, month, day) * 86_400
+                + hour * 3600
+                + minute * 60
+                + second;
+            Ok(crate::system::clock::format_local(utc - offset))
         }
     }
-}
-
-/// Days from 1970-01-01 to the proleptic Gregorian date (Howard Hinnant's
-/// days_from_civil).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The seconds since the epoch of a snapshot stamp `YYYYMMDDTHHMMSSZ`.
-pub fn stamp_epoch(stamp: &str) -> Option<i64> {
-    let n = |r: std::ops::Range<usize>| stamp.get(r)?.parse::<i64>().ok();
-    (stamp.len() == 16 && stamp.as_bytes()[8] == b'T' && stamp.ends_with('Z')).then_some(())?;
-    Some(
-        days_from_civil(n(0..4)?, n(4..6)?, n(6..8)?) * 86_400
-            + n(9..11)? * 3600
-            + n(11..13)? * 60
-            + n(13..15)?,
-    )
 }
 
 /// Whether a revision's date is at or after `since` (both local time as
@@ -305,46 +284,6 @@ pub fn is_since(revision: &Revision, since: &str) -> bool {
 
 /// Where the revisions of `cenv changes` came from.
 pub const SOURCE_HISTORY: &str = "conda-meta/history";
-
-/// The revisions of an env whose history is empty (rattler and pixi write
-/// none), from its snapshots: one per version in `dir` (`cenv snapshot
-/// --dir DIR`), each with what changed since the one before — the first
-/// lists everything. The date is the snapshot's: the change happened
-/// before it, after the version before.
-pub fn revisions_from_snapshots(dir: &Path, name: &str) -> Result<Vec<Revision>> {
-    let env_dir = dir.join(name);
-    let files = crate::tools::snapshot::versions(&env_dir, name)?;
-    let mut revisions = Vec::new();
-    let mut before = std::collections::BTreeSet::new();
-    for file in files {
-        let path = env_dir.join(&file);
-        // a file, never a link or a FIFO, and of a snapshot's size
-        let text = crate::system::wholefile::read_regular_nofollow(&path, HISTORY_LIMIT)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .map_err(|source| Error::System {
-                what: format!("cannot read {}", path.display()),
-                source,
-            })?;
-        let now: std::collections::BTreeSet<Dist> = snapshot_packages(&text, &path)?.into_iter().collect();
-        let added: Vec<Dist> = now.difference(&before).cloned().collect();
-        let removed: Vec<Dist> = before.difference(&now).cloned().collect();
-        before = now;
-        if !revisions.is_empty() && added.is_empty() && removed.is_empty() {
-            continue;
-        }
-        let (added, removed, upgraded) = pair(added, removed);
-        let stamp = crate::tools::snapshot::stamp_of(&file);
-        revisions.push(Revision {
-            number: revisions.len(),
-            date: stamp_epoch(stamp).map_or_else(|| stamp.to_owned(), crate::tools::writes::format_local),
-            command: Some(format!("(snapshot {file})")),
-            added,
-            removed,
-            upgraded,
-        });
-    }
-    Ok(revisions)
-}
 
 /// The revisions of an env whose history is empty, from the times of its
 /// package records: the packages present now, grouped by the minute their
@@ -371,7 +310,7 @@ pub fn revisions_from_records(prefix: &Path) -> Result<Vec<Revision>> {
             Some(last) if minute_of_last == Some(minute) => last.added.append(&mut dists),
             _ => revisions.push(Revision {
                 number: revisions.len(),
-                date: crate::tools::writes::format_local(time),
+                date: crate::system::clock::format_local(time),
                 command: None,
                 added: dists,
                 removed: Vec::new(),
@@ -532,15 +471,14 @@ mod tests {
             "2026-11-30 14:05:00"
         );
         // an instant: converted to local time, as history writes it
-        let utc = days_from_civil(2026, 11, 30) * 86_400 + 14 * 3600 + 5 * 60 + 6;
-        let local = crate::tools::writes::format_local(utc);
+        let utc = crate::system::clock::days_from_civil(2026, 11, 30) * 86_400 + 14 * 3600 + 5 * 60 + 6;
+        let local = crate::system::clock::format_local(utc);
         assert_eq!(normalize_since("2026-11-30T14:05:06Z").unwrap(), local);
         assert_eq!(normalize_since("20261130T140506Z").unwrap(), local);
         assert_eq!(normalize_since("2026-11-30T15:05:06+01:00").unwrap(), local);
         assert_eq!(normalize_since("2026-11-30T09:05:06-0500").unwrap(), local);
-        assert_eq!(stamp_epoch("20261130T140506Z"), Some(utc));
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(crate::system::clock::days_from_civil(1970, 1, 1), 0);
+        assert_eq!(crate::system::clock::days_from_civil(2000, 3, 1), 11_017);
         for bad in [
             "2026-13-01",
             "2026-11-30T25:00",

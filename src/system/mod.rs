@@ -2,6 +2,7 @@
 //! database, mounts, the environment and the process it describes, output
 //! and escaping, whole-file reads and writes. Nothing here decides anything.
 
+pub mod clock;
 pub mod environ;
 pub mod escape;
 pub mod mounts;

@@ -158,7 +158,7 @@ fn revisions_of(
         return Ok((history::SOURCE_HISTORY.to_owned(), revisions));
     }
     if let Some(dir) = snapshots {
-        let revisions = history::revisions_from_snapshots(dir, name)?;
+        let revisions = revisions_from_snapshots(dir, name)?;
         if !revisions.is_empty() {
             return Ok((
                 format!(
@@ -197,5 +197,73 @@ fn audited_writes(
         Ok(Some(writes)) => (Some(writes), "joined".into()),
         Ok(None) => (None, "ausearch is not installed (package auditd)".into()),
         Err(why) => (None, why),
+    }
+}
+
+/// The seconds since the epoch of a snapshot stamp `YYYYMMDDTHHMMSSZ`.
+pub fn stamp_epoch(stamp: &str) -> Option<i64> {
+    let n = |r: std::ops::Range<usize>| stamp.get(r)?.parse::<i64>().ok();
+    (stamp.len() == 16 && stamp.as_bytes()[8] == b'T' && stamp.ends_with('Z')).then_some(())?;
+    Some(
+        crate::system::clock::days_from_civil(n(0..4)?, n(4..6)?, n(6..8)?) * 86_400
+            + n(9..11)? * 3600
+            + n(11..13)? * 60
+            + n(13..15)?,
+    )
+}
+
+/// The revisions of an env whose history is empty (rattler and pixi write
+/// none), from its snapshots: one per version in `dir` (`cenv snapshot
+/// --dir DIR`), each with what changed since the one before — the first
+/// lists everything. The date is the snapshot's: the change happened
+/// before it, after the version before.
+pub fn revisions_from_snapshots(dir: &Path, name: &str) -> Result<Vec<crate::conda::history::Revision>> {
+    let env_dir = dir.join(name);
+    let files = crate::tools::snapshot::versions(&env_dir, name)?;
+    let mut revisions = Vec::new();
+    let mut before = std::collections::BTreeSet::new();
+    for file in files {
+        let path = env_dir.join(&file);
+        // a file, never a link or a FIFO, and of a snapshot's size
+        let text = crate::system::wholefile::read_regular_nofollow(&path, crate::conda::files::HISTORY_LIMIT)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .map_err(|source| crate::error::Error::System {
+                what: format!("cannot read {}", path.display()),
+                source,
+            })?;
+        let now: std::collections::BTreeSet<crate::conda::history::Dist> =
+            crate::conda::history::snapshot_packages(&text, &path)?
+                .into_iter()
+                .collect();
+        let added: Vec<crate::conda::history::Dist> = now.difference(&before).cloned().collect();
+        let removed: Vec<crate::conda::history::Dist> = before.difference(&now).cloned().collect();
+        before = now;
+        if !revisions.is_empty() && added.is_empty() && removed.is_empty() {
+            continue;
+        }
+        let (added, removed, upgraded) = crate::conda::history::pair(added, removed);
+        let stamp = crate::tools::snapshot::stamp_of(&file);
+        revisions.push(crate::conda::history::Revision {
+            number: revisions.len(),
+            date: stamp_epoch(stamp).map_or_else(|| stamp.to_owned(), crate::system::clock::format_local),
+            command: Some(format!("(snapshot {file})")),
+            added,
+            removed,
+            upgraded,
+        });
+    }
+    Ok(revisions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_stamps_are_utc_instants() {
+        let utc = crate::system::clock::days_from_civil(2026, 11, 30) * 86_400 + 14 * 3600 + 5 * 60 + 6;
+        assert_eq!(stamp_epoch("20261130T140506Z"), Some(utc));
+        assert_eq!(stamp_epoch("20261130T140506"), None);
+        assert_eq!(stamp_epoch("2026-11-30T14:05:06Z"), None);
     }
 }

@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
-use crate::system::sys::{epoch_to_local, local_to_epoch, LocalTime};
+use crate::system::sys::epoch_to_local;
 
 /// The key of the auditd watch `cenv audit-rules` prints.
 pub const KEY: &str = "cenv_env_write";
@@ -231,32 +231,7 @@ fn name_or_id(name: Option<&&str>, id: Option<&&str>) -> String {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS` (or `YYYY-MM-DD`, midnight) as history and
-/// `--since` write local times.
-pub fn parse_local(text: &str) -> Option<LocalTime> {
-    let text = text.trim();
-    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i32>().ok();
-    let date = [number(0..4)?, number(5..7)?, number(8..10)?];
-    let clock = if text.len() == 10 {
-        [0, 0, 0]
-    } else {
-        [number(11..13)?, number(14..16)?, number(17..19)?]
-    };
-    Some([date[0], date[1], date[2], clock[0], clock[1], clock[2]])
-}
-
-/// The local time of `epoch` as `YYYY-MM-DD HH:MM:SS`.
-pub fn format_local(epoch: i64) -> String {
-    epoch_to_local(epoch).map_or_else(
-        || format!("@{epoch}"),
-        |[y, mo, d, h, mi, s]| format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}"),
-    )
-}
-
-/// Seconds since the epoch of a local `YYYY-MM-DD[ HH:MM:SS]`.
-pub fn local_epoch(text: &str) -> Option<i64> {
-    local_to_epoch(parse_local(text)?)
-}
+pub use crate::system::clock::{format_local, local_epoch, parse_local};
 
 /// The writes under `prefix`, as each revision's (by its epoch; `None` for
 /// a date that cannot be read) and those near no revision.
