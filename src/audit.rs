@@ -179,7 +179,7 @@ pub fn audited<T>(
             let outcome = e.outcome();
             let priority = match outcome {
                 Outcome::NotFound | Outcome::NotExecutable => NOTICE,
-                Outcome::Refused | Outcome::Failed => WARNING,
+                Outcome::Refused | Outcome::Failed | Outcome::LookupFailed => WARNING,
             };
             audit.log(priority, &trail.failure_line(outcome, &e.audit_reason()));
         }

@@ -89,6 +89,11 @@ pub enum Error {
     #[error("{message}")]
     NotAllowed { message: String, reason: String },
 
+    /// The user or group database could not be asked (a directory down):
+    /// not a refusal by the policy, and never reported as one.
+    #[error("{message}")]
+    Lookup { message: String, reason: String },
+
     #[error("refusing env '{env}': {findings}")]
     Untrusted {
         env: String,
@@ -153,6 +158,9 @@ pub enum Outcome {
     NotExecutable,
     /// cenv itself failed: a missing env, a broken config, a system error.
     Failed,
+    /// The user or group database did not answer (a directory down): the
+    /// run is refused until it does, and the log says why.
+    LookupFailed,
 }
 
 impl Outcome {
@@ -163,6 +171,7 @@ impl Outcome {
             Outcome::NotFound => "command not found",
             Outcome::NotExecutable => "command not executable",
             Outcome::Failed => "run failed",
+            Outcome::LookupFailed => "user database lookup failed",
         }
     }
 }
@@ -191,6 +200,7 @@ impl Error {
             | Error::ConfigUntrusted { .. }
             | Error::EnvNotAccessible { .. }
             | Error::Confinement(_) => Outcome::Refused,
+            Error::Lookup { .. } => Outcome::LookupFailed,
             _ => Outcome::Failed,
         }
     }
@@ -198,7 +208,9 @@ impl Error {
     /// A few words for the audit line's REASON field.
     pub fn audit_reason(&self) -> String {
         match self {
-            Error::NotAllowed { reason, .. } | Error::Untrusted { reason, .. } => reason.clone(),
+            Error::NotAllowed { reason, .. }
+            | Error::Untrusted { reason, .. }
+            | Error::Lookup { reason, .. } => reason.clone(),
             other => other.to_string(),
         }
     }

@@ -50,17 +50,38 @@ pub fn authorize(
     if !settings.restricted() {
         return Ok(());
     }
-    let in_group = settings
-        .groups
-        .iter()
-        .filter_map(Principal::gid)
-        .any(|gid| subject.gids.contains(&gid));
+    // membership is the caller's own group list (the kernel's, or
+    // getgrouplist's for a target): a policy group needs only its gid
+    let mut in_group = false;
+    let mut missing = Vec::new();
+    let mut failed = None;
+    for group in &settings.groups {
+        match group.lookup_gid() {
+            Ok(Some(gid)) => in_group |= subject.gids.contains(&gid),
+            Ok(None) => missing.push(group.to_string()),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
     let listed = settings.users.iter().any(|u| match u {
         Principal::Id(uid) => *uid == subject.uid,
         Principal::Name(name) => *name == subject.name,
     });
     if in_group || listed {
         return Ok(());
+    }
+    if let Some(e) = failed {
+        // not a refusal by the policy: nobody can tell yet
+        let admin = admin();
+        return Err(Error::Lookup {
+            message: format!(
+                "cannot tell whether {} may use env '{env}': {e}. Nothing runs until it answers: try again \
+                 later, or ask the env's admin ({admin}) to check the directory service (nslcd, sssd)",
+                subject.name
+            ),
+            reason: format!("lookup failed: {}: {} (errno {})", e.what, e.message, e.errno),
+        });
     }
     let names = |items: &[Principal]| {
         items
@@ -95,9 +116,22 @@ pub fn authorize(
     };
     let user = &subject.name;
     let admin = admin();
+    // a policy group that does not exist (a typo, `ldapcaps` for
+    // `LDAPCaps`) is named as such, not as a membership the user lacks
+    let (nonexistent, reason) = match missing.as_slice() {
+        [] => (String::new(), reason),
+        names => (
+            format!(
+                "; no group named {} exists (group names are case-sensitive: check {})",
+                names.join(", "),
+                crate::config::SYSTEM_CONFIG_PATH
+            ),
+            format!("{reason}; no such group {}", names.join(", ")),
+        ),
+    };
     Err(Error::NotAllowed {
         message: format!(
-            "{user} may not use env '{env}': it is open to {open_to}, and {user} is {not_member} (ask the env's admin: {admin})"
+            "{user} may not use env '{env}': it is open to {open_to}, and {user} is {not_member}{nonexistent} (ask the env's admin: {admin})"
         ),
         reason,
     })
@@ -470,12 +504,30 @@ mod tests {
 
     #[test]
     fn refusal_message_names_group_and_admin() {
-        let s = settings(vec![Principal::Name("ai-researchers".into())], vec![]);
+        // a group every system has
+        let s = settings(vec![Principal::Name("root".into())], vec![]);
         let err = authorize(&alice(vec![]), &s, "project-cv", || "conda-user".into()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "alice may not use env 'project-cv': it is open to the group ai-researchers, and alice is not a member (ask the env's admin: conda-user)"
+            "alice may not use env 'project-cv': it is open to the group root, and alice is not a member (ask the env's admin: conda-user)"
         );
-        assert_eq!(err.audit_reason(), "not in group ai-researchers");
+        assert_eq!(err.audit_reason(), "not in group root");
+    }
+
+    /// A policy group that does not exist (`ldapcaps` for `LDAPCaps`) is
+    /// named as such, not as a membership the user lacks.
+    #[test]
+    fn a_group_that_does_not_exist_is_named_as_such() {
+        let s = settings(vec![Principal::Name("cenv-no-such-Group".into())], vec![]);
+        let err = authorize(&alice(vec![]), &s, "cv", || "conda-user".into()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("; no group named cenv-no-such-Group exists (group names are case-sensitive"),
+            "{err}"
+        );
+        assert_eq!(
+            err.audit_reason(),
+            "not in group cenv-no-such-Group; no such group cenv-no-such-Group"
+        );
     }
 }

@@ -83,15 +83,33 @@ trap on_exit EXIT
 
 if $is_root; then
     phase "Debian packages"
-    packages=(sudo python3 python3-venv util-linux bsdutils mount passwd login rsyslog bash zsh fish acl lintian rpmlint rpm mmdebstrap slurm-wlm munge libslurm-dev auditd strace busybox-static)
+    packages=(sudo python3 python3-venv util-linux bsdutils mount passwd login rsyslog bash zsh fish acl lintian rpmlint rpm mmdebstrap slurm-wlm munge libslurm-dev auditd strace busybox-static
+        slapd ldap-utils nslcd libnss-ldapd)
     missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
     done
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "installing: ${missing[*]}"
+        # The directory tests (tests/directory.rs) start their own slapd and
+        # nslcd and change nsswitch.conf only while they run: the packages
+        # must neither make a database, nor touch nsswitch.conf, nor start
+        # a daemon (no policy-rc.d: one that says no, for the install only)
+        debconf-set-selections <<'SELECTIONS'
+slapd slapd/no_configuration boolean true
+libnss-ldapd libnss-ldapd/nsswitch multiselect
+nslcd nslcd/ldap-uris string ldap://127.0.0.1/
+nslcd nslcd/ldap-base string dc=cenv,dc=test
+SELECTIONS
+        no_starts=false
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+            chmod 755 /usr/sbin/policy-rc.d
+            no_starts=true
+        fi
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+        if $no_starts; then rm -f /usr/sbin/policy-rc.d; fi
     fi
     # what the installed packages' files look like before the tests
     dpkg -V 2>/dev/null | sort >"$run_dir/dpkg-before" || true

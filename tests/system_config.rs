@@ -668,3 +668,57 @@ fn check_config_warns_about_settings_that_weaken_a_run_and_about_the_directories
         stdout(&out)
     );
 }
+
+/// One envs root per lab group (`2750 root:<lab>`): a root the caller cannot
+/// enter is passed over as conda passes over envs dirs it cannot read, the
+/// env found in the caller's lab's root; a name found nowhere is "not
+/// accessible" in the first closed root; `list` shows a policy's name once.
+#[test]
+fn a_closed_envs_root_is_passed_over_and_a_policy_name_listed_once() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = Sandbox::new();
+    for env in ["lab-a/only-a", "lab-a/both", "lab-b/only-b", "lab-b/both"] {
+        sb.make_env(env);
+    }
+    // lab-a is another lab's: alice cannot look into it
+    fs::set_permissions(sb.path("lab-a"), fs::Permissions::from_mode(0o700)).unwrap();
+    let config = envs_config(&[&sb.path("lab-a"), &sb.path("lab-b")])
+        .table("envs.only-a")
+        .list("groups", &[RESEARCH])
+        .table("envs.only-b")
+        .list("groups", &[RESEARCH])
+        .to_string();
+    let Some(_config) = write_system_config(&config) else {
+        return;
+    };
+    let cenv = |args: &[&str]| as_user(ALICE, cenv_binary()).args(args).output().unwrap();
+    let ran = cenv(&["run", "only-b", "printenv", "CONDA_PREFIX"]);
+    assert_eq!(
+        stdout(&ran),
+        format!("{}\n", sb.path("lab-b/only-b").display()),
+        "{}",
+        stderr(&ran)
+    );
+    let both = cenv(&["run", "both", "printenv", "CONDA_PREFIX"]);
+    assert_eq!(stdout(&both), format!("{}\n", sb.path("lab-b/both").display()));
+    let nowhere = cenv(&["run", "nowhere", "true"]);
+    assert_eq!(nowhere.status.code(), Some(125));
+    assert!(
+        stderr(&nowhere).contains(&format!(
+            "env 'nowhere' in {} is not accessible to you",
+            sb.path("lab-a").display()
+        )),
+        "{}",
+        stderr(&nowhere)
+    );
+    let listed = stdout(&cenv(&["list"]));
+    let rows = |name: &str| {
+        listed
+            .lines()
+            .filter(|l| l.split_whitespace().next() == Some(name))
+            .count()
+    };
+    assert_eq!(rows("only-b"), 1, "{listed}");
+    assert_eq!(rows("only-a"), 1, "{listed}");
+}

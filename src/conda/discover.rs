@@ -71,6 +71,12 @@ pub fn candidates(config: &Config, search: &SearchPath) -> Candidates {
         names.sort();
         found.extend(names);
     }
+    // a name the policy gives that is found in a root the caller can list
+    // is that env (resolve goes past roots it cannot look into): no row
+    // for it under a closed root too; and one row per name, the first
+    // closed root's
+    let mut shown: std::collections::HashSet<String> = found.iter().map(|(n, _)| n.clone()).collect();
+    hidden.retain(|(name, _)| shown.insert(name.clone()));
     Candidates {
         listed: found,
         hidden,

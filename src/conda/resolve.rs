@@ -139,6 +139,13 @@ pub fn resolve(
         }
         EnvSpec::Name(name) => {
             validate_env_name(name)?;
+            // A root the caller cannot look into is passed over, as conda
+            // passes over envs dirs it cannot read: with a root per lab
+            // group, the env is in the root of the caller's lab, which need
+            // not be the first. An env there would not run for this caller
+            // anyway (its files are closed to them). Only when the name is
+            // found nowhere is the closed root named, with its admin.
+            let mut closed: Option<&PathBuf> = None;
             for dir in &search.dirs {
                 let candidate = dir.join(name);
                 match std::fs::metadata(candidate.join("conda-meta")) {
@@ -148,17 +155,18 @@ pub fn resolve(
                             prefix: canonical_prefix(&candidate, true)?,
                         })
                     }
-                    // The env may be here, but the caller may not look: stop
-                    // rather than pick another env of the same name further on.
                     Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                        return Err(Error::EnvNotAccessible {
-                            name: name.clone(),
-                            dir: dir.clone(),
-                            admin: config.admin_of(dir),
-                        });
+                        closed.get_or_insert(dir);
                     }
                     _ => {}
                 }
+            }
+            if let Some(dir) = closed {
+                return Err(Error::EnvNotAccessible {
+                    name: name.clone(),
+                    dir: dir.clone(),
+                    admin: config.admin_of(dir),
+                });
             }
             Err(Error::EnvNotFound {
                 name: name.clone(),

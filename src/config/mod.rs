@@ -178,9 +178,15 @@ pub enum Principal {
 impl Principal {
     /// The gid this principal names as a group, if the group exists.
     pub fn gid(&self) -> Option<u32> {
+        self.lookup_gid().ok().flatten()
+    }
+
+    /// The gid this principal names as a group: `None` when no group has
+    /// that name, the error when the group database could not be asked.
+    pub fn lookup_gid(&self) -> std::result::Result<Option<u32>, crate::system::users::LookupError> {
         match self {
-            Principal::Id(gid) => Some(*gid),
-            Principal::Name(name) => crate::system::users::gid_of(name),
+            Principal::Id(gid) => Ok(Some(*gid)),
+            Principal::Name(name) => crate::system::users::lookup_gid(name),
         }
     }
 
@@ -949,17 +955,19 @@ pub fn check(path: &Path) -> Vec<String> {
             return problems;
         }
     };
-    let group_exists = |g: &Principal| match g {
-        Principal::Id(_) => true,
-        Principal::Name(_) => g.gid().is_some(),
+    // a lookup that failed is not an answer: said as such, never "no group"
+    let group_problem = |g: &Principal| match g.lookup_gid() {
+        Ok(Some(_)) => None,
+        Ok(None) => Some(format!("no group named '{g}'")),
+        Err(e) => Some(format!("cannot check the group '{g}': {e}")),
     };
     let user_exists = |u: &Principal| match u {
         Principal::Id(_) => true,
         Principal::Name(_) => u.uid().is_some(),
     };
     let check_groups = |problems: &mut Vec<String>, what: &str, groups: &[Principal]| {
-        for g in groups.iter().filter(|g| !group_exists(g)) {
-            problems.push(format!("{}: {what}: no group named '{g}'", path.display()));
+        for problem in groups.iter().filter_map(group_problem) {
+            problems.push(format!("{}: {what}: {problem}", path.display()));
         }
     };
     problems.extend(weakening_warnings(&config, path));

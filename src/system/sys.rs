@@ -634,3 +634,105 @@ pub fn epoch_to_local(epoch: i64) -> Option<LocalTime> {
         tm.tm_sec,
     ])
 }
+
+/// What the group database says of a name: its gid, no such group (`None`),
+/// or that it could not be asked (the errno NSS left: a directory that is
+/// down, a daemon that is not running).
+///
+/// getgrnam_r(3) with a buffer that grows until the whole entry fits: a
+/// group's entry carries its member list, and a campus-wide group of 60,000
+/// members needs more than the 1 MiB at which nix's `Group::from_name`
+/// stops growing and answers "no such group". Each retry is a new NSS
+/// request that returns every member again, so the buffer starts at 4 MiB
+/// (about 200,000 members; calloc'd, so untouched pages cost nothing) and
+/// stops at 256 MiB.
+pub fn gid_by_name(name: &std::ffi::CStr) -> Result<Option<u32>, io::Error> {
+    const FIRST: usize = 4 << 20;
+    const LAST: usize = 256 << 20;
+    let mut size = FIRST;
+    loop {
+        let mut buffer: Vec<u8> = vec![0; size];
+        // SAFETY: group is plain data; all-zero is a valid value.
+        let mut group: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer is to live, writable memory of the given
+        // size for the duration of the call; getgrnam_r writes the entry's
+        // strings into `buffer` and sets `result` to `&group` or null.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                name.as_ptr(),
+                &mut group,
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+                &mut result,
+            )
+        };
+        match rc {
+            0 if result.is_null() => return Ok(None),
+            0 => return Ok(Some(group.gr_gid)),
+            libc::ERANGE if size < LAST => size *= 4,
+            errno => return Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+}
+
+/// The groups initgroups(3) would give `user` (primary `gid` included), by
+/// getgrouplist(3). A too-small buffer makes glibc say how many there are,
+/// so a second call is exact: one NSS request for nearly every user, two at
+/// most — where nix's wrapper doubles from 8 and asks the directory again
+/// each time (six requests for a user in 138 groups).
+pub fn group_list(user: &std::ffi::CStr, gid: u32) -> io::Result<Vec<u32>> {
+    let mut count: libc::c_int = 256;
+    for _ in 0..2 {
+        let mut groups: Vec<libc::gid_t> = vec![0; usize::try_from(count).unwrap_or(0)];
+        let mut n = count;
+        // SAFETY: `groups` has room for `n` gids; getgrouplist writes at
+        // most that many and sets `n` to how many there are.
+        let rc = unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+        if rc >= 0 {
+            groups.truncate(usize::try_from(n).unwrap_or(0));
+            return Ok(groups);
+        }
+        if n <= count {
+            break;
+        }
+        count = n;
+    }
+    Err(io::Error::other("getgrouplist: the group list kept growing"))
+}
+
+/// The name of group `gid`, by getgrgid_r(3) with the growing buffer of
+/// [`gid_by_name`] (a campus-wide group's entry is bigger than nix's 1 MiB).
+pub fn group_name_by_gid(gid: u32) -> Result<Option<String>, io::Error> {
+    const FIRST: usize = 4 << 20;
+    const LAST: usize = 256 << 20;
+    let mut size = FIRST;
+    loop {
+        let mut buffer: Vec<u8> = vec![0; size];
+        // SAFETY: group is plain data; all-zero is a valid value.
+        let mut group: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: as in gid_by_name: live, writable memory of the given
+        // sizes for the call.
+        let rc = unsafe {
+            libc::getgrgid_r(
+                gid,
+                &mut group,
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+                &mut result,
+            )
+        };
+        match rc {
+            0 if result.is_null() => return Ok(None),
+            0 => {
+                // SAFETY: on success gr_name points to a NUL-terminated
+                // string inside `buffer`, which is alive here.
+                let name = unsafe { std::ffi::CStr::from_ptr(group.gr_name) };
+                return Ok(Some(name.to_string_lossy().into_owned()));
+            }
+            libc::ERANGE if size < LAST => size *= 4,
+            errno => return Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use nix::unistd::{Gid, Group, Uid, User};
+use nix::unistd::{Uid, User};
 
 /// A user from the user database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,10 +62,8 @@ impl Account {
             return Ok(known);
         }
         let name = CString::new(self.name.as_bytes()).map_err(|_| nix::Error::EINVAL)?;
-        let gids: Vec<u32> = nix::unistd::getgrouplist(&name, Gid::from_raw(self.gid))?
-            .into_iter()
-            .map(Gid::as_raw)
-            .collect();
+        let gids: Vec<u32> = crate::system::sys::group_list(&name, self.gid)
+            .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
         if let Ok(mut lists) = GROUP_LISTS.lock() {
             lists.push((key, gids.clone()));
         }
@@ -84,10 +82,10 @@ pub fn user_name(uid: u32) -> String {
 
 /// The name of `gid`, or the number when the database has none.
 pub fn group_name(gid: u32) -> String {
-    Group::from_gid(Gid::from_raw(gid))
+    crate::system::sys::group_name_by_gid(gid)
         .ok()
         .flatten()
-        .map_or_else(|| gid.to_string(), |g| g.name)
+        .unwrap_or_else(|| gid.to_string())
 }
 
 /// The uid of the user called `name`, if there is one.
@@ -95,10 +93,59 @@ pub fn uid_of(name: &str) -> Option<u32> {
     User::from_name(name).ok().flatten().map(|u| u.uid.as_raw())
 }
 
-/// The gid of the group called `name`, if there is one.
+/// The gid of the group called `name`, if there is one (a lookup that
+/// failed counts as none: see [`lookup_gid`] where that matters).
 pub fn gid_of(name: &str) -> Option<u32> {
-    Group::from_name(name).ok().flatten().map(|g| g.gid.as_raw())
+    lookup_gid(name).ok().flatten()
 }
+
+/// What the group database says of `name`: its gid, `None` when there is no
+/// such group, or the error when the database could not be asked (a
+/// directory that is down). Asked once per name per process: a policy names
+/// the same groups for many envs, and each question to a directory costs a
+/// round trip that returns the group's every member.
+pub fn lookup_gid(name: &str) -> Result<Option<u32>, LookupError> {
+    if let Some(known) = GIDS.lock().ok().and_then(|known| known.get(name).cloned()) {
+        return known;
+    }
+    let answer = match CString::new(name.as_bytes()) {
+        Ok(c_name) => crate::system::sys::gid_by_name(&c_name).map_err(|e| LookupError {
+            what: format!("group {name}"),
+            errno: e.raw_os_error().unwrap_or(0),
+            message: e.to_string(),
+        }),
+        // a name with a NUL byte names no group
+        Err(_) => Ok(None),
+    };
+    if let Ok(mut known) = GIDS.lock() {
+        known.insert(name.to_owned(), answer.clone());
+    }
+    answer
+}
+
+/// A question the user or group database could not answer: NSS failed (a
+/// directory down or hung, its daemon stopped), which says nothing about
+/// whether the user or group exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupError {
+    /// What was asked: `group ai-researchers`.
+    pub what: String,
+    pub errno: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "looking up {} failed: {} (errno {}; the user database — NSS: LDAP, SSSD — did not answer)",
+            self.what, self.message, self.errno
+        )
+    }
+}
+
+type GidAnswers = HashMap<String, Result<Option<u32>, LookupError>>;
+static GIDS: std::sync::LazyLock<Mutex<GidAnswers>> = std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// The home directory the database gives `uid`.
 pub fn home_of(uid: u32) -> Option<PathBuf> {
