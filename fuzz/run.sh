@@ -10,7 +10,7 @@ seconds="${1:-30}"
 export PATH="$HOME/.cargo/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
-targets=(config env_vars records env_name audit_line shell_quote history ausearch_raw)
+targets=(config env_vars records env_name audit_line shell_quote history ausearch_raw usage_line)
 cargo fuzz build --release 2>&1 | tail -1
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target"

@@ -250,6 +250,9 @@ pub struct Trail {
     /// The batch job's name (`JOBNAME=`): for a job script run through its
     /// `#!` line, COMMAND names the spool copy, gone after the job.
     pub job_name: String,
+    /// The env's notice (`deprecated`, `deprecated, past until DAY`),
+    /// escaped; empty for an env without one.
+    pub notice: String,
     /// The command as it will be executed (resolved path first), escaped.
     pub command: String,
     /// Set once the run's line is sent, right before exec.
@@ -280,6 +283,9 @@ impl Trail {
         }
         if !self.job_name.is_empty() {
             fields.push_str(&format!(" ; JOBNAME={}", self.job_name));
+        }
+        if !self.notice.is_empty() {
+            fields.push_str(&format!(" ; NOTICE={}", self.notice));
         }
         fields
     }

@@ -109,6 +109,26 @@ the writes near no revision (pip, copies by hand)."
     Changes(ChangesArgs),
     /// Which packages differ between a snapshot (or export) file and the live env; exit 1 when any.
     Diff(DiffArgs),
+    /// Who may use what (like sudo -l): the envs you may use and why; as root --user NAME, or --env NAME.
+    #[command(
+        long_about = "Who may use what, as sudo -l answers for sudoers: the envs you may use and why (the \
+policy's rule: open, member of a group, listed as a user), and those you may not and why — the decision \
+cenv run refuses by, then file permissions. As root, --user NAME answers for another account (its groups from \
+the user database, the modes of the path as it would meet them; POSIX ACLs are not read for another account). \
+--env NAME shows the groups and users an env is open to, the members the group database lists, and its modes."
+    )]
+    Access(AccessArgs),
+    /// Who used which env, from cenv's own audit lines in the authpriv log: runs, users, first and last use, refusals.
+    #[command(
+        long_about = "Who used which env, from the audit lines cenv itself wrote to the system's authpriv log \
+(Debian: /var/log/auth.log*, EL: /var/log/secure*, rotated and .gz files included; --log for other files, such \
+as a central log host's; the journal when there is no file): per env (or --by user) the runs, shell \
+activations, distinct users, first and last use, refusals and failures. Envs the config and the envs roots know \
+with no run in the window are listed as unused. Only lines in cenv's own format count; anyone who can log can \
+forge one with logger(1), so this is a picture of usage, not evidence. Reading the log takes root or, on \
+Debian, the adm group."
+    )]
+    Usage(UsageArgs),
     /// Print (or, as root, install and load) auditd rules watching the shared envs and /etc/cenv.
     #[command(
         long_about = "Print auditd rules that watch for writes and attribute changes in the shared envs (the base install with its pkgs/, the envs roots, readonly_paths; key cenv_env_write) and in /etc/cenv (key cenv_config). With --install (root only): write them to /etc/audit/rules.d/cenv.rules and load them with augenrules --load, run by its absolute path. `cenv doctor --all` run as root checks the rules the kernel has loaded."
@@ -267,6 +287,47 @@ pub struct ChangesArgs {
     /// (rattler, pixi), the revisions come from its snapshots there.
     #[arg(long, value_name = "DIR")]
     pub snapshots: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// Another account (root only): name or uid.
+    #[arg(long, value_name = "NAME|UID", conflicts_with = "env")]
+    pub user: Option<String>,
+    /// One env: the groups and users it is open to, and their members.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsageBy {
+    Env,
+    User,
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Log files to read instead of the system's (plain or .gz).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub log: Vec<PathBuf>,
+    /// One row per env (default) or per user.
+    #[arg(long, value_enum, default_value = "env")]
+    pub by: UsageBy,
+    /// Only lines at or after this date (as changes --since takes it).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only lines at or before this date (a bare day counts whole).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Only this env.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -126,6 +126,8 @@ fn dispatch(process: Process, cli: Cli) -> std::result::Result<u8, Error> {
         Command::Snapshot(args) => tools::snapshot::snapshot(process, args, cli.config.as_deref()),
         Command::Changes(args) => tools::changes::changes(process, args, cli.config.as_deref()),
         Command::Diff(args) => tools::diff::diff(process, args, cli.config.as_deref()),
+        Command::Usage(args) => tools::usage::usage(process, args, cli.config.as_deref()),
+        Command::Access(args) => tools::access::access(process, args, cli.config.as_deref()),
         Command::AuditRules(args) => tools::audit_rules::audit_rules(process, args, cli.config.as_deref()),
         Command::Kernel(cli::KernelCommand::Install(args)) => {
             jupyter::kernel_install(process, args, cli.config.as_deref())

@@ -39,6 +39,55 @@ pub struct Subject {
     pub gids: Vec<u32>,
 }
 
+/// What the policy says of one user and one env: why it lets them in, or
+/// the groups it names that do not exist and the first lookup that failed.
+/// The one decision `run`, `list`, `info` and `access` share.
+pub struct Decision {
+    /// Why the user may use the env, when they may.
+    pub granted: Option<String>,
+    pub missing: Vec<String>,
+    pub failed: Option<crate::system::users::LookupError>,
+}
+
+pub fn decide(subject: &Subject, settings: &EffectiveSettings) -> Decision {
+    let mut decision = Decision {
+        granted: None,
+        missing: Vec::new(),
+        failed: None,
+    };
+    if !settings.restricted() {
+        decision.granted = Some(format!(
+            "open: neither [envs.{}] nor default_groups name groups or users",
+            settings.key
+        ));
+        return decision;
+    }
+    // membership is the caller's own group list (the kernel's, or
+    // getgrouplist's for a target): a policy group needs only its gid
+    for group in &settings.groups {
+        match group.lookup_gid() {
+            Ok(Some(gid)) if subject.gids.contains(&gid) => {
+                decision
+                    .granted
+                    .get_or_insert_with(|| format!("member of the group {group}"));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => decision.missing.push(group.to_string()),
+            Err(e) => {
+                decision.failed.get_or_insert(e);
+            }
+        }
+    }
+    let listed = settings.users.iter().any(|u| match u {
+        Principal::Id(uid) => *uid == subject.uid,
+        Principal::Name(name) => *name == subject.name,
+    });
+    if listed && decision.granted.is_none() {
+        decision.granted = Some(format!("listed in the users of [envs.{}]", settings.key));
+    }
+    decision
+}
+
 /// Allows the run, or refuses it with a message naming the groups and users
 /// the env is open to and the env's admin (the prefix owner) to ask.
 pub fn authorize(
@@ -47,28 +96,12 @@ pub fn authorize(
     env: &str,
     admin: impl FnOnce() -> String,
 ) -> Result<()> {
-    if !settings.restricted() {
-        return Ok(());
-    }
-    // membership is the caller's own group list (the kernel's, or
-    // getgrouplist's for a target): a policy group needs only its gid
-    let mut in_group = false;
-    let mut missing = Vec::new();
-    let mut failed = None;
-    for group in &settings.groups {
-        match group.lookup_gid() {
-            Ok(Some(gid)) => in_group |= subject.gids.contains(&gid),
-            Ok(None) => missing.push(group.to_string()),
-            Err(e) => {
-                failed.get_or_insert(e);
-            }
-        }
-    }
-    let listed = settings.users.iter().any(|u| match u {
-        Principal::Id(uid) => *uid == subject.uid,
-        Principal::Name(name) => *name == subject.name,
-    });
-    if in_group || listed {
+    let Decision {
+        granted,
+        missing,
+        failed,
+    } = decide(subject, settings);
+    if granted.is_some() {
         return Ok(());
     }
     if let Some(e) = failed {
@@ -248,6 +281,9 @@ pub fn admit(
     authorize(&subject_of(identity)?, &settings, &env.requested, || {
         config.admin_of(&env.prefix)
     })?;
+    if let Some(deprecation) = &settings.deprecated {
+        announce(deprecation, &env.requested, config.after_until, trail)?;
+    }
     explain(&Allowed {
         settings: &settings,
         user: identity.user_name(),
@@ -268,6 +304,38 @@ pub fn admit(
     })
 }
 
+/// A deprecated env: the notice once on stderr (never stdout: a run's
+/// output and the code `activate` prints stay the command's and the
+/// shell's), noted in the audit line; past its `until` day, refused when
+/// the site says so (`after_until = "refuse"`).
+fn announce(
+    deprecation: &crate::config::Deprecation,
+    env: &str,
+    after_until: crate::config::AfterUntil,
+    trail: &mut Trail,
+) -> Result<()> {
+    let past = deprecation.past(&crate::system::clock::today());
+    let until = deprecation.until.as_deref().unwrap_or_default();
+    trail.notice = crate::audit::field(
+        match past {
+            true => format!("deprecated, past until {until}"),
+            false => "deprecated".to_owned(),
+        }
+        .as_bytes(),
+    );
+    if past && after_until == crate::config::AfterUntil::Refuse {
+        return Err(Error::NotAllowed {
+            message: format!(
+                "{}: that day has passed, and the site refuses its runs now (after_until = \"refuse\")",
+                deprecation.line(env)
+            ),
+            reason: format!("deprecated env, past until {until}"),
+        });
+    }
+    crate::system::output::warning(&crate::system::escape::text(&deprecation.line(env)));
+    Ok(())
+}
+
 /// An env found on disk, as `cenv list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ListedEnv {
@@ -279,6 +347,12 @@ pub struct ListedEnv {
     pub may_use: bool,
     /// Why not, when the caller may not use it.
     pub reason: Option<String>,
+    /// The config's one line about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its retirement, when the config announces one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<crate::config::Deprecation>,
 }
 
 /// The caller as the policy sees them: the current process's user and groups.
@@ -451,6 +525,10 @@ fn listed_env(
         .as_ref()
         .map_or_else(|| "?".into(), |st| names.group(st.st_gid));
     let (may_use, reason) = may_use_seen(config, subject, prefix, &owner, stat.is_some(), readable);
+    let (description, deprecated) = match stat {
+        Some(_) => config.notices_for(prefix),
+        None => config.notices_for_name(name),
+    };
     ListedEnv {
         name: name.to_owned(),
         prefix: prefix.to_owned(),
@@ -459,6 +537,8 @@ fn listed_env(
         group,
         may_use,
         reason,
+        description,
+        deprecated,
     }
 }
 
@@ -475,6 +555,8 @@ mod tests {
             umask: 0o027,
             landlock: LandlockMode::Enforce,
             readonly_paths: vec![],
+            description: None,
+            deprecated: None,
         }
     }
 

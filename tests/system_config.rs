@@ -722,3 +722,192 @@ fn a_closed_envs_root_is_passed_over_and_a_policy_name_listed_once() {
     assert_eq!(rows("only-b"), 1, "{listed}");
     assert_eq!(rows("only-a"), 1, "{listed}");
 }
+
+/// `cenv access` says what `cenv run` does: for every user and env of the
+/// sandbox, "may use" exactly when the run starts — asked by the user, and
+/// by root for the user (--user).
+#[test]
+fn access_agrees_with_run_for_every_user_and_env() {
+    require_root!();
+    let _lock = machine_lock();
+    let sb = Sandbox::new();
+    shared_layout(&sb, &["open", "research", "bobs", "nobody"]);
+    // the open env lets others in by permissions too
+    for rel in ["envs", "envs/open", "envs/open/conda-meta", "envs/open/bin"] {
+        fs::set_permissions(sb.path(rel), fs::Permissions::from_mode(0o2755)).unwrap();
+    }
+    let config = envs_config(&[&sb.path("envs")])
+        .table("envs.research")
+        .list("groups", &[RESEARCH])
+        .table("envs.bobs")
+        .list("users", &[BOB])
+        .table("envs.nobody")
+        .list("groups", &["cenv-no-such-group"])
+        .to_string();
+    let Some(_config) = write_system_config(&config) else {
+        return;
+    };
+    let envs = ["open", "research", "bobs", "nobody"];
+    for user in [ALICE, BOB, ADMIN] {
+        let as_them = as_user(user, cenv_binary())
+            .args(["access", "--json"])
+            .output()
+            .unwrap();
+        let by_root = Command::new(cenv_binary())
+            .args(["access", "--json", "--user", user])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        for (who, out) in [("the user", &as_them), ("root", &by_root)] {
+            assert!(out.status.success(), "{who} for {user}: {}", stderr(out));
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            for env in envs {
+                let row = json["envs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["env"] == env)
+                    .unwrap_or_else(|| panic!("no {env} for {user}: {json}"));
+                let ran = as_user(user, cenv_binary())
+                    .args(["run", env, "true"])
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    row["may_use"].as_bool(),
+                    Some(ran.status.success()),
+                    "{who} says {row} for {user}, and run said: {}",
+                    stderr(&ran)
+                );
+            }
+        }
+    }
+    // why, as the user reads it
+    let alice = stdout(&as_user(ALICE, cenv_binary()).arg("access").output().unwrap());
+    assert!(
+        alice.contains(&format!("member of the group {RESEARCH}")),
+        "{alice}"
+    );
+    assert!(alice.contains("no such group cenv-no-such-group"), "{alice}");
+    // another account's answer is root's to give
+    let refused = as_user(ALICE, cenv_binary())
+        .args(["access", "--user", BOB])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(125), "{}", stdout(&refused));
+    // one env: who it is open to
+    let env = stdout(
+        &as_user(ALICE, cenv_binary())
+            .args(["access", "--env", "research"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        env.contains(&format!("group {RESEARCH}: ")) && env.contains(ALICE),
+        "{env}"
+    );
+}
+
+/// An env that announces its retirement: the notice once on stderr (never
+/// in a command's output, nor in the code activate prints), in the audit
+/// line, in list, info and usage; past its until day, refused when the site
+/// says so.
+#[test]
+fn a_deprecated_env_says_so_everywhere_but_stdout() {
+    require_root!();
+    let _lock = machine_lock();
+    let syslog = Syslog::start();
+    let sb = Sandbox::new();
+    shared_layout(&sb, &["soon", "old", "new"]);
+    let policy = |after_until: &str| {
+        envs_config(&[&sb.path("envs")])
+            .string("after_until", after_until)
+            .table("envs.soon")
+            .string("description", "the soon env")
+            .string("deprecated", "moving to new")
+            .string("successor", "new")
+            .string("until", "2999-12-31")
+            .table("envs.old")
+            .string("deprecated", "TF 1.15 is unmaintained")
+            .string("successor", "new")
+            .string("until", "2020-01-01")
+            .to_string()
+    };
+    let Some(config) = write_system_config(&policy("warn")) else {
+        return;
+    };
+    let cenv = |args: &[&str]| as_user(ALICE, cenv_binary()).args(args).output().unwrap();
+    let mark = unique_marker("soon");
+    let ran = cenv(&["run", "soon", "printf", &mark]);
+    assert_eq!(stdout(&ran), mark, "the command's output is its own");
+    let notice = "env 'soon' is deprecated: moving to new; use 'new' instead; until 2999-12-31";
+    assert_eq!(stderr(&ran).matches(notice).count(), 1, "{}", stderr(&ran));
+    let line = syslog.line_with(&mark);
+    assert!(line.contains(" ; NOTICE=deprecated ; COMMAND="), "{line}");
+    // activate prints code for the shell on stdout: the notice is not in it
+    let activated = cenv(&["activate", "--shell", "bash", "soon"]);
+    assert!(activated.status.success(), "{}", stderr(&activated));
+    assert!(
+        !stdout(&activated).contains("deprecated"),
+        "{}",
+        stdout(&activated)
+    );
+    assert_eq!(
+        stderr(&activated).matches(notice).count(),
+        1,
+        "{}",
+        stderr(&activated)
+    );
+    // past its until day: a warning by default, a refusal when the site says so
+    let mark = unique_marker("old");
+    let old = cenv(&["run", "old", "printf", &mark]);
+    assert_eq!(stdout(&old), mark, "{}", stderr(&old));
+    assert!(syslog
+        .line_with(&mark)
+        .contains("NOTICE=deprecated, past until 2020-01-01"));
+    config.rewrite(&policy("refuse"));
+    let mark = unique_marker("old-refused");
+    let refused = cenv(&["run", "old", "printf", &mark]);
+    assert_eq!(refused.status.code(), Some(125));
+    assert!(
+        stderr(&refused).contains("env 'old' is deprecated: TF 1.15 is unmaintained; use 'new' instead; until 2020-01-01: that day has passed"),
+        "{}",
+        stderr(&refused)
+    );
+    let line = syslog.line_with(&mark);
+    assert!(
+        line.contains("command refused") && line.contains("REASON=deprecated env, past until 2020-01-01"),
+        "{line}"
+    );
+    // list, info, usage show it
+    let listed = stdout(&cenv(&["list"]));
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("soon "))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        row.ends_with("yes (deprecated: use new, until 2999-12-31)"),
+        "{listed}"
+    );
+    let info = stdout(&cenv(&["info", "soon"]));
+    assert!(info.contains("description:     the soon env"), "{info}");
+    let usage = Command::new(cenv_binary())
+        .args(["usage", "--json", "--log"])
+        .arg(&syslog.log_file)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&usage.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&usage)));
+    let soon = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "soon")
+        .cloned()
+        .unwrap();
+    assert_eq!(soon["deprecated"]["successor"], "new", "{soon}");
+    assert!(soon["runs"].as_u64().unwrap() >= 1, "{soon}");
+}

@@ -75,8 +75,10 @@ pub const KEYS: &[KeyDoc] = &[
         help: "Whether cenv notebook's run may bind TCP only to the server's port (Landlock ABI 4 or later; kernels then use Unix sockets): nothing a cell starts can listen on another port. It also stops what binds a port on purpose: torch.distributed's TCP store, TensorBoard, Dask's dashboard, ipykernel's pipe for output from subprocesses. A user's config may turn it on." },
     KeyDoc { name: "contact", sample: "\"conda-user (envs@lab.example.org)\"", default: "the owner of the env, else of its envs root",
         help: "Whom refusals tell a user to ask about an env." },
-    KeyDoc { name: "envs", sample: "{ cv = { groups = [\"ai-researchers\"] } }", default: "{}",
-        help: "[envs.NAME] tables, keyed by env name (or by path for an env outside the envs roots): groups, users (who may use it), umask, landlock, readonly_paths (overrides for it)." },
+    KeyDoc { name: "after_until", sample: "\"warn\"", default: "\"warn\"",
+        help: "What a run of a deprecated env does once its until day has passed: \"warn\" (run, with the notice) or \"refuse\" (refuse it, naming the successor)." },
+    KeyDoc { name: "envs", sample: "{ cv = { groups = [\"ai-researchers\"], description = \"CV group\", deprecated = \"moving to cv-2\", successor = \"cv-2\", until = \"2027-01-31\" } }", default: "{}",
+        help: "[envs.NAME] tables, keyed by env name (or by path for an env outside the envs roots): groups, users (who may use it), umask, landlock, readonly_paths (overrides for it); description (one line, shown by list, info and access); deprecated (a message printed once to stderr by run, shell and activate, noted in the audit line, shown by list, info and usage), successor (the env to use instead) and until (YYYY-MM-DD, from when after_until applies)." },
 ];
 pub const DEFAULT_UMASK: u32 = 0o027;
 
@@ -134,6 +136,9 @@ pub struct Config {
     /// outside the envs directories.
     #[serde(default)]
     pub envs: BTreeMap<String, EnvSettings>,
+    /// What a run of a deprecated env does after its `until` day.
+    #[serde(default)]
+    pub after_until: AfterUntil,
     /// Whether a login shell's successful activation of the default env is
     /// audited (refusals always are).
     #[serde(default = "default_true")]
@@ -235,6 +240,78 @@ pub struct EnvSettings {
     pub landlock: Option<LandlockMode>,
     #[serde(default)]
     pub readonly_paths: Option<Vec<PathBuf>>,
+    /// What the env is for, one line: shown by list, info and access.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The env is being retired: this message is printed once to stderr by
+    /// run, shell and activate, noted in the audit line, shown by list,
+    /// info and usage.
+    #[serde(default)]
+    pub deprecated: Option<String>,
+    /// The env to use instead (with `deprecated`).
+    #[serde(default)]
+    pub successor: Option<String>,
+    /// The day from which `after_until` applies (YYYY-MM-DD, with `deprecated`).
+    #[serde(default, deserialize_with = "deserialize_optional_day")]
+    pub until: Option<String>,
+}
+
+/// Why an env should no longer be used, from its table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Deprecation {
+    pub message: String,
+    pub successor: Option<String>,
+    /// YYYY-MM-DD
+    pub until: Option<String>,
+}
+
+impl Deprecation {
+    /// One line: `deprecated: MESSAGE; use 'tf-2' instead; until 2027-01-31`.
+    pub fn line(&self, env: &str) -> String {
+        let mut line = format!("env '{env}' is deprecated: {}", self.message);
+        if let Some(successor) = &self.successor {
+            line.push_str(&format!("; use '{successor}' instead"));
+        }
+        if let Some(until) = &self.until {
+            line.push_str(&format!("; until {until}"));
+        }
+        line
+    }
+
+    /// Whether `until` has passed (today, local time, is after it).
+    pub fn past(&self, today: &str) -> bool {
+        self.until.as_deref().is_some_and(|until| today > until)
+    }
+}
+
+/// What a deprecated env's run does once its `until` day has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AfterUntil {
+    /// Run, with the notice (and `RETIRED` in it).
+    #[default]
+    Warn,
+    /// Refuse the run, naming the successor.
+    Refuse,
+}
+
+fn deserialize_optional_day<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    let b = text.as_bytes();
+    let shape = text.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape {
+        return Err(serde::de::Error::custom(format!(
+            "until must be a day like \"2027-01-31\", not {text:?}"
+        )));
+    }
+    Ok(Some(text))
 }
 
 /// The settings in force for one env: the global ones with its table's
@@ -248,6 +325,8 @@ pub struct EffectiveSettings {
     pub umask: u32,
     pub landlock: LandlockMode,
     pub readonly_paths: Vec<PathBuf>,
+    pub description: Option<String>,
+    pub deprecated: Option<Deprecation>,
 }
 
 impl EffectiveSettings {
@@ -322,6 +401,7 @@ impl Default for Config {
             audit: AuditMode::default(),
             envs: BTreeMap::new(),
             audit_login: true,
+            after_until: AfterUntil::default(),
             login_umask_groups: Vec::new(),
             envs_dir_mode: default_envs_dir_mode(),
             default_envs: BTreeMap::new(),
@@ -471,6 +551,31 @@ impl Config {
         (key, by_path)
     }
 
+    /// The description and retirement notice of the env at `prefix`, from
+    /// its table alone.
+    pub fn notices_for(&self, prefix: &Path) -> (Option<String>, Option<Deprecation>) {
+        Self::notices_of(self.env_table(prefix).1)
+    }
+
+    /// The same for an env known by name.
+    pub fn notices_for_name(&self, name: &str) -> (Option<String>, Option<Deprecation>) {
+        Self::notices_of(self.envs.get(name))
+    }
+
+    fn notices_of(table: Option<&EnvSettings>) -> (Option<String>, Option<Deprecation>) {
+        let Some(table) = table else {
+            return (None, None);
+        };
+        (
+            table.description.clone(),
+            table.deprecated.clone().map(|message| Deprecation {
+                message,
+                successor: table.successor.clone(),
+                until: table.until.clone(),
+            }),
+        )
+    }
+
     /// True when the config restricts who may use some env.
     pub fn restricts_use(&self) -> bool {
         !self.default_groups.is_empty()
@@ -501,6 +606,12 @@ impl Config {
             umask: table.umask.unwrap_or(self.umask),
             landlock: table.landlock.unwrap_or(self.landlock),
             readonly_paths: table.readonly_paths.unwrap_or_else(|| self.readonly_paths()),
+            description: table.description,
+            deprecated: table.deprecated.map(|message| Deprecation {
+                message,
+                successor: table.successor,
+                until: table.until,
+            }),
         }
     }
 

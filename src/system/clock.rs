@@ -43,3 +43,66 @@ pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
+
+/// Seconds since the epoch of an RFC 3339 time with its offset
+/// (`2026-11-30T13:24:55.123456+01:00`, `…Z`, `…+0100`); a fraction of a
+/// second is dropped.
+pub fn iso_epoch(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if text.len() < 19
+        || !text.is_ascii()
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        rest = fraction.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    let offset = match rest {
+        "Z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            // HH:MM or HHMM, read without allocating (a log has millions)
+            let zone = &rest.as_bytes()[1..];
+            let (h, m) = match zone {
+                [a, b, b':', c, d] | [a, b, c, d] => ([*a, *b], [*c, *d]),
+                _ => return None,
+            };
+            let two = |d: [u8; 2]| -> Option<i64> {
+                (d[0].is_ascii_digit() && d[1].is_ascii_digit())
+                    .then(|| i64::from(d[0] - b'0') * 10 + i64::from(d[1] - b'0'))
+            };
+            sign * (two(h)? * 3600 + two(m)? * 60)
+        }
+    };
+    let days = days_from_civil(n(0..4)?, n(5..7)?, n(8..10)?);
+    Some(days * 86_400 + n(11..13)? * 3600 + n(14..16)? * 60 + n(17..19)? - offset)
+}
+
+/// This year, in local time.
+pub fn current_year() -> i32 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    epoch_to_local(now).map_or(1970, |t| t[0])
+}
+
+/// Today, local time, as `YYYY-MM-DD`.
+pub fn today() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    format_local(now)[..10].to_owned()
+}

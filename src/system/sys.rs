@@ -736,3 +736,47 @@ pub fn group_name_by_gid(gid: u32) -> Result<Option<String>, io::Error> {
         }
     }
 }
+
+/// The members the group database lists for the group `name` (its entry's
+/// member list: users whose primary group it is are not in it), with the
+/// growing buffer of [`gid_by_name`]; `None` when there is no such group.
+pub fn group_members(name: &std::ffi::CStr) -> Result<Option<Vec<String>>, io::Error> {
+    const FIRST: usize = 4 << 20;
+    const LAST: usize = 256 << 20;
+    let mut size = FIRST;
+    loop {
+        let mut buffer: Vec<u8> = vec![0; size];
+        // SAFETY: group is plain data; all-zero is a valid value.
+        let mut group: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: as in gid_by_name.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                name.as_ptr(),
+                &mut group,
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+                &mut result,
+            )
+        };
+        match rc {
+            0 if result.is_null() => return Ok(None),
+            0 => {
+                let mut members = Vec::new();
+                let mut at = group.gr_mem;
+                // SAFETY: on success gr_mem is a null-terminated array of
+                // pointers to NUL-terminated strings, all inside `buffer`,
+                // which is alive for this loop.
+                unsafe {
+                    while !at.is_null() && !(*at).is_null() {
+                        members.push(std::ffi::CStr::from_ptr(*at).to_string_lossy().into_owned());
+                        at = at.add(1);
+                    }
+                }
+                return Ok(Some(members));
+            }
+            libc::ERANGE if size < LAST => size *= 4,
+            errno => return Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+}

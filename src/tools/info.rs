@@ -62,11 +62,17 @@ pub struct PolicyInfo {
     pub umask: String,
     pub landlock: String,
     pub readonly_paths: Vec<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<crate::config::Deprecation>,
 }
 
 impl From<&EffectiveSettings> for PolicyInfo {
     fn from(s: &EffectiveSettings) -> PolicyInfo {
         PolicyInfo {
+            description: s.description.clone(),
+            deprecated: s.deprecated.clone(),
             key: s.key.clone(),
             groups: s.groups.iter().map(Principal::to_string).collect(),
             users: s.users.iter().map(Principal::to_string).collect(),
@@ -176,6 +182,12 @@ pub fn format_info(info: &EnvInfo) -> String {
     let mut line =
         |k: &str, v: String| out.push_str(&format!("{k:<17}{}\n", crate::system::escape::text(&v)));
     line("name:", info.name.clone());
+    if let Some(description) = &info.policy.description {
+        line("description:", description.clone());
+    }
+    if let Some(deprecated) = &info.policy.deprecated {
+        line("deprecated:", deprecated.line(&info.name));
+    }
     line("prefix:", info.prefix.display().to_string());
     line("owner:group:", format!("{}:{}", info.owner, info.group));
     line("mode:", info.mode.clone());

@@ -69,10 +69,24 @@ pub fn format_table(envs: &[ListedEnv]) -> String {
             escape::path(&env.prefix),
             env.python.as_deref().map_or_else(|| "-".into(), escape::text),
             owner_group,
-            match (&env.may_use, &env.reason) {
-                (true, _) => "yes".into(),
-                (false, Some(reason)) => format!("no: {}", escape::text(reason)),
-                (false, None) => "no".into(),
+            {
+                let mut cell = match (&env.may_use, &env.reason) {
+                    (true, _) => "yes".to_owned(),
+                    (false, Some(reason)) => format!("no: {}", escape::text(reason)),
+                    (false, None) => "no".into(),
+                };
+                // a retirement shows where the eye reads whether to use it
+                if let Some(d) = &env.deprecated {
+                    cell.push_str(" (deprecated");
+                    if let Some(successor) = &d.successor {
+                        cell.push_str(&format!(": use {}", escape::text(successor)));
+                    }
+                    if let Some(until) = &d.until {
+                        cell.push_str(&format!(", until {}", escape::text(until)));
+                    }
+                    cell.push(')');
+                }
+                cell
             },
         ]);
     }

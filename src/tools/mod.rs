@@ -1,10 +1,11 @@
 //! The tools around `cenv run`, one file per command: `list`, `info`,
 //! `doctor`, `verify`, `export`, `snapshot`, `changes`, `diff`,
-//! `audit-rules`. They report on envs and the machine; `snapshot` also
+//! `audit-rules`, `usage`, `access`. They report on envs and the machine; `snapshot` also
 //! writes (its versions, and prunes old ones). None of them runs anything of
 //! an env, and none imports the run pipeline.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod audit_rules;
 pub mod changes;
 pub mod diff;
@@ -14,6 +15,7 @@ pub mod fix;
 pub mod info;
 pub mod list;
 pub mod snapshot;
+pub mod usage;
 pub mod verify;
 pub mod writes;
 

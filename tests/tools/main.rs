@@ -11,6 +11,7 @@ mod doctor;
 mod export;
 mod list;
 mod snapshot;
+mod usage;
 mod verify;
 
 use std::fs;
