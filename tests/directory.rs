@@ -16,7 +16,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -66,6 +66,11 @@ fn kill(pid: u32, signal: nix::sys::signal::Signal) {
 
 fn alive(pid: u32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+}
+
+/// Whether `pid` is an nslcd (a stale pid file may name anything).
+fn is_nslcd(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "nslcd")
 }
 
 /// The directory's content, as LDIF.
@@ -130,12 +135,23 @@ impl Directory {
             return None;
         };
         assert!(
-            !Path::new(NSLCD_SOCKET).exists() || pid_in(Path::new(NSLCD_PID)).is_none_or(|p| !alive(p)),
+            pid_in(Path::new(NSLCD_PID)).is_none_or(|p| !is_nslcd(p)),
             "an nslcd the tests did not start is running; stop it to run the directory tests"
         );
-        let dir = PathBuf::from(format!("/var/tmp/cenv-ldap-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("db")).unwrap();
+        // a pid file an nslcd left behind names no nslcd: never signalled
+        let _ = fs::remove_file(NSLCD_PID);
+        // root's own directory, made fresh (never one another user made
+        // first: slapd runs as root and reads its config from here)
+        let dir = PathBuf::from(format!(
+            "/var/tmp/cenv-ldap-{}-{}",
+            std::process::id(),
+            unique_marker("dir").replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .expect("a fresh directory for slapd");
+        fs::create_dir(dir.join("db")).unwrap();
         let port = {
             let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
             listener.local_addr().unwrap().port()
@@ -147,8 +163,9 @@ impl Directory {
                 "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\n\
                  include /etc/ldap/schema/nis.schema\npidfile {dir}/slapd.pid\n\
                  modulepath /usr/lib/ldap\nmoduleload back_mdb\nsizelimit unlimited\n\
-                 database mdb\nmaxsize 1073741824\nsuffix \"{BASE}\"\nrootdn \"cn=admin,{BASE}\"\n\
-                 rootpw unused\ndirectory {dir}/db\nindex objectClass eq\nindex uid,memberUid,cn,uidNumber,gidNumber eq\n",
+                 database mdb\nmaxsize 1073741824\nsuffix \"{BASE}\"\n\
+                 directory {dir}/db\nindex objectClass eq\nindex uid,memberUid,cn,uidNumber,gidNumber eq\n\
+                 access to * by * read\n",
                 dir = dir.display()
             ),
         )
@@ -219,10 +236,20 @@ impl Directory {
         });
     }
 
+    /// Stops the nslcd the test started (the pid file's, if it is an
+    /// nslcd): SIGTERM, then SIGKILL; never panics (it runs in Drop).
     fn stop_nslcd(&self) {
-        if let Some(pid) = pid_in(Path::new(NSLCD_PID)) {
+        if let Some(pid) = pid_in(Path::new(NSLCD_PID)).filter(|p| is_nslcd(*p)) {
             kill(pid, nix::sys::signal::Signal::SIGTERM);
-            wait_for("nslcd to stop", || !alive(pid));
+            for _ in 0..250 {
+                if !alive(pid) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if alive(pid) {
+                kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
         }
         let _ = fs::remove_file(NSLCD_SOCKET);
     }

@@ -101,15 +101,14 @@ libnss-ldapd libnss-ldapd/nsswitch multiselect
 nslcd nslcd/ldap-uris string ldap://127.0.0.1/
 nslcd nslcd/ldap-base string dc=cenv,dc=test
 SELECTIONS
-        no_starts=false
         if [ ! -e /usr/sbin/policy-rc.d ]; then
             printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
             chmod 755 /usr/sbin/policy-rc.d
-            no_starts=true
+            # removed on every way out, a failed install included
+            cleanups+=("rm -f /usr/sbin/policy-rc.d")
         fi
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-        if $no_starts; then rm -f /usr/sbin/policy-rc.d; fi
     fi
     # what the installed packages' files look like before the tests
     dpkg -V 2>/dev/null | sort >"$run_dir/dpkg-before" || true

@@ -678,12 +678,22 @@ fn a_closed_envs_root_is_passed_over_and_a_policy_name_listed_once() {
     require_root!();
     let _lock = machine_lock();
     let sb = Sandbox::new();
-    for env in ["lab-a/only-a", "lab-a/both", "lab-b/only-b", "lab-b/both"] {
+    for env in [
+        "lab-a/only-a",
+        "lab-a/both",
+        "lab-b/only-b",
+        "lab-b/both",
+        "lab-c/shadow",
+        "lab-b/shadow",
+    ] {
         sb.make_env(env);
     }
     // lab-a is another lab's: alice cannot look into it
     fs::set_permissions(sb.path("lab-a"), fs::Permissions::from_mode(0o700)).unwrap();
-    let config = envs_config(&[&sb.path("lab-a"), &sb.path("lab-b")])
+    // lab-c she can search, but its env shadow is closed to her: that stops
+    // the search, lab-b's shadow never stands in for it
+    fs::set_permissions(sb.path("lab-c/shadow"), fs::Permissions::from_mode(0o700)).unwrap();
+    let config = envs_config(&[&sb.path("lab-a"), &sb.path("lab-c"), &sb.path("lab-b")])
         .table("envs.only-a")
         .list("groups", &[RESEARCH])
         .table("envs.only-b")
@@ -711,6 +721,16 @@ fn a_closed_envs_root_is_passed_over_and_a_policy_name_listed_once() {
         )),
         "{}",
         stderr(&nowhere)
+    );
+    let shadow = cenv(&["run", "shadow", "true"]);
+    assert_eq!(shadow.status.code(), Some(125), "{}", stdout(&shadow));
+    assert!(
+        stderr(&shadow).contains(&format!(
+            "env 'shadow' in {} is not accessible to you",
+            sb.path("lab-c").display()
+        )),
+        "{}",
+        stderr(&shadow)
     );
     let listed = stdout(&cenv(&["list"]));
     let rows = |name: &str| {

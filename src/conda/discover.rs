@@ -75,8 +75,15 @@ pub fn candidates(config: &Config, search: &SearchPath) -> Candidates {
     // is that env (resolve goes past roots it cannot look into): no row
     // for it under a closed root too; and one row per name, the first
     // closed root's
-    let mut shown: std::collections::HashSet<String> = found.iter().map(|(n, _)| n.clone()).collect();
-    hidden.retain(|(name, _)| shown.insert(name.clone()));
+    // (only entries that are envs count: checked for the few names the
+    // policy gives, not for every entry)
+    let mut shown = std::collections::HashSet::new();
+    hidden.retain(|(name, _)| {
+        let listed = found
+            .iter()
+            .any(|(n, path)| n == name && path.join("conda-meta").is_dir());
+        !listed && shown.insert(name.clone())
+    });
     Candidates {
         listed: found,
         hidden,

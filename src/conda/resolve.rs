@@ -139,12 +139,13 @@ pub fn resolve(
         }
         EnvSpec::Name(name) => {
             validate_env_name(name)?;
-            // A root the caller cannot look into is passed over, as conda
-            // passes over envs dirs it cannot read: with a root per lab
-            // group, the env is in the root of the caller's lab, which need
-            // not be the first. An env there would not run for this caller
-            // anyway (its files are closed to them). Only when the name is
-            // found nowhere is the closed root named, with its admin.
+            // A root the caller cannot search is passed over, as conda passes
+            // over envs dirs it cannot read: with a root per lab group, the
+            // env is in the root of the caller's lab, which need not be the
+            // first. But an env directory that is there and closed to the
+            // caller (the root searchable, `NAME/` not) stops the search, as
+            // always: a same-named env further on must never stand in for it.
+            // Only when the name is found nowhere is a closed root named.
             let mut closed: Option<&PathBuf> = None;
             for dir in &search.dirs {
                 let candidate = dir.join(name);
@@ -156,6 +157,17 @@ pub fn resolve(
                         })
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                        let root_closed = matches!(
+                            std::fs::symlink_metadata(&candidate),
+                            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied
+                        );
+                        if !root_closed {
+                            return Err(Error::EnvNotAccessible {
+                                name: name.clone(),
+                                dir: dir.clone(),
+                                admin: config.admin_of(dir),
+                            });
+                        }
                         closed.get_or_insert(dir);
                     }
                     _ => {}

@@ -306,7 +306,10 @@ fn deserialize_optional_day<'de, D: serde::Deserializer<'de>>(
         && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !shape {
+    let in_range = shape
+        && text[5..7].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
+        && text[8..10].parse::<u32>().is_ok_and(|d| (1..=31).contains(&d));
+    if !in_range {
         return Err(serde::de::Error::custom(format!(
             "until must be a day like \"2027-01-31\", not {text:?}"
         )));
@@ -1082,6 +1085,14 @@ pub fn check(path: &Path) -> Vec<String> {
         }
     };
     problems.extend(weakening_warnings(&config, path));
+    for (name, table) in &config.envs {
+        if table.deprecated.is_none() && (table.until.is_some() || table.successor.is_some()) {
+            problems.push(format!(
+                "{}: [envs.{name}]: until and successor do nothing without deprecated = \"MESSAGE\"",
+                path.display()
+            ));
+        }
+    }
     if config.allow_root {
         problems.push(format!(
             "{}: warning: allow_root = true: root may run commands as root; with every capability \

@@ -289,7 +289,26 @@ fn scan_reader(mut reader: impl Read, limit: Option<u64>, filter: &Filter<'_>) -
     let mut buffer: Vec<u8> = vec![0; block * 2];
     let mut filled = 0usize;
     let mut read_so_far: u64 = 0;
+    // a "line" longer than any log line (a file without newlines, a
+    // decompression bomb) is dropped, counted as not cenv's, and skipped
+    // to its end: memory stays bounded
+    const LONGEST: usize = 1 << 20;
+    let mut skipping = false;
     loop {
+        if skipping {
+            match memchr::memchr(b'\n', &buffer[..filled]) {
+                Some(p) => {
+                    buffer.copy_within(p + 1..filled, 0);
+                    filled -= p + 1;
+                    skipping = false;
+                }
+                None => filled = 0,
+            }
+        } else if filled > LONGEST && memchr::memchr(b'\n', &buffer[..filled]).is_none() {
+            tallied.malformed += 1;
+            filled = 0;
+            skipping = true;
+        }
         if buffer.len() - filled < block {
             buffer.resize(filled + block, 0);
         }
@@ -472,7 +491,11 @@ pub fn usage(process: &Process, args: UsageArgs, cli_config: Option<&Path>) -> R
         match journal() {
             Some(bytes) => {
                 scan(&bytes, &filter, &mut tallied);
-                described.push("the journal (journalctl)".to_owned());
+                described.push(match process.real_uid {
+                    0 => "the journal (journalctl)".to_owned(),
+                    _ => "the journal (journalctl; without root, adm or systemd-journal only what you may read)"
+                        .to_owned(),
+                });
             }
             None => {
                 return Err(Error::Usage(
@@ -613,6 +636,22 @@ pub fn usage(process: &Process, args: UsageArgs, cli_config: Option<&Path>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A "line" of megabytes is dropped and counted, the lines after it read.
+    #[test]
+    fn an_endless_line_is_dropped_not_kept() {
+        let mut data = vec![b'x'; 5 << 20];
+        data.extend_from_slice(b" cenv[1]: never\n2026-11-30T13:00:00Z h cenv[2]: u : TTY=x ; ENV=e ; PREFIX=/p ; PWD=/ ; USER=u ; UMASK=027 ; LANDLOCK=off ; COMMAND=c\n");
+        let filter = Filter {
+            since: None,
+            until: None,
+            env: None,
+            this_year: 2026,
+        };
+        let t = scan_reader(std::io::Cursor::new(data), None, &filter).unwrap();
+        assert_eq!(t.malformed, 1);
+        assert_eq!(t.by_env["e"]["u"].runs, 1);
+    }
 
     /// Split anywhere, the parts count every line once: a line that ends
     /// exactly at a part's end, one that crosses it, one that starts there.
